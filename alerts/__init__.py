@@ -1,0 +1,1 @@
+"""Watch rules, matching, rendering and delivery of alerts."""

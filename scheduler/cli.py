@@ -1,0 +1,28 @@
+"""The ``marsad`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from scheduler.cli_articles import export_command, import_command, match_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="marsad")
+def cli() -> None:
+    """marsad (مرصد): watch Arabic news feeds, store and de-duplicate articles, and alert on
+    Arabic-aware watch rules.
+
+    Start with `marsad demo` (offline), then write a marsad.toml (see marsad.example.toml) and
+    run `marsad run`.
+    """
+
+
+cli.add_command(import_command)
+cli.add_command(match_command)
+cli.add_command(export_command)
+# Further command modules register here, one line each.
+
+
+def main() -> None:
+    cli()

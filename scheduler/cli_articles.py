@@ -1,0 +1,143 @@
+"""``marsad import``, ``marsad match`` and ``marsad export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+
+from alerts.matching import match_article
+from alerts.rules import RuleError, parse_rules
+from crawler.ingest import ingest_article
+from scheduler.cli_common import (
+    emit_json,
+    fail,
+    json_option,
+    open_config_store,
+    resolve_config,
+    store_options,
+)
+from scheduler.importer import LineError, open_jsonl, read_articles
+from storage.articles import iter_articles_for_export
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@store_options
+@json_option
+def import_command(file: Path, config_path: str | None, db_path: str | None, as_json: bool) -> None:
+    """Ingest articles from FILE (.jsonl or .jsonl.gz) without fetching.
+
+    One JSON object a line with url, source, title, text, published (ISO-8601 or RFC 2822).
+    Each goes through the same normalise → dedup → store → match → alert path as a crawled
+    article. Bad lines are reported with their line number and skipped.
+    """
+    config = resolve_config(config_path, db_path)
+    db = open_config_store(config)
+    counts = {"new": 0, "copy": 0, "known": 0, "bad": 0, "alerts": 0}
+    try:
+        with open_jsonl(file) as stream:
+            for item in read_articles(stream):
+                if isinstance(item, LineError):
+                    counts["bad"] += 1
+                    click.echo(f"{file}:{item.line}: skipped: {item.message}", err=True)
+                    continue
+                result = ingest_article(db, item, config.rules)
+                counts[result.status] += 1
+                counts["alerts"] += result.alerts_queued
+    except (OSError, EOFError) as exc:
+        fail(f"{file}: cannot read: {exc}")
+    if as_json:
+        emit_json(counts)
+    else:
+        click.echo(
+            f"imported {counts['new']} new, {counts['copy']} copies, {counts['known']} already "
+            f"stored, {counts['bad']} bad lines; {counts['alerts']} alerts queued "
+            f"→ {config.store_path}"
+        )
+
+
+@click.command("match")
+@click.option(
+    "--rules",
+    "rules_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file with [[rules]] tables (a full marsad.toml is accepted too).",
+)
+def match_command(rules_file: Path) -> None:
+    """Match rules against JSON lines on stdin, without a store.
+
+    Reads {"id", "title", "text"} per line; writes one line per input:
+    {"id", "matches": [{"rule", "keyword", "field", "start", "end", "surface"}]}.
+    Offsets are character offsets into the original title or text.
+    """
+    try:
+        document = tomllib.loads(rules_file.read_text(encoding="utf-8"))
+        rules = parse_rules(document.get("rules"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{rules_file}: invalid TOML: {exc}")
+    except RuleError as exc:
+        fail(f"{rules_file}: {exc}")
+    for number, raw in enumerate(sys.stdin, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            title = record.get("title") or ""
+            text = record.get("text") or ""
+            if not isinstance(title, str) or not isinstance(text, str):
+                raise ValueError("title and text must be strings")
+        except ValueError as exc:
+            click.echo(f"stdin:{number}: skipped: {exc}", err=True)
+            continue
+        found = match_article(rules, title, text)
+        emit_json(
+            {
+                "id": record.get("id"),
+                "matches": [
+                    {
+                        "rule": m.rule,
+                        "keyword": m.keyword,
+                        "field": m.field,
+                        "start": m.start,
+                        "end": m.end,
+                        "surface": m.surface,
+                    }
+                    for m in found
+                ],
+            }
+        )
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout.")
+@store_options
+def export_command(
+    fmt: str, output: Path | None, config_path: str | None, db_path: str | None
+) -> None:
+    """Write every stored article as one JSON line: url, title, text, source, published,
+    story_id, duplicate_of (null for an original) and more."""
+    config = resolve_config(config_path, db_path)
+    db = open_config_store(config)
+    target = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        for row in iter_articles_for_export(db):
+            target.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            target.close()

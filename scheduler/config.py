@@ -1,0 +1,227 @@
+"""``marsad.toml``: read once at the edge into a frozen :class:`Config`, validated with errors
+that name the file, the key and the problem."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from alerts.channels import Channel, ChannelError, parse_channels
+from alerts.rules import Rule, RuleError, parse_rules
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str
+    every: float  # seconds between polls, before jitter
+    source: str  # the outlet name stored on its articles
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    user_agent: str = "marsad/0.1 (+https://github.com/marsad; Arabic news monitor)"
+    obey_robots: bool = True
+    download_timeout: float = 30.0
+    max_page_bytes: int = 5 * 1024 * 1024
+    concurrency_per_domain: int = 2
+    delay: float = 1.0
+    max_articles_per_feed: int = 200
+    # After this many consecutive failures a feed waits up to max_backoff between tries.
+    max_backoff: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    every: float = 15.0
+    max_attempts: int = 8
+    backoff_base: float = 30.0
+    backoff_max: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    store_path: Path
+    feeds: tuple[FeedConfig, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    source_path: Path | None = None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery"}
+
+
+def parse_duration(value: object, where: str) -> float:
+    """'90s', '5m', '2h', '1d' or a number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m and float(m.group(1)) > 0:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ConfigError(f"{where}: must be a duration such as \"90s\", \"5m\", \"2h\", got {value!r}")
+
+
+def load_config(path: str | Path, *, db_override: str | Path | None = None) -> Config:
+    """Read and validate a config file. ``db_override`` (from ``--db``) replaces [store] path."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    try:
+        return config_from_document(document, base_dir=path.parent, db_override=db_override,
+                                    source_path=path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def config_from_document(
+    document: Mapping[str, Any],
+    *,
+    base_dir: Path = Path("."),
+    db_override: str | Path | None = None,
+    source_path: Path | None = None,
+) -> Config:
+    unknown = sorted(set(document) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(sorted(_TOP_KEYS))})")
+    store = _table(document.get("store", {}), "store")
+    store_path = Path(db_override) if db_override else Path(str(store.get("path", "marsad.db")))
+    if not db_override and not store_path.is_absolute():
+        store_path = base_dir / store_path
+    try:
+        rules = parse_rules(document.get("rules"))
+        channels = parse_channels(document.get("channels"))
+    except (RuleError, ChannelError) as exc:
+        raise ConfigError(str(exc)) from exc
+    for index, rule in enumerate(rules):
+        for channel in rule.channels:
+            if channel not in channels:
+                raise ConfigError(
+                    f"rules[{index}] {rule.name!r}: channels: no channel named {channel!r} "
+                    f"(defined: {', '.join(sorted(channels)) or 'none'})"
+                )
+    return Config(
+        store_path=store_path,
+        feeds=_parse_feeds(document.get("feeds", [])),
+        rules=rules,
+        channels=channels,
+        crawl=_parse_crawl(_table(document.get("crawl", {}), "crawl")),
+        delivery=_parse_delivery(_table(document.get("delivery", {}), "delivery")),
+        source_path=source_path,
+    )
+
+
+def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("feeds: must be an array of tables ([[feeds]])")
+    feeds: list[FeedConfig] = []
+    names: set[str] = set()
+    for index, table in enumerate(value):
+        where = f"feeds[{index}]"
+        table = _table(table, where)
+        unknown = sorted(set(table) - {"name", "url", "every", "source"})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: every, name, source, url)")
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.name: required, a non-empty string")
+        if name in names:
+            raise ConfigError(f"{where}.name: {name!r} is used by an earlier feed")
+        names.add(name)
+        url = table.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{where} {name!r}.url: must be an http(s) URL, got {url!r}")
+        every = parse_duration(table.get("every", "10m"), f"{where} {name!r}.every")
+        if every < 10:
+            raise ConfigError(f"{where} {name!r}.every: polling more often than every 10s is rude")
+        source = table.get("source", name)
+        if not isinstance(source, str) or not source.strip():
+            raise ConfigError(f"{where} {name!r}.source: must be a non-empty string")
+        feeds.append(FeedConfig(name=name, url=str(url), every=every, source=source))
+    return tuple(feeds)
+
+
+def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
+    d = CrawlConfig()
+    known = {"user_agent", "obey_robots", "download_timeout", "max_page_bytes",
+             "concurrency_per_domain", "delay", "max_articles_per_feed", "max_backoff"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"crawl.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    ua = table.get("user_agent", d.user_agent)
+    if not isinstance(ua, str) or not ua.strip():
+        raise ConfigError("crawl.user_agent: must be a non-empty string")
+    robots = table.get("obey_robots", d.obey_robots)
+    if not isinstance(robots, bool):
+        raise ConfigError("crawl.obey_robots: must be true or false")
+    return CrawlConfig(
+        user_agent=ua,
+        obey_robots=robots,
+        download_timeout=parse_duration(table.get("download_timeout", d.download_timeout),
+                                        "crawl.download_timeout"),
+        max_page_bytes=_positive_int(table, "max_page_bytes", d.max_page_bytes, "crawl"),
+        concurrency_per_domain=_positive_int(table, "concurrency_per_domain",
+                                             d.concurrency_per_domain, "crawl"),
+        delay=_non_negative(table, "delay", d.delay, "crawl"),
+        max_articles_per_feed=_positive_int(table, "max_articles_per_feed",
+                                            d.max_articles_per_feed, "crawl"),
+        max_backoff=parse_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
+    )
+
+
+def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
+    d = DeliveryConfig()
+    known = {"every", "max_attempts", "backoff_base", "backoff_max"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"delivery.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    return DeliveryConfig(
+        every=parse_duration(table.get("every", d.every), "delivery.every"),
+        max_attempts=_positive_int(table, "max_attempts", d.max_attempts, "delivery"),
+        backoff_base=parse_duration(table.get("backoff_base", d.backoff_base),
+                                    "delivery.backoff_base"),
+        backoff_max=parse_duration(table.get("backoff_max", d.backoff_max),
+                                   "delivery.backoff_max"),
+    )
+
+
+def _table(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    return value
+
+
+def _positive_int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}.{key}: must be a positive whole number, got {value!r}")
+    return value
+
+
+def _non_negative(table: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where}.{key}: must be a number of seconds ≥ 0, got {value!r}")
+    return float(value)

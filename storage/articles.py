@@ -1,0 +1,202 @@
+"""Articles, stories, sightings and rule matches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage.models import DuplicateVerdict, NewArticle, StoredArticle
+
+
+def find_article_by_url(db: Database, canonical_url: str) -> int | None:
+    rows = list(
+        db.query("SELECT id FROM articles WHERE canonical_url = ?", [canonical_url])
+    )
+    return int(rows[0]["id"]) if rows else None
+
+
+def find_article_by_guid(db: Database, guid: str) -> int | None:
+    rows = list(db.query("SELECT id FROM articles WHERE guid = ? LIMIT 1", [guid]))
+    return int(rows[0]["id"]) if rows else None
+
+
+def find_original_by_body_hash(db: Database, body_hash: str) -> tuple[int, int] | None:
+    """The earliest stored article with this normalised-body hash, as (id, story_id)."""
+    rows = list(
+        db.query(
+            "SELECT id, story_id FROM articles WHERE body_hash = ? ORDER BY id LIMIT 1",
+            [body_hash],
+        )
+    )
+    return (int(rows[0]["id"]), int(rows[0]["story_id"])) if rows else None
+
+
+def known_urls(db: Database, canonical_urls: Sequence[str]) -> set[str]:
+    """Which of these canonical URLs the store already holds (so they need not be fetched)."""
+    found: set[str] = set()
+    for start in range(0, len(canonical_urls), 500):
+        chunk = list(canonical_urls[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            row["canonical_url"]
+            for row in db.query(
+                f"SELECT canonical_url FROM articles WHERE canonical_url IN ({marks})", chunk
+            )
+        )
+    return found
+
+
+def known_guids(db: Database, guids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(guids), 500):
+        chunk = list(guids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            row["guid"]
+            for row in db.query(f"SELECT guid FROM articles WHERE guid IN ({marks})", chunk)
+        )
+    return found
+
+
+def insert_story(db: Database, title: str, seen_at: str) -> int:
+    cursor = db.execute(
+        "INSERT INTO stories (title, first_seen, last_seen, article_count, outlet_count) "
+        "VALUES (?, ?, ?, 0, 0)",
+        [title, seen_at, seen_at],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def insert_article(
+    db: Database,
+    article: NewArticle,
+    *,
+    title_norm: str,
+    text_norm: str,
+    body_hash: str,
+    story_id: int,
+    fetched_at: str,
+    duplicate: DuplicateVerdict | None = None,
+) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO articles (
+            canonical_url, url, guid, feed_id, source, title, text, title_norm, text_norm,
+            author, published, language, extraction, body_hash, story_id,
+            duplicate_of, similarity, dup_evidence, fetched_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            article.canonical_url,
+            article.url,
+            article.guid,
+            article.feed_id,
+            article.source,
+            article.title,
+            article.text,
+            title_norm,
+            text_norm,
+            article.author,
+            article.published,
+            article.language,
+            article.extraction,
+            body_hash,
+            story_id,
+            duplicate.original_id if duplicate else None,
+            duplicate.similarity if duplicate else None,
+            json.dumps(duplicate.evidence, ensure_ascii=False) if duplicate else None,
+            fetched_at,
+        ],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
+    """Recount a story's articles and outlets and point it at its earliest-published article."""
+    db.execute(
+        """
+        UPDATE stories SET
+            article_count = (SELECT count(*) FROM articles WHERE story_id = :s),
+            outlet_count = (SELECT count(DISTINCT source) FROM articles WHERE story_id = :s),
+            original_id = (
+                SELECT id FROM articles WHERE story_id = :s
+                ORDER BY coalesce(published, fetched_at), id LIMIT 1
+            ),
+            title = coalesce(title, (SELECT title FROM articles WHERE story_id = :s
+                                     ORDER BY id LIMIT 1)),
+            last_seen = max(last_seen, :seen)
+        WHERE id = :s
+        """,
+        {"s": story_id, "seen": seen_at},
+    )
+
+
+def record_sighting(
+    db: Database, article_id: int, feed_id: int | None, url: str, reason: str, seen_at: str
+) -> None:
+    db.execute(
+        "INSERT INTO sightings (article_id, feed_id, url, reason, seen_at) VALUES (?, ?, ?, ?, ?)",
+        [article_id, feed_id, url, reason, seen_at],
+    )
+
+
+def insert_match(
+    db: Database,
+    article_id: int,
+    *,
+    rule: str,
+    keyword: str,
+    field: str,
+    start: int,
+    end: int,
+    surface: str,
+    snippet: str,
+) -> None:
+    db.execute(
+        'INSERT INTO matches (article_id, rule, keyword, field, start, "end", surface, snippet) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [article_id, rule, keyword, field, start, end, surface, snippet],
+    )
+
+
+def story_outlets(db: Database, story_id: int) -> list[dict[str, Any]]:
+    """Each article of a story, earliest first: the outlets that carry it."""
+    return list(
+        db.query(
+            "SELECT id, source, url, title, published FROM articles WHERE story_id = ? "
+            "ORDER BY coalesce(published, fetched_at), id",
+            [story_id],
+        )
+    )
+
+
+def get_article(db: Database, article_id: int) -> StoredArticle | None:
+    rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
+    return _to_stored(rows[0]) if rows else None
+
+
+def iter_articles_for_export(db: Database) -> Iterator[dict[str, Any]]:
+    yield from db.query(
+        """
+        SELECT id, url, canonical_url, guid, source, title, text, author, published, language,
+               extraction, story_id, duplicate_of, similarity, fetched_at
+        FROM articles ORDER BY id
+        """
+    )
+
+
+def _to_stored(row: dict[str, Any]) -> StoredArticle:
+    return StoredArticle(
+        id=row["id"],
+        canonical_url=row["canonical_url"],
+        url=row["url"],
+        source=row["source"],
+        title=row["title"],
+        text=row["text"],
+        published=row["published"],
+        story_id=row["story_id"],
+        duplicate_of=row["duplicate_of"],
+    )

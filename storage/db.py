@@ -1,0 +1,46 @@
+"""Opening the store: WAL mode, foreign keys, migrations applied."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from storage.migrations import migrations
+
+
+def open_store(path: str | Path, *, migrate: bool = True) -> Database:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+    ``":memory:"`` opens a private in-memory store, for tests.
+    """
+    if str(path) == ":memory:":
+        db = Database(memory=True)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A long busy timeout lets the CLI read while the daemon writes.
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        db = Database(conn)
+        db.enable_wal()
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA synchronous = NORMAL")
+    if migrate:
+        migrations.apply(db)
+    return db
+
+
+def utc_now() -> str:
+    """The current time as the ISO-8601 UTC string every timestamp column uses."""
+    return to_iso(datetime.now(UTC))
+
+
+def to_iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

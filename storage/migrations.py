@@ -1,0 +1,138 @@
+"""The schema, as an append-only list of migrations.
+
+Never edit a migration that has shipped: append a new one. Each runs in a transaction together
+with the record that it ran, so applying the list twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("marsad")
+
+
+@migrations(name="0001_foundation")
+def m0001_foundation(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            last_fetch_at TEXT,
+            last_success_at TEXT,
+            last_new_item_at TEXT,
+            last_status INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            backoff_until TEXT,
+            next_poll_at TEXT,
+            fetch_count INTEGER NOT NULL DEFAULT 0,
+            items_total INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+
+        -- A story groups an original article and its copies; alerts are raised per story.
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            original_id INTEGER,
+            title TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            article_count INTEGER NOT NULL DEFAULT 1,
+            outlet_count INTEGER NOT NULL DEFAULT 1
+        );
+
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            canonical_url TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            guid TEXT,
+            feed_id INTEGER REFERENCES feeds(id),
+            source TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            title_norm TEXT NOT NULL DEFAULT '',
+            text_norm TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            published TEXT,
+            language TEXT,
+            extraction TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            duplicate_of INTEGER REFERENCES articles(id),
+            similarity REAL,
+            dup_evidence TEXT,
+            fetched_at TEXT NOT NULL
+        );
+        CREATE INDEX articles_guid ON articles(guid) WHERE guid IS NOT NULL;
+        CREATE INDEX articles_body_hash ON articles(body_hash);
+        CREATE INDEX articles_story ON articles(story_id);
+        CREATE INDEX articles_published ON articles(published);
+        CREATE INDEX articles_fetched ON articles(fetched_at);
+
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            rule TEXT NOT NULL,
+            keyword TEXT NOT NULL,
+            field TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            surface TEXT NOT NULL,
+            snippet TEXT NOT NULL
+        );
+        CREATE INDEX matches_article ON matches(article_id);
+        CREATE INDEX matches_rule ON matches(rule);
+
+        -- The outbox: written in the same transaction as the article, sent by the delivery job.
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            rule TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (story_id, rule, channel)
+        );
+        CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            attempted_at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            status_code INTEGER,
+            error TEXT,
+            duration_ms INTEGER NOT NULL
+        );
+        CREATE INDEX deliveries_alert ON deliveries(alert_id);
+
+        -- Every time a feed lists an article the store already holds (same URL or GUID).
+        CREATE TABLE sightings (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            feed_id INTEGER REFERENCES feeds(id),
+            url TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX sightings_article ON sightings(article_id);
+        """
+    )
+    # FTS5 over the normalised columns: SQLite's own diacritic folding does not cover Arabic.
+    db["articles"].enable_fts(
+        ["title_norm", "text_norm"], fts_version="FTS5", create_triggers=True
+    )
