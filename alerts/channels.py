@@ -39,8 +39,16 @@ Channel = WebhookChannel | EmailChannel
 
 _WEBHOOK_KEYS = {"type", "url", "secret_env", "timeout", "headers"}
 _EMAIL_KEYS = {
-    "type", "to", "from", "smtp_host", "smtp_port", "starttls", "ssl", "username",
-    "password_env", "timeout",
+    "type",
+    "to",
+    "from",
+    "smtp_host",
+    "smtp_port",
+    "starttls",
+    "ssl",
+    "username",
+    "password_env",
+    "timeout",
 }
 
 
@@ -79,8 +87,10 @@ def _parse_channel(name: str, table: object, where: str) -> Channel:
         to = table.get("to")
         if isinstance(to, str):
             to = [to]
-        if not isinstance(to, list) or not to or not all(
-            isinstance(a, str) and "@" in a for a in to
+        if (
+            not isinstance(to, list)
+            or not to
+            or not all(isinstance(a, str) and "@" in a for a in to)
         ):
             raise ChannelError(f"{where}.to: must be a non-empty list of e-mail addresses")
         port = table.get("smtp_port", 25)
@@ -106,7 +116,7 @@ def _parse_channel(name: str, table: object, where: str) -> Channel:
             password_env=password_env,
             timeout=_positive_number(table, "timeout", where, 30.0),
         )
-    raise ChannelError(f"{where}.type: must be \"webhook\" or \"email\", got {kind!r}")
+    raise ChannelError(f'{where}.type: must be "webhook" or "email", got {kind!r}')
 
 
 def _reject_unknown(table: Mapping[str, object], known: set[str], where: str) -> None:

@@ -59,9 +59,7 @@ def match_article(rules: Sequence[Rule], title: str, text: str) -> list[Match]:
                 continue
             for field, original, tokens in fields:
                 for start, end in _find_phrase(tokens, words):
-                    found.append(
-                        Match(rule.name, keyword, field, start, end, original[start:end])
-                    )
+                    found.append(Match(rule.name, keyword, field, start, end, original[start:end]))
     return found
 
 

@@ -47,7 +47,9 @@ def _parse_rule(table: object, where: str) -> Rule:
     label = f"{where} {name!r}"
     unknown = sorted(set(table) - _RULE_KEYS)
     if unknown:
-        raise RuleError(f"{label}: {unknown[0]}: unknown key (known: {', '.join(sorted(_RULE_KEYS))})")
+        raise RuleError(
+            f"{label}: {unknown[0]}: unknown key (known: {', '.join(sorted(_RULE_KEYS))})"
+        )
     keywords = _strings(table.get("keywords"), f"{label}: keywords")
     if not keywords:
         raise RuleError(f"{label}: keywords: required, a non-empty list of strings")

@@ -20,10 +20,23 @@ _TATWEEL = "\u0640"
 # Direction and joining controls that editors and CMSs sprinkle into Arabic text.
 _INVISIBLE = [
     "\u061c",  # Arabic letter mark
-    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f",
-    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
-    "\u2060", "\u2066", "\u2067", "\u2068", "\u2069",
-    "\ufeff", "\u00ad",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2060",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\ufeff",
+    "\u00ad",
 ]
 
 _BASE_TABLE: dict[int, str | None] = {ord(c): None for c in [*_DIACRITICS, _TATWEEL, *_INVISIBLE]}

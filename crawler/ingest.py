@@ -18,8 +18,8 @@ from alerts.payload import build_payload, idempotency_key
 from alerts.rules import Rule
 from arabic import normalize
 from storage import articles as store
-from storage.dedup import find_duplicate
 from storage.db import utc_now
+from storage.dedup import find_duplicate
 from storage.models import NewArticle
 from storage.outbox import enqueue_alert
 
@@ -69,9 +69,7 @@ def ingest_article(
         title_norm = normalize(article.title)
         text_norm = normalize(article.text)
         digest = body_hash(text_norm, title_norm)
-        verdict = find_duplicate(
-            db, title_norm=title_norm, text_norm=text_norm, body_hash=digest
-        )
+        verdict = find_duplicate(db, title_norm=title_norm, text_norm=text_norm, body_hash=digest)
         story_id = verdict.story_id if verdict else store.insert_story(db, article.title, now)
         article_id = store.insert_article(
             db,
@@ -99,7 +97,9 @@ def ingest_article(
                 surface=m.surface,
                 snippet=snippet(source_text, m.start, m.end),
             )
-        queued = _queue_alerts(db, article, article_id, story_id, rules, matches, now, rule_channels)
+        queued = _queue_alerts(
+            db, article, article_id, story_id, rules, matches, now, rule_channels
+        )
         return IngestResult(
             status="copy" if verdict else "new",
             article_id=article_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -9,10 +10,35 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "piwik_", "hsa_", "ga_", "_hs")
 _TRACKING_NAMES = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "twclid", "ocid",
-        "cmpid", "icid", "ncid", "ref", "ref_src", "ref_url", "referrer", "spm", "share",
-        "from", "src", "_ga", "_gl", "at_medium", "at_campaign", "xtor", "mkt_tok", "__twitter_impression",
-        "amp", "output",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "twclid",
+        "ocid",
+        "cmpid",
+        "icid",
+        "ncid",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "referrer",
+        "spm",
+        "share",
+        "from",
+        "src",
+        "_ga",
+        "_gl",
+        "at_medium",
+        "at_campaign",
+        "xtor",
+        "mkt_tok",
+        "__twitter_impression",
+        "amp",
+        "output",
     }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -31,10 +57,8 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower() or "http"
     host = (parts.hostname or "").rstrip(".")
-    try:
+    with contextlib.suppress(UnicodeError):  # an invalid IDN stays as it was written
         host = host.encode("idna").decode("ascii") if host else host
-    except UnicodeError:
-        pass
     host = host.lower()
     netloc = host
     if parts.port and parts.port != _DEFAULT_PORTS.get(scheme):
@@ -48,9 +72,7 @@ def canonical_url(url: str) -> str:
         path = path + "/" if trailing and not path.endswith("/") else path
         path = "/" + path.lstrip("/")
     query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(k)
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
     query.sort()
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))

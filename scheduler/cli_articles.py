@@ -124,8 +124,12 @@ def match_command(rules_file: Path) -> None:
     show_default=True,
     help="Output format.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of stdout.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of stdout.",
+)
 @store_options
 def export_command(
     fmt: str, output: Path | None, config_path: str | None, db_path: str | None

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlite_utils import Database
@@ -61,7 +61,7 @@ def open_config_store(config: Config) -> Database:
         fail(f"cannot open store {config.store_path}: {exc}")
 
 
-def fail(message: str, code: int = 2) -> Any:
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"marsad: {message}", err=True)
     sys.exit(code)
 

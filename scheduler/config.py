@@ -12,40 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts.channels import Channel, ChannelError, parse_channels
+from alerts.config import DeliveryConfig
 from alerts.rules import Rule, RuleError, parse_rules
+from crawler.config import CrawlConfig, FeedConfig
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    name: str
-    url: str
-    every: float  # seconds between polls, before jitter
-    source: str  # the outlet name stored on its articles
-
-
-@dataclass(frozen=True)
-class CrawlConfig:
-    user_agent: str = "marsad/0.1 (+https://github.com/marsad; Arabic news monitor)"
-    obey_robots: bool = True
-    download_timeout: float = 30.0
-    max_page_bytes: int = 5 * 1024 * 1024
-    concurrency_per_domain: int = 2
-    delay: float = 1.0
-    max_articles_per_feed: int = 200
-    # After this many consecutive failures a feed waits up to max_backoff between tries.
-    max_backoff: float = 6 * 3600.0
-
-
-@dataclass(frozen=True)
-class DeliveryConfig:
-    every: float = 15.0
-    max_attempts: int = 8
-    backoff_base: float = 30.0
-    backoff_max: float = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +45,7 @@ def parse_duration(value: object, where: str) -> float:
         m = _DURATION.match(value)
         if m and float(m.group(1)) > 0:
             return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ConfigError(f"{where}: must be a duration such as \"90s\", \"5m\", \"2h\", got {value!r}")
+    raise ConfigError(f'{where}: must be a duration such as "90s", "5m", "2h", got {value!r}')
 
 
 def load_config(path: str | Path, *, db_override: str | Path | None = None) -> Config:
@@ -89,8 +62,9 @@ def load_config(path: str | Path, *, db_override: str | Path | None = None) -> C
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     try:
-        return config_from_document(document, base_dir=path.parent, db_override=db_override,
-                                    source_path=path)
+        return config_from_document(
+            document, base_dir=path.parent, db_override=db_override, source_path=path
+        )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -142,7 +116,9 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
         table = _table(table, where)
         unknown = sorted(set(table) - {"name", "url", "every", "source"})
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: every, name, source, url)")
+            raise ConfigError(
+                f"{where}.{unknown[0]}: unknown key (known: every, name, source, url)"
+            )
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}.name: required, a non-empty string")
@@ -165,8 +141,16 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
 
 def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
     d = CrawlConfig()
-    known = {"user_agent", "obey_robots", "download_timeout", "max_page_bytes",
-             "concurrency_per_domain", "delay", "max_articles_per_feed", "max_backoff"}
+    known = {
+        "user_agent",
+        "obey_robots",
+        "download_timeout",
+        "max_page_bytes",
+        "concurrency_per_domain",
+        "delay",
+        "max_articles_per_feed",
+        "max_backoff",
+    }
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(f"crawl.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
@@ -179,14 +163,17 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
     return CrawlConfig(
         user_agent=ua,
         obey_robots=robots,
-        download_timeout=parse_duration(table.get("download_timeout", d.download_timeout),
-                                        "crawl.download_timeout"),
+        download_timeout=parse_duration(
+            table.get("download_timeout", d.download_timeout), "crawl.download_timeout"
+        ),
         max_page_bytes=_positive_int(table, "max_page_bytes", d.max_page_bytes, "crawl"),
-        concurrency_per_domain=_positive_int(table, "concurrency_per_domain",
-                                             d.concurrency_per_domain, "crawl"),
+        concurrency_per_domain=_positive_int(
+            table, "concurrency_per_domain", d.concurrency_per_domain, "crawl"
+        ),
         delay=_non_negative(table, "delay", d.delay, "crawl"),
-        max_articles_per_feed=_positive_int(table, "max_articles_per_feed",
-                                            d.max_articles_per_feed, "crawl"),
+        max_articles_per_feed=_positive_int(
+            table, "max_articles_per_feed", d.max_articles_per_feed, "crawl"
+        ),
         max_backoff=parse_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
     )
 
@@ -200,10 +187,10 @@ def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     return DeliveryConfig(
         every=parse_duration(table.get("every", d.every), "delivery.every"),
         max_attempts=_positive_int(table, "max_attempts", d.max_attempts, "delivery"),
-        backoff_base=parse_duration(table.get("backoff_base", d.backoff_base),
-                                    "delivery.backoff_base"),
-        backoff_max=parse_duration(table.get("backoff_max", d.backoff_max),
-                                   "delivery.backoff_max"),
+        backoff_base=parse_duration(
+            table.get("backoff_base", d.backoff_base), "delivery.backoff_base"
+        ),
+        backoff_max=parse_duration(table.get("backoff_max", d.backoff_max), "delivery.backoff_max"),
     )
 
 

@@ -76,7 +76,8 @@ def article_from_record(record: object, number: int) -> NewArticle | LineError:
     return NewArticle(
         url=url,
         canonical_url=canonical,
-        source=fields["source"].strip() or (canonical.split("/")[2] if "//" in canonical else "import"),
+        source=fields["source"].strip()
+        or (canonical.split("/")[2] if "//" in canonical else "import"),
         title=fields["title"].strip(),
         text=fields["text"].strip(),
         published=published,

@@ -12,9 +12,7 @@ from storage.models import DuplicateVerdict, NewArticle, StoredArticle
 
 
 def find_article_by_url(db: Database, canonical_url: str) -> int | None:
-    rows = list(
-        db.query("SELECT id FROM articles WHERE canonical_url = ?", [canonical_url])
-    )
+    rows = list(db.query("SELECT id FROM articles WHERE canonical_url = ?", [canonical_url]))
     return int(rows[0]["id"]) if rows else None
 
 

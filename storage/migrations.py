@@ -133,6 +133,6 @@ def m0001_foundation(db: Database) -> None:
         """
     )
     # FTS5 over the normalised columns: SQLite's own diacritic folding does not cover Arabic.
-    db["articles"].enable_fts(
+    db.table("articles").enable_fts(
         ["title_norm", "text_norm"], fts_version="FTS5", create_triggers=True
     )

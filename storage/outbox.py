@@ -40,7 +40,7 @@ def enqueue_alert(
             created_at,
         ],
     )
-    return int(cursor.lastrowid) if cursor.rowcount else None
+    return int(cursor.lastrowid or 0) if cursor.rowcount else None
 
 
 def due_alerts(db: Database, now: str, limit: int = 100) -> list[DueAlert]:
@@ -127,9 +127,7 @@ def count_alerts_by_status(db: Database) -> dict[str, int]:
 def story_alert_summary(db: Database, story_id: int) -> dict[str, Any]:
     """What a payload says about its story at the moment it is sent."""
     rows = list(
-        db.query(
-            "SELECT article_count, outlet_count FROM stories WHERE id = ?", [story_id]
-        )
+        db.query("SELECT article_count, outlet_count FROM stories WHERE id = ?", [story_id])
     )
     sources = [
         row["source"]

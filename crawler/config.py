@@ -1,0 +1,26 @@
+"""What a crawl needs to know: the feeds and the politeness limits, as frozen records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str
+    every: float  # seconds between polls, before jitter
+    source: str  # the outlet name stored on its articles
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    user_agent: str = "marsad/0.1 (+https://github.com/marsad; Arabic news monitor)"
+    obey_robots: bool = True
+    download_timeout: float = 30.0
+    max_page_bytes: int = 5 * 1024 * 1024
+    concurrency_per_domain: int = 2
+    delay: float = 1.0
+    max_articles_per_feed: int = 200
+    # After this many consecutive failures a feed waits up to max_backoff between tries.
+    max_backoff: float = 6 * 3600.0
