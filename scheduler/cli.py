@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from scheduler.cli_articles import export_command, import_command, match_command
+from scheduler.cli_daemon import crawl_command, deliver_command, demo_command, run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,10 @@ def cli() -> None:
 cli.add_command(import_command)
 cli.add_command(match_command)
 cli.add_command(export_command)
+cli.add_command(run_command)
+cli.add_command(crawl_command)
+cli.add_command(deliver_command)
+cli.add_command(demo_command)
 # Further command modules register here, one line each.
 
 

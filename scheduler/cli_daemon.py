@@ -1,0 +1,81 @@
+"""``marsad run``, ``marsad crawl --once`` and ``marsad deliver``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scheduler.cli_common import fail, resolve_config, store_options
+
+_LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
+@click.command("run")
+@store_options
+@click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
+def run_command(config_path: str | None, db_path: str | None, log_level: str) -> None:
+    """Run the daemon: poll every feed on its schedule, store, match and deliver alerts.
+
+    SIGTERM or SIGINT stops scheduling and lets in-flight crawls and deliveries finish, then
+    exits 0; a second signal forces an immediate exit (alerts not yet sent stay queued).
+    """
+    from scheduler.daemon import configure_logging, run_daemon
+
+    config = resolve_config(config_path, db_path)
+    if not config.feeds:
+        fail("no [[feeds]] in the config: nothing to watch (see marsad.example.toml)")
+    configure_logging(log_level)
+    raise SystemExit(run_daemon(config))
+
+
+@click.command("crawl")
+@click.option("--once", is_flag=True, required=True, help="Fetch every feed once, then exit.")
+@store_options
+@click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
+def crawl_command(once: bool, config_path: str | None, db_path: str | None, log_level: str) -> None:
+    """Fetch every feed once, store and match the new articles, deliver alerts, exit.
+
+    Exits 1 when every feed failed, 0 otherwise.
+    """
+    from scheduler.daemon import configure_logging, crawl_once
+
+    config = resolve_config(config_path, db_path)
+    if not config.feeds:
+        fail("no [[feeds]] in the config: nothing to crawl (see marsad.example.toml)")
+    configure_logging(log_level)
+    raise SystemExit(crawl_once(config))
+
+
+@click.command("deliver")
+@store_options
+def deliver_command(config_path: str | None, db_path: str | None) -> None:
+    """Send the alerts that are due now (one pass), then exit."""
+    import asyncio
+
+    from alerts.delivery import deliver_due
+    from scheduler.cli_common import open_config_store
+
+    config = resolve_config(config_path, db_path)
+    db = open_config_store(config)
+    report = asyncio.run(deliver_due(db, config.channels, config.delivery))
+    click.echo(f"{report.sent} sent, {report.retried} to retry, {report.dead} dead")
+    for error in report.errors:
+        click.echo(f"  {error}", err=True)
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("marsad-demo"),
+    show_default=True,
+    help="Where the demo's fresh store is written.",
+)
+def demo_command(workdir: Path) -> None:
+    """Run one full cycle offline: serve sample Arabic feeds on loopback, crawl them into a fresh
+    store, match the example rules, deliver alerts to a local webhook sink and print them."""
+    from scheduler.demo import run_demo
+
+    raise SystemExit(run_demo(workdir))

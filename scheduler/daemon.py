@@ -1,0 +1,162 @@
+"""``marsad run`` and ``marsad crawl --once``: build the objects, register the jobs, run.
+
+One process, Scrapy's asyncio reactor started once, one long-lived AsyncCrawlerRunner, and an
+APScheduler AsyncIOScheduler with one job per feed plus a delivery job (see PITFALLS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from scheduler.reactor import run_on_reactor
+
+if TYPE_CHECKING:
+    from scheduler.config import Config
+    from scheduler.jobs import JobContext
+
+log = logging.getLogger("marsad.daemon")
+
+# How long a graceful stop waits for in-flight crawls and deliveries before stopping the
+# crawler engine (which closes spiders cleanly; the outbox keeps anything not yet sent).
+SHUTDOWN_GRACE_SECONDS = 60.0
+FORCED_EXIT_CODE = 130
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Scrapy's per-request debug lines drown the daemon's own; warnings still show.
+    for noisy in ("scrapy", "twisted", "trafilatura", "htmldate", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+
+
+def run_daemon(config: Config) -> int:
+    return run_on_reactor(lambda: _daemon_main(config))
+
+
+def crawl_once(config: Config) -> int:
+    return run_on_reactor(lambda: _crawl_once_main(config))
+
+
+async def _build_context(config: Config) -> JobContext:
+    from crawler.runner import make_runner
+    from scheduler.jobs import JobContext
+    from storage.db import open_store, utc_now
+    from storage.feeds import upsert_feed
+
+    db = open_store(config.store_path)
+    now = utc_now()
+    for feed in config.feeds:
+        upsert_feed(db, feed.name, feed.url, now)
+    return JobContext(config=config, runner=make_runner(config.crawl), db=db)
+
+
+async def _crawl_once_main(config: Config) -> int:
+    from scheduler.jobs import deliver_pending, poll_feed
+
+    ctx = await _build_context(config)
+    failed = 0
+    try:
+        for feed in config.feeds:
+            report = await poll_feed(ctx, feed)
+            failed += 1 if report is None or report.feeds_failed else 0
+        await deliver_pending(ctx)
+    finally:
+        ctx.db.close()
+    return 1 if config.feeds and failed == len(config.feeds) else 0
+
+
+async def _daemon_main(config: Config) -> int:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from scheduler.jobs import deliver_pending, poll_feed
+    from storage.db import to_iso
+    from storage.feeds import get_feed_state, record_next_poll
+
+    ctx = await _build_context(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        name = signal.Signals(signum).name
+        if signals_seen == 1:
+            log.info("%s: stopping; in-flight crawls and deliveries finish (again to force)", name)
+            stop.set()
+        else:
+            log.warning("%s again: forcing exit; undelivered alerts stay in the outbox", name)
+            os._exit(FORCED_EXIT_CODE)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+    start = datetime.now(UTC)
+    for feed in config.feeds:
+        # First polls are spread over a few seconds so a restart does not hit every site at once;
+        # the interval's jitter keeps them from lining up again.
+        first = start + timedelta(seconds=random.uniform(0, min(5.0, feed.every / 10)))
+        job = scheduler.add_job(
+            poll_feed,
+            IntervalTrigger(seconds=feed.every, jitter=max(1, int(feed.every * 0.1))),
+            args=[ctx, feed],
+            id=f"feed:{feed.name}",
+            name=f"poll {feed.name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(feed.every),
+            next_run_time=first,
+        )
+        state = get_feed_state(ctx.db, feed.name)
+        if state is not None:
+            record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
+    scheduler.add_job(
+        deliver_pending,
+        IntervalTrigger(seconds=config.delivery.every),
+        args=[ctx],
+        id="deliver",
+        name="deliver pending alerts",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=start,
+    )
+    scheduler.start()
+    log.info(
+        "marsad running: %d feeds, %d rules, %d channels, store %s",
+        len(config.feeds),
+        len(config.rules),
+        len(config.channels),
+        config.store_path,
+    )
+    await stop.wait()
+
+    # Order matters (PITFALLS.md): pause scheduling, let in-flight jobs finish, only then stop
+    # the crawler engine and shut the scheduler down; the reverse cancels a crawl mid-run.
+    scheduler.pause()
+    pending = set(ctx.inflight)
+    if pending:
+        log.info("waiting for %d in-flight jobs", len(pending))
+        _, pending = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+    if pending:
+        log.warning(
+            "%d jobs still running after %.0fs: stopping crawls",
+            len(pending),
+            SHUTDOWN_GRACE_SECONDS,
+        )
+        await ctx.runner.stop()
+        await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+    scheduler.shutdown(wait=False)
+    ctx.db.close()
+    log.info("marsad stopped")
+    return 0

@@ -1,0 +1,98 @@
+"""The daemon's jobs: plain coroutines that take what they need as arguments.
+
+APScheduler's asyncio executor awaits them on the reactor's loop; they must stay ``async def``
+(a plain function would be sent to a thread, where Scrapy silently scrapes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from alerts.delivery import DeliveryReport, deliver_due
+from crawler.config import FeedConfig
+from crawler.runner import CrawlReport, crawl_feeds
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from scheduler.config import Config
+
+log = logging.getLogger("marsad.jobs")
+
+
+@dataclass
+class JobContext:
+    """What every job shares for the life of the daemon."""
+
+    config: Config
+    runner: Any  # scrapy.crawler.AsyncCrawlerRunner (untyped)
+    db: Database
+    # One delivery pass at a time: a feed job and the periodic delivery job must never pick up
+    # the same pending alert twice.
+    delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    inflight: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
+    """Crawl one feed, then deliver whatever it queued without waiting for the next pass."""
+    report: CrawlReport | None = None
+    with _tracked(ctx):
+        try:
+            report = await crawl_feeds(
+                ctx.runner,
+                feeds=[feed],
+                store_path=ctx.config.store_path,
+                rules=ctx.config.rules,
+                rule_channels=None,
+                crawl=ctx.config.crawl,
+            )
+        except Exception:
+            log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
+            return None
+        log.info(
+            "feed %s: %d new, %d copies, %d known, %d alerts queued%s",
+            feed.name,
+            report.articles_new,
+            report.articles_copy,
+            report.articles_known,
+            report.alerts_queued,
+            "; errors: " + "; ".join(report.errors) if report.errors else "",
+        )
+        if report.alerts_queued:
+            await deliver_pending(ctx)
+    return report
+
+
+async def deliver_pending(ctx: JobContext) -> DeliveryReport | None:
+    with _tracked(ctx):
+        async with ctx.delivery_lock:
+            try:
+                report = await deliver_due(ctx.db, ctx.config.channels, ctx.config.delivery)
+            except Exception:
+                log.exception("delivery pass failed; pending alerts stay in the outbox")
+                return None
+        if report.sent or report.retried or report.dead:
+            log.info(
+                "delivery: %d sent, %d to retry, %d dead", report.sent, report.retried, report.dead
+            )
+        return report
+
+
+class _tracked:
+    """Registers the running task as in flight, so shutdown can wait for it."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> None:
+        self._task = asyncio.current_task()
+        if self._task is not None:
+            self._ctx.inflight.add(self._task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._ctx.inflight.discard(self._task)

@@ -1,0 +1,28 @@
+"""Shared test helpers: where ../shared is, and stores that close themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from storage.db import open_store
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared, or skip the test with the reason when this clone has none."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: ../shared/ (project data) is not beside this checkout")
+    return path
+
+
+@pytest.fixture
+def store() -> Iterator[Database]:
+    db = open_store(":memory:")
+    yield db
+    db.close()
