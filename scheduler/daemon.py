@@ -75,6 +75,7 @@ async def _crawl_once_main(config: Config) -> int:
 
 
 async def _daemon_main(config: Config) -> int:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -118,8 +119,7 @@ async def _daemon_main(config: Config) -> int:
             misfire_grace_time=int(feed.every),
             next_run_time=first,
         )
-        state = get_feed_state(ctx.db, feed.name)
-        if state is not None:
+        if (state := get_feed_state(ctx.db, feed.name)) is not None:
             record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
     scheduler.add_job(
         deliver_pending,
@@ -131,6 +131,19 @@ async def _daemon_main(config: Config) -> int:
         coalesce=True,
         next_run_time=start,
     )
+    feed_ids = {
+        f"feed:{feed.name}": state.id
+        for feed in config.feeds
+        if (state := get_feed_state(ctx.db, feed.name)) is not None
+    }
+
+    def note_next_poll(event: JobExecutionEvent) -> None:
+        # `marsad feeds` shows when each feed is polled next.
+        job = scheduler.get_job(event.job_id)
+        if event.job_id in feed_ids and job is not None and job.next_run_time is not None:
+            record_next_poll(ctx.db, feed_ids[event.job_id], to_iso(job.next_run_time))
+
+    scheduler.add_listener(note_next_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
     log.info(
         "marsad running: %d feeds, %d rules, %d channels, store %s",

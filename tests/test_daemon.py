@@ -1,0 +1,184 @@
+"""The daemon as a real subprocess: polls a loopback site, delivers to a loopback webhook,
+picks up a new item on its next poll, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from scheduler.demo_content import DemoArticle, DemoOutlet
+from scheduler.demo_site import feed_path, render_site
+from scheduler.loopback import LoopbackServer
+
+pytestmark = pytest.mark.slow
+
+MARSAD = [sys.executable, "-c", "from scheduler.cli import main; main()"]
+SECRET = "daemon-test-secret"
+
+FIRST = DemoArticle(
+    slug="first",
+    title="القوات تبدأ الانسحاب من القاعدة الشمالية",
+    paragraphs=(
+        "بدأت القوات صباح اليوم الانسحاب من القاعدة الشمالية بعد اتفاق مع السلطات المحلية.",
+        "وقال مسؤول إن العملية ستستغرق أسبوعين على الأقل.",
+    ),
+    published="2020-03-29T09:00:00+00:00",
+    author="مراسل",
+)
+SECOND = DemoArticle(
+    slug="second",
+    title="افتتاح معرض الكتاب في دورته الجديدة",
+    paragraphs=("افتتح معرض الكتاب أبوابه أمام الزوار بمشاركة مئات دور النشر.",),
+    published="2020-03-29T12:00:00+00:00",
+    author="محرر الثقافة",
+)
+OUTLET = DemoOutlet(
+    name="north",
+    title="أخبار الشمال",
+    kind="rss",
+    encoding="utf-8",
+    declare_charset=True,
+    articles=(FIRST,),
+)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=10) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # schema not created yet
+            return []
+
+
+@pytest.fixture
+def site() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    server.set_pages(render_site((OUTLET,), server.base_url))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    yield server
+    server.close()
+
+
+def start_daemon(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> subprocess.Popen[str]:
+    config = tmp_path / "marsad.toml"
+    config.write_text(
+        f"""
+[store]
+path = "store.db"
+
+[crawl]
+delay = 0
+download_timeout = "5s"
+
+[delivery]
+every = "10s"
+
+[[feeds]]
+name = "north"
+url = "{site.base_url}{feed_path(OUTLET)}"
+every = "10s"
+
+[[rules]]
+name = "withdrawal"
+keywords = ["انسحاب"]
+channels = ["hook"]
+
+[channels.hook]
+type = "webhook"
+url = "{sink.base_url}/hook"
+secret_env = "TEST_WEBHOOK_SECRET"
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TEST_WEBHOOK_SECRET": SECRET}
+    return subprocess.Popen(
+        [*MARSAD, "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_daemon_polls_delivers_and_stops_on_sigterm(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> None:
+    db = tmp_path / "store.db"
+    daemon = start_daemon(tmp_path, site, sink)
+    try:
+        wait_for(lambda: rows(db, "SELECT 1 FROM articles"), 30, "the first article")
+        wait_for(lambda: sink.received(), 30, "the first alert at the webhook")
+        payload = json.loads(sink.received()[0].body)
+        assert payload["rule"] == "withdrawal"
+        assert payload["article"]["title"] == FIRST.title
+
+        # A new item appears; the next poll (every 10 s, jittered by 1 s) must pick it up.
+        grown = replace(OUTLET, articles=(FIRST, SECOND))
+        site.set_pages(render_site((grown,), site.base_url))
+        wait_for(lambda: len(rows(db, "SELECT 1 FROM articles")) == 2, 40, "the new item's article")
+        assert daemon.poll() is None, "the daemon exited early"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            output, _ = daemon.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            output, _ = daemon.communicate()
+            raise
+    assert daemon.returncode == 0, output
+    assert "SIGTERM: stopping" in output
+    assert "marsad stopped" in output
+    statuses = rows(db, "SELECT status FROM alerts")
+    assert statuses and all(status in {("sent",), ("pending",)} for status in statuses)
+    assert len(sink.received()) == 1  # the book fair matched nothing
+
+
+def test_daemon_refuses_a_config_without_feeds(tmp_path: Path) -> None:
+    config = tmp_path / "marsad.toml"
+    config.write_text('[[rules]]\nname = "r"\nkeywords = ["x"]\n', encoding="utf-8")
+    result = subprocess.run(
+        [*MARSAD, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "no [[feeds]]" in result.stderr
+
+
+def test_daemon_reports_an_invalid_config(tmp_path: Path) -> None:
+    config = tmp_path / "marsad.toml"
+    config.write_text('[[feeds]]\nname = "a"\nurl = "gopher://x"\n', encoding="utf-8")
+    result = subprocess.run(
+        [*MARSAD, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"{config}: feeds[0] 'a'.url" in result.stderr
+    assert "Traceback" not in result.stderr
