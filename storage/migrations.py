@@ -136,3 +136,101 @@ def m0001_foundation(db: Database) -> None:
     db.table("articles").enable_fts(
         ["title_norm", "text_norm"], fts_version="FTS5", create_triggers=True
     )
+
+
+@migrations(name="0003_inspection_views")
+def m0003_inspection_views(db: Database) -> None:
+    # Read-only views for the common questions, so sqlite3, sqlite-utils and Datasette users get
+    # the answers `marsad stories|alerts|feeds` give without knowing the joins. They name only
+    # columns of 0001. A later migration that rebuilds a table they read (sqlite-utils
+    # transform) must drop and re-create them: SQLite refuses to rename a table under a view.
+    db.executescript(
+        """
+        DROP VIEW IF EXISTS story_overview;
+        CREATE VIEW story_overview AS
+        SELECT
+            s.id AS story_id,
+            coalesce(o.title, s.title) AS title,
+            s.original_id,
+            o.source AS original_source,
+            o.url AS original_url,
+            coalesce(o.published, o.fetched_at) AS original_published,
+            s.article_count,
+            max(s.article_count - 1, 0) AS copy_count,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            s.first_seen,
+            s.last_seen,
+            (SELECT group_concat(rule, ', ') FROM (
+                SELECT DISTINCT m.rule FROM matches m JOIN articles x ON x.id = m.article_id
+                WHERE x.story_id = s.id ORDER BY m.rule)) AS rules,
+            (SELECT count(*) FROM alerts al WHERE al.story_id = s.id) AS alert_count
+        FROM stories s
+        LEFT JOIN articles o ON o.id = s.original_id;
+
+        DROP VIEW IF EXISTS alert_deliveries;
+        CREATE VIEW alert_deliveries AS
+        SELECT
+            al.id AS alert_id,
+            al.created_at,
+            al.rule,
+            al.channel,
+            al.status,
+            al.attempts,
+            al.last_error,
+            al.next_attempt_at,
+            al.sent_at,
+            al.story_id,
+            al.article_id,
+            a.title,
+            a.source,
+            a.url,
+            coalesce(a.published, a.fetched_at) AS published,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = al.story_id
+                ORDER BY x.source)) AS outlets,
+            (SELECT count(*) FROM deliveries d WHERE d.alert_id = al.id) AS delivery_count,
+            (SELECT max(d.attempted_at) FROM deliveries d WHERE d.alert_id = al.id)
+                AS last_attempt_at,
+            (SELECT d.status_code FROM deliveries d WHERE d.alert_id = al.id
+                ORDER BY d.attempted_at DESC, d.id DESC LIMIT 1) AS last_status_code
+        FROM alerts al
+        JOIN articles a ON a.id = al.article_id
+        JOIN stories s ON s.id = al.story_id;
+
+        DROP VIEW IF EXISTS feed_health;
+        CREATE VIEW feed_health AS
+        SELECT
+            f.id AS feed_id,
+            f.name,
+            f.url,
+            CASE
+                WHEN f.last_fetch_at IS NULL THEN 'never fetched'
+                WHEN f.consecutive_failures > 0 THEN 'failing'
+                ELSE 'ok'
+            END AS state,
+            f.last_fetch_at,
+            f.last_success_at,
+            f.last_new_item_at,
+            f.last_status,
+            f.consecutive_failures,
+            f.last_error,
+            f.backoff_until,
+            f.next_poll_at,
+            f.fetch_count,
+            f.items_total,
+            (SELECT count(*) FROM articles x WHERE x.feed_id = f.id) AS articles_stored,
+            -- Over the last 7 days, or since the feed was added if that is sooner (at least a
+            -- day, so a feed added an hour ago does not report 24 times its real rate).
+            round(
+                (SELECT count(*) FROM articles x WHERE x.feed_id = f.id
+                    AND x.fetched_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days'))
+                / max(min(julianday('now') - julianday(f.created_at), 7.0), 1.0),
+                1
+            ) AS items_per_day
+        FROM feeds f;
+        """
+    )
