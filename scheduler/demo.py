@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,17 @@ def run_demo(workdir: Path) -> int:
 
 
 def _print_alerts(received: list[ReceivedRequest], secret: bytes) -> None:
-    from alerts.signing import verify_headers
+    from alerts.signing import SIGNATURE_HEADER, verify
 
     click.secho(f"{len(received)} alert(s) delivered to the webhook sink:", bold=True)
     for request in received:
         payload = json.loads(request.body)
         article = payload.get("article", {})
         story = payload.get("story", {})
-        signed = "valid" if verify_headers(secret, request.headers, request.body) else "INVALID"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        signature = headers.get(SIGNATURE_HEADER.lower(), "")
+        valid = verify(secret, signature, request.body, now=int(time.time()))
+        signed = "valid" if valid else "INVALID"
         click.echo(f"\n  rule    {payload.get('rule')}")
         click.echo(f"  title   {article.get('title')}")
         click.echo(f"  source  {article.get('source')}  {article.get('url')}")
