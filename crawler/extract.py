@@ -1,0 +1,79 @@
+"""An article page's text and metadata, by trafilatura."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import trafilatura
+
+from crawler.dates import to_utc_iso
+from crawler.encoding import decode_html
+
+# Less body text than this is a teaser, a paywall or an error page, not an article.
+MIN_TEXT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class ExtractedArticle:
+    text: str
+    title: str | None
+    author: str | None
+    published: str | None  # ISO-8601 UTC
+    language: str | None
+    encoding: str | None = None  # how the page's bytes were decoded
+
+
+def extract_article(
+    html: bytes | str,
+    url: str,
+    *,
+    content_type: str | None = None,
+    min_chars: int = MIN_TEXT_CHARS,
+) -> ExtractedArticle | None:
+    """Extract the main text of a page; ``None`` when there is no article worth keeping.
+
+    ``content_type`` (the HTTP header) helps decode ``bytes``; a ``str`` is taken as decoded.
+    """
+    encoding = None
+    if isinstance(html, bytes):
+        decoded = decode_html(html, content_type)
+        html, encoding = decoded.text, decoded.encoding
+    if not html.strip():
+        return None
+    document: Any = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        # Our input is untrusted; a tree this large is a hostile or broken page.
+        max_tree_size=200_000,
+    )
+    if document is None:
+        return None
+    text = str(document.text or "").strip()
+    if len(text) < min_chars:
+        return None
+    return ExtractedArticle(
+        text=text,
+        title=_clean(document.title),
+        author=_clean(document.author),
+        published=to_utc_iso(document.date) if document.date else None,
+        language=_clean(document.language) or guess_language(text),
+        encoding=encoding,
+    )
+
+
+def guess_language(text: str) -> str | None:
+    """``"ar"`` when most letters are Arabic, else None (we only need to tell Arabic apart)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return None
+    arabic = sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f")
+    return "ar" if arabic / len(letters) > 0.5 else None
+
+
+def _clean(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None

@@ -1,0 +1,46 @@
+"""Scrapy project settings for the marsad crawler.
+
+The politeness values here are CrawlConfig's defaults; :func:`crawler.runner.crawler_settings`
+overrides them from the config file.
+"""
+
+from __future__ import annotations
+
+from crawler.config import CrawlConfig
+
+_DEFAULTS = CrawlConfig()
+
+BOT_NAME = "marsad"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+USER_AGENT = _DEFAULTS.user_agent
+ROBOTSTXT_OBEY = _DEFAULTS.obey_robots
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = _DEFAULTS.concurrency_per_domain
+DOWNLOAD_DELAY = _DEFAULTS.delay
+DOWNLOAD_TIMEOUT = _DEFAULTS.download_timeout
+DNS_TIMEOUT = _DEFAULTS.download_timeout
+DOWNLOAD_MAXSIZE = _DEFAULTS.max_page_bytes
+DOWNLOAD_WARNSIZE = 0  # the max size is the limit; a warning below it is noise
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+HTTPCACHE_ENABLED = False
+
+# One retry for a dropped connection or a 5xx; never for a timeout (a hanging server would cost
+# twice the timeout) and never for 429/503 (RetryAfterMiddleware and the feed back-off handle it).
+RETRY_TIMES = 1
+RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.DownloadConnectionRefusedError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectionLost",
+]
+
+DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.RetryAfterMiddleware": 560}
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+
+LOG_LEVEL = "INFO"
