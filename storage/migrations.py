@@ -144,9 +144,14 @@ def m0003_inspection_views(db: Database) -> None:
     # the answers `marsad stories|alerts|feeds` give without knowing the joins. They name only
     # columns of 0001. A later migration that rebuilds a table they read (sqlite-utils
     # transform) must drop and re-create them: SQLite refuses to rename a table under a view.
-    db.executescript(
-        """
-        DROP VIEW IF EXISTS story_overview;
+    # One statement at a time: executescript() would commit the migration's transaction.
+    for statement in _INSPECTION_VIEWS:
+        db.execute(statement)
+
+
+_INSPECTION_VIEWS = (
+    "DROP VIEW IF EXISTS story_overview",
+    """
         CREATE VIEW story_overview AS
         SELECT
             s.id AS story_id,
@@ -168,9 +173,10 @@ def m0003_inspection_views(db: Database) -> None:
                 WHERE x.story_id = s.id ORDER BY m.rule)) AS rules,
             (SELECT count(*) FROM alerts al WHERE al.story_id = s.id) AS alert_count
         FROM stories s
-        LEFT JOIN articles o ON o.id = s.original_id;
-
-        DROP VIEW IF EXISTS alert_deliveries;
+        LEFT JOIN articles o ON o.id = s.original_id
+    """,
+    "DROP VIEW IF EXISTS alert_deliveries",
+    """
         CREATE VIEW alert_deliveries AS
         SELECT
             al.id AS alert_id,
@@ -199,9 +205,10 @@ def m0003_inspection_views(db: Database) -> None:
                 ORDER BY d.attempted_at DESC, d.id DESC LIMIT 1) AS last_status_code
         FROM alerts al
         JOIN articles a ON a.id = al.article_id
-        JOIN stories s ON s.id = al.story_id;
-
-        DROP VIEW IF EXISTS feed_health;
+        JOIN stories s ON s.id = al.story_id
+    """,
+    "DROP VIEW IF EXISTS feed_health",
+    """
         CREATE VIEW feed_health AS
         SELECT
             f.id AS feed_id,
@@ -231,6 +238,6 @@ def m0003_inspection_views(db: Database) -> None:
                 / max(min(julianday('now') - julianday(f.created_at), 7.0), 1.0),
                 1
             ) AS items_per_day
-        FROM feeds f;
-        """
-    )
+        FROM feeds f
+    """,
+)
