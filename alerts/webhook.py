@@ -1,0 +1,147 @@
+"""Sending an alert to a webhook: a signed JSON POST over httpx's async client.
+
+2xx is delivered. 408, 425, 429, 5xx, timeouts and connection errors are worth another try
+(``Retry-After`` is passed on); any other status is a permanent refusal. The signing scheme is
+described in :mod:`alerts.signing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from alerts.outcome import Outcome
+from alerts.render import webhook_body
+from alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+if TYPE_CHECKING:
+    from alerts.channels import WebhookChannel
+    from storage.models import DueAlert
+
+USER_AGENT = "marsad/0.1 (alerts)"
+# A receiver asking for more than a week is treated as asking for a week.
+RETRY_AFTER_MAX = 7 * 24 * 3600.0
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+# How much of a response body is kept in the delivery record, to say why it failed.
+_DETAIL_MAX = 300
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from ``now``: ``Retry-After`` is either delay-seconds or an HTTP-date."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def classify(status: int, *, retry_after: float | None = None, detail: str = "") -> Outcome:
+    """What an HTTP status means for the alert."""
+    if 200 <= status < 300:
+        return Outcome.sent(status)
+    message = f"HTTP {status}" + (f": {detail}" if detail else "")
+    if status in _RETRYABLE_4XX or status >= 500:
+        return Outcome.retry(message, status, retry_after)
+    if 300 <= status < 400:
+        # POST redirects are ambiguous (some clients turn them into GET): point the channel at
+        # the final URL instead.
+        message += " (redirects are not followed: configure the final URL)"
+    return Outcome.failed(message, status)
+
+
+class WebhookSender:
+    """Sends webhooks for one delivery pass; one client, so connections are reused."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self._client = client
+        self._owned = client is None
+
+    async def send(
+        self,
+        alert: DueAlert,
+        story: Mapping[str, Any],
+        channel: WebhookChannel,
+        *,
+        now: datetime,
+    ) -> Outcome:
+        secret: str | None = None
+        if channel.secret_env:
+            secret = os.environ.get(channel.secret_env)
+            if not secret:
+                # Retried: the operator may fix the environment; never send unsigned instead.
+                return Outcome.retry(
+                    f"channel {channel.name}: environment variable {channel.secret_env} "
+                    "is not set; the webhook is not sent unsigned"
+                )
+        body = webhook_body(alert, story)
+        timestamp = int(now.timestamp())
+        headers = httpx.Headers(dict(channel.headers))
+        # Set after the channel's own headers, so the configuration cannot override them.
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        headers["User-Agent"] = USER_AGENT
+        headers[IDEMPOTENCY_HEADER] = alert.idempotency_key
+        headers[TIMESTAMP_HEADER] = str(timestamp)
+        if secret:
+            headers[SIGNATURE_HEADER] = sign(secret.encode("utf-8"), timestamp, body)
+        try:
+            async with asyncio.timeout(channel.timeout):
+                return await self._post(channel, body, headers, now)
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome.retry(f"timed out after {channel.timeout:g}s")
+        except httpx.UnsupportedProtocol as exc:
+            return Outcome.failed(f"unsupported URL {channel.url!r}: {exc}")
+        except httpx.TransportError as exc:
+            return Outcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+    async def _post(
+        self, channel: WebhookChannel, body: bytes, headers: httpx.Headers, now: datetime
+    ) -> Outcome:
+        client = self._client_for_pass()
+        async with client.stream(
+            "POST", channel.url, content=body, headers=headers, timeout=channel.timeout
+        ) as response:
+            detail = await _read_some(response)
+            return classify(
+                response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+                detail=detail,
+            )
+
+    def _client_for_pass(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._owned:
+            await self._client.aclose()
+            self._client = None
+
+
+async def _read_some(response: httpx.Response) -> str:
+    """The start of the response body, as one line: enough to explain a refusal."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _DETAIL_MAX:
+            break
+    text = b"".join(chunks)[:_DETAIL_MAX].decode("utf-8", "replace")
+    return " ".join(text.split())
