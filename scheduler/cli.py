@@ -6,6 +6,16 @@ import click
 
 from scheduler.cli_articles import export_command, import_command, match_command
 from scheduler.cli_daemon import crawl_command, deliver_command, demo_command, run_command
+from scheduler.cli_inspect import (
+    alerts_command,
+    feeds_command,
+    inspect_command,
+    schema_command,
+    search_command,
+    show_command,
+    stats_command,
+    stories_command,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +37,14 @@ cli.add_command(crawl_command)
 cli.add_command(deliver_command)
 cli.add_command(demo_command)
 # Further command modules register here, one line each.
+cli.add_command(search_command)
+cli.add_command(stories_command)
+cli.add_command(show_command)
+cli.add_command(alerts_command)
+cli.add_command(feeds_command)
+cli.add_command(stats_command)
+cli.add_command(schema_command)
+cli.add_command(inspect_command)
 
 
 def main() -> None:

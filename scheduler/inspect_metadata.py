@@ -1,0 +1,313 @@
+"""What the store's tables, columns and views mean: one source for Datasette's metadata
+(``marsad inspect``) and for docs/schema.md (``marsad schema``), so the two cannot disagree.
+
+The schema itself is read from a store with every migration applied, never written out by hand:
+a column added by a migration shows up in the generated document whether or not it has a
+description yet, and tests/test_schema_doc.py fails until docs/schema.md is regenerated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage import queries
+
+TABLES: dict[str, str] = {
+    "feeds": "One row per configured feed, with its conditional-GET validators and its health.",
+    "stories": "A story groups an original article and its copies; alerts are raised per story.",
+    "articles": "Every stored article, in its original spelling and in normalised form.",
+    "matches": "Every watch-rule hit: which keyword matched where, in the original text.",
+    "alerts": (
+        "The outbox: one alert per story, rule and channel, written in the same transaction "
+        "as the article and sent by the delivery job."
+    ),
+    "deliveries": "Every attempt to deliver an alert, successful or not.",
+    "sightings": "Every time a feed listed an article the store already held (same URL or GUID).",
+    "articles_fts": (
+        "FTS5 index over articles.title_norm and articles.text_norm. Normalise a query with "
+        "the same function before MATCH (marsad search and Datasette do)."
+    ),
+    "story_overview": (
+        "View: each story with its original, copy and outlet counts, the outlets carrying it, "
+        "the rules it matched and its alert count."
+    ),
+    "alert_deliveries": (
+        "View: each alert with its article, the outlets carrying the story, and the state of "
+        "its delivery (status, attempts, last error, last attempt)."
+    ),
+    "feed_health": (
+        "View: each feed's health: state, last fetch, last new item, items per day, "
+        "consecutive failures, last error, next poll."
+    ),
+}
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "feeds": {
+        "id": "Feed id.",
+        "name": "Name from the config ([[feeds]] name).",
+        "url": "Feed URL.",
+        "etag": "ETag of the last 200 response, sent back as If-None-Match.",
+        "last_modified": "Last-Modified of the last 200 response, sent as If-Modified-Since.",
+        "body_hash": "Hash of the last body, to spot an unchanged feed served without a 304.",
+        "last_fetch_at": "When the feed was last fetched (UTC), successfully or not.",
+        "last_success_at": "When the feed was last fetched successfully.",
+        "last_new_item_at": "When a fetch last brought an article the store did not hold.",
+        "last_status": "HTTP status of the last fetch (null on a network error).",
+        "consecutive_failures": "Failed fetches since the last success.",
+        "last_error": "Why the last fetch failed (cleared by a success).",
+        "backoff_until": "No fetch before this time, after failures.",
+        "next_poll_at": "When the scheduler will next fetch the feed.",
+        "fetch_count": "Fetches ever made.",
+        "items_total": "New articles ever found in this feed.",
+        "created_at": "When the feed was first registered.",
+    },
+    "stories": {
+        "id": "Story id.",
+        "original_id": "The earliest-published article of the story.",
+        "title": "Title of the first article stored for the story.",
+        "first_seen": "When the first article of the story was stored.",
+        "last_seen": "When the latest article (copy) of the story was stored.",
+        "article_count": "Articles in the story: the original and its copies.",
+        "outlet_count": "Distinct sources carrying the story.",
+    },
+    "articles": {
+        "id": "Article id.",
+        "canonical_url": "URL without tracking parameters; one row per canonical URL.",
+        "url": "URL as the feed or import gave it.",
+        "guid": "The feed entry's GUID, if any.",
+        "feed_id": "Feed it came from (null for imported articles).",
+        "source": "Outlet name (the feed's name, or the import's source field).",
+        "title": "Title as published.",
+        "text": "Body text as extracted (or the feed summary when extraction failed).",
+        "title_norm": "normalize(title): what search and matching compare.",
+        "text_norm": "normalize(text): what search and matching compare.",
+        "author": "Author, when known.",
+        "published": "Publication time (UTC) as the outlet states it.",
+        "language": "Language code, when known.",
+        "extraction": 'Where the text came from: "page", "feed" or "import".',
+        "body_hash": "Hash of the normalised body: equal hashes are exact copies.",
+        "story_id": "Story the article belongs to.",
+        "duplicate_of": "For a copy, the article it copies; null for an original.",
+        "similarity": "For a copy, how similar it is to the original (1.0 = identical).",
+        "dup_evidence": "For a copy, JSON saying which check decided it.",
+        "fetched_at": "When marsad stored the article (UTC).",
+    },
+    "matches": {
+        "id": "Match id.",
+        "article_id": "Article that matched.",
+        "rule": "Watch-rule name from the config.",
+        "keyword": "The rule's keyword that matched.",
+        "field": '"title" or "text".',
+        "start": "Character offset of the hit in the original field.",
+        "end": "Character offset just after the hit.",
+        "surface": "The hit as spelt in the article.",
+        "snippet": "Text around the hit.",
+    },
+    "alerts": {
+        "id": "Alert id (marsad alerts retry ID).",
+        "article_id": "Article that raised the alert.",
+        "story_id": "Story alerted on; one alert per story, rule and channel.",
+        "rule": "Watch rule that matched.",
+        "channel": "Channel name from the config.",
+        "idempotency_key": "Stable key sent with every attempt, so receivers can drop repeats.",
+        "payload": "JSON body: the article and its matches.",
+        "status": '"pending", "sent" or "dead" (gave up).',
+        "attempts": "Delivery attempts made.",
+        "next_attempt_at": "When a pending alert is next tried.",
+        "last_error": "Why the last attempt failed.",
+        "created_at": "When the alert was queued (UTC).",
+        "sent_at": "When it was delivered.",
+    },
+    "deliveries": {
+        "id": "Attempt id.",
+        "alert_id": "Alert attempted.",
+        "attempted_at": "When (UTC).",
+        "ok": "1 if delivered.",
+        "status_code": "HTTP status or SMTP reply code, when there was one.",
+        "error": "What went wrong.",
+        "duration_ms": "How long the attempt took.",
+    },
+    "sightings": {
+        "id": "Sighting id.",
+        "article_id": "Article already held.",
+        "feed_id": "Feed that listed it again.",
+        "url": "URL as listed.",
+        "reason": '"url" or "guid": how it was recognised.',
+        "seen_at": "When (UTC).",
+    },
+    "story_overview": {
+        "story_id": "Story id.",
+        "title": "The original's title.",
+        "original_id": "The earliest-published article.",
+        "original_source": "Outlet of the original.",
+        "original_url": "URL of the original.",
+        "original_published": "When the original was published (or stored).",
+        "article_count": "Articles in the story.",
+        "copy_count": "Copies: articles other than the original.",
+        "outlet_count": "Distinct outlets carrying the story.",
+        "outlets": "Those outlets, comma-separated.",
+        "first_seen": "When the story was first stored.",
+        "last_seen": "When its latest article was stored.",
+        "rules": "Watch rules any of its articles matched, comma-separated.",
+        "alert_count": "Alerts queued for the story (all channels).",
+    },
+    "alert_deliveries": {
+        "alert_id": "Alert id.",
+        "created_at": "When the alert was queued (UTC).",
+        "rule": "Watch rule.",
+        "channel": "Channel.",
+        "status": '"pending", "sent" or "dead".',
+        "attempts": "Delivery attempts made.",
+        "last_error": "Why the last attempt failed.",
+        "next_attempt_at": "When a pending alert is next tried.",
+        "sent_at": "When it was delivered.",
+        "story_id": "Story alerted on.",
+        "article_id": "Article that raised it.",
+        "title": "That article's title.",
+        "source": "That article's outlet.",
+        "url": "That article's URL.",
+        "published": "When it was published (or stored).",
+        "outlet_count": "Outlets now carrying the story.",
+        "outlets": "Those outlets: who else carried it.",
+        "delivery_count": "Rows in deliveries for this alert.",
+        "last_attempt_at": "When delivery was last attempted.",
+        "last_status_code": "Status code of the last attempt.",
+    },
+    "feed_health": {
+        "feed_id": "Feed id.",
+        "name": "Feed name.",
+        "url": "Feed URL.",
+        "state": '"ok", "failing" or "never fetched".',
+        "last_fetch_at": "Last fetch (UTC).",
+        "last_success_at": "Last successful fetch.",
+        "last_new_item_at": "Last fetch that brought a new article.",
+        "last_status": "HTTP status of the last fetch.",
+        "consecutive_failures": "Failed fetches since the last success.",
+        "last_error": "Why the last fetch failed.",
+        "backoff_until": "No fetch before this time.",
+        "next_poll_at": "Next scheduled fetch.",
+        "fetch_count": "Fetches ever made.",
+        "items_total": "New articles ever found.",
+        "articles_stored": "Articles in the store from this feed.",
+        "items_per_day": "New articles a day over the last 7 days (or since the feed was added).",
+    },
+}
+
+LABEL_COLUMNS = {"feeds": "name", "stories": "title", "articles": "title"}
+
+# Canned queries: the questions people open the store to ask. Each reads a view of 0003 or the
+# search functions the Datasette plugin registers, so it matches what the CLI answers.
+CANNED_QUERIES: dict[str, dict[str, str]] = {
+    "latest_alerts": {
+        "title": "Latest alerts",
+        "description": (
+            "Alerts queued since a day (default: today, UTC), newest first, with who else "
+            "carried the story."
+        ),
+        "sql": """SELECT alert_id, created_at, rule, channel, status, title, source,
+       outlet_count, outlets, attempts, last_error, story_id
+FROM alert_deliveries
+WHERE created_at >= coalesce(nullif(:since, ''), strftime('%Y-%m-%d', 'now'))
+ORDER BY created_at DESC, alert_id DESC
+LIMIT 200""",
+    },
+    "stories_with_most_outlets": {
+        "title": "Stories with the most outlets",
+        "description": "Stories carried by the most outlets, then the most copies.",
+        "sql": """SELECT story_id, title, outlet_count, article_count, copy_count, outlets,
+       rules, first_seen, last_seen
+FROM story_overview
+ORDER BY outlet_count DESC, article_count DESC, last_seen DESC
+LIMIT 100""",
+    },
+    "failing_feeds": {
+        "title": "Failing feeds",
+        "description": "Feeds whose last fetch failed, worst first.",
+        "sql": """SELECT name, url, consecutive_failures, last_error, last_status,
+       last_fetch_at, last_success_at, backoff_until, next_poll_at
+FROM feed_health
+WHERE consecutive_failures > 0
+ORDER BY consecutive_failures DESC, name""",
+    },
+    "search_articles": {
+        "title": "Search articles",
+        "description": (
+            'Arabic-aware full-text search: hamza and diacritics are ignored. "a phrase", '
+            "prefix*, and OR work as in marsad search."
+        ),
+        "sql": """SELECT a.id, a.title, a.source,
+       coalesce(a.published, a.fetched_at) AS published,
+       marsad_snippet(a.text, :q) AS snippet,
+       a.story_id, s.outlet_count, a.url
+FROM articles_fts
+JOIN articles a ON a.id = articles_fts.rowid
+JOIN stories s ON s.id = a.story_id
+WHERE articles_fts MATCH marsad_fts(:q)
+ORDER BY bm25(articles_fts, 5.0, 1.0), a.id
+LIMIT 100""",
+    },
+}
+
+
+def datasette_metadata(database: str) -> dict[str, Any]:
+    """Datasette metadata for a store served under the name ``database``."""
+    tables: dict[str, Any] = {}
+    for name, description in TABLES.items():
+        entry: dict[str, Any] = {"description": description}
+        if name in COLUMNS:
+            entry["columns"] = COLUMNS[name]
+        if name in LABEL_COLUMNS:
+            entry["label_column"] = LABEL_COLUMNS[name]
+        tables[name] = entry
+    tables["articles"].update({"fts_table": "articles_fts", "fts_pk": "id"})
+    tables["articles_fts"]["hidden"] = True
+    return {
+        "title": "marsad (مرصد)",
+        "description": (
+            "Arabic news watched by marsad: articles, stories (an original and its copies), "
+            "watch-rule alerts and feed health. Read-only."
+        ),
+        "databases": {
+            database: {
+                "description": "The marsad store. Start with the canned queries below.",
+                "tables": tables,
+                "queries": CANNED_QUERIES,
+            }
+        },
+    }
+
+
+def schema_markdown(db: Database) -> str:
+    """docs/schema.md, from the schema of ``db`` and the descriptions above."""
+    lines = [
+        "# The marsad store",
+        "",
+        "<!-- Generated by `marsad schema` from the migrated schema and",
+        "     scheduler/inspect_metadata.py; tests/test_schema_doc.py fails when it is stale. -->",
+        "",
+        "SQLite, WAL mode. Times are ISO-8601 UTC strings (`2024-05-01T08:30:00Z`). Browse it with",
+        "`marsad inspect` (Datasette, read-only) or query it with `sqlite3`/`sqlite-utils`;",
+        "the views at the end answer the common questions without joins.",
+        "",
+    ]
+    for obj in queries.schema_objects(db):
+        name = obj["name"]
+        kind = "View" if obj["type"] == "view" else "Table"
+        lines += [f"## {kind} `{name}`", "", TABLES.get(name, "(not yet described)"), ""]
+        fks = {fk["from"]: f"{fk['table']}.{fk['to']}" for fk in queries.foreign_keys(db, name)}
+        lines += ["| column | type | description |", "| --- | --- | --- |"]
+        for col in queries.table_columns(db, name):
+            notes = []
+            if col["pk"]:
+                notes.append("primary key")
+            if col["notnull"]:
+                notes.append("not null")
+            if col["name"] in fks:
+                notes.append(f"→ {fks[col['name']]}")
+            kind_text = " ".join([col["type"] or "", *[f"({n})" for n in notes]]).strip()
+            described = COLUMNS.get(name, {}).get(col["name"], "")
+            lines.append(f"| `{col['name']}` | {kind_text} | {described} |")
+        lines.append("")
+    return "\n".join(lines)

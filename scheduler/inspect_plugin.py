@@ -1,0 +1,117 @@
+"""The Datasette plugin ``marsad inspect`` registers: Arabic-aware search, read-only
+connections and right-to-left display.
+
+Registered in-process by :func:`scheduler.cli_inspect.serve_store` (not through an entry point),
+so it only affects the Datasette that marsad starts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from datasette import hookimpl
+from datasette.utils import escape_fts
+from datasette.utils.asgi import Response
+
+from arabic import normalize
+from storage.search import SearchSyntaxError, parse_query, snippet
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _hook(func: F) -> F:
+    # Datasette's hookimpl marker is untyped; this keeps the hook functions' own signatures.
+    return cast(F, hookimpl(func))
+
+
+def _hook_last(func: F) -> F:
+    return cast(F, hookimpl(trylast=True)(func))
+
+
+CSS_PATH = "/-/marsad-rtl.css"
+
+# unicode-bidi: plaintext gives every cell the direction of its first strong letter, as
+# dir="auto" does, so an Arabic title reads right to left next to a Latin URL.
+RTL_CSS = """
+td, th, pre, textarea, input[type="search"], input[type="text"], .rows-and-columns td {
+  unicode-bidi: plaintext;
+  text-align: start;
+}
+"""
+
+# Also set dir="auto" on the elements, so copy-paste and screen readers get the direction.
+RTL_SCRIPT = """
+document.querySelectorAll('td, textarea, input[type="search"], input[type="text"], pre')
+  .forEach(function (el) { if (!el.hasAttribute('dir')) { el.setAttribute('dir', 'auto'); } });
+"""
+
+
+def marsad_fts(text: str | None) -> str:
+    """SQL function: user input → safe FTS5 expression over the normalised index."""
+    try:
+        return parse_query(text or "").fts()
+    except SearchSyntaxError as exc:
+        # Datasette shows the message of the exception SQLite wraps; say what to fix.
+        raise ValueError(f"search: {exc}") from exc
+
+
+def marsad_snippet(text: str | None, query: str | None) -> str:
+    """SQL function: a window of the original text around the first hit, hits in [brackets]."""
+    if not text:
+        return ""
+    try:
+        terms = parse_query(query or "").terms
+    except SearchSyntaxError:
+        terms = ()
+    found = snippet(text, terms)
+    out, last = [], 0
+    for start, end in found.hits:
+        out += [found.text[last:start], "[", found.text[start:end], "]"]
+        last = end
+    out.append(found.text[last:])
+    return "".join(out)
+
+
+def normalising_escape_fts(query: str | None) -> str:
+    """Datasette's ``escape_fts`` (used by every ?_search=) applied after :func:`normalize`,
+    so the table search box finds «الإنسحاب» in an index that stores «الانسحاب»."""
+    return str(escape_fts(normalize(query or "")))
+
+
+# trylast: Datasette's own prepare_connection registers escape_fts; running after it lets the
+# normalising version replace it on this Datasette's connections.
+@_hook_last
+def prepare_connection(conn: sqlite3.Connection, database: str) -> None:
+    if not database.startswith("_"):
+        # Datasette already opens its read connections with mode=ro; this also covers the
+        # write connection it would open for a plugin or a writable canned query.
+        conn.execute("PRAGMA query_only = 1")
+    conn.create_function("escape_fts", 1, normalising_escape_fts, deterministic=True)
+    conn.create_function("marsad_fts", 1, marsad_fts, deterministic=True)
+    conn.create_function("marsad_snippet", 2, marsad_snippet, deterministic=True)
+    conn.create_function("marsad_normalize", 1, _normalize_or_none, deterministic=True)
+
+
+def _normalize_or_none(text: str | None) -> str | None:
+    return None if text is None else normalize(text)
+
+
+@_hook
+def extra_css_urls() -> list[str]:
+    return [CSS_PATH]
+
+
+@_hook
+def extra_body_script() -> str:
+    return RTL_SCRIPT
+
+
+async def _css(request: Any) -> Any:
+    return Response(RTL_CSS, content_type="text/css; charset=utf-8")
+
+
+@_hook
+def register_routes() -> list[tuple[str, Any]]:
+    return [(r"^/-/marsad-rtl\.css$", _css)]

@@ -1,0 +1,296 @@
+"""Read-only questions asked of the store by ``marsad search|stories|show|alerts|feeds|stats``.
+
+One function per SQL statement; rows come back as plain dicts, ready for a table or for JSON.
+Where a view of migration 0003 answers the question, the query reads the view, so the command
+line and a ``sqlite3`` user get the same answer. Every value from the user is a parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+Row = dict[str, Any]
+
+
+def search_articles(
+    db: Database,
+    match: str,
+    *,
+    source: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    rule: str | None = None,
+    limit: int = 20,
+) -> list[Row]:
+    """Articles whose normalised title or text match the FTS5 expression ``match``, best first.
+
+    ``match`` must come from :func:`storage.search.fts_query`. Title hits weigh five times body
+    hits. ``since``/``until`` bound the publication time (fetch time when unknown), ``until``
+    exclusive; ``rule`` keeps articles that matched that watch rule.
+    """
+    return list(
+        db.query(
+            """
+            SELECT a.id, a.title, a.text, a.source, a.url,
+                   coalesce(a.published, a.fetched_at) AS published,
+                   a.story_id, a.duplicate_of, s.article_count, s.outlet_count,
+                   round(bm25(articles_fts, 5.0, 1.0), 3) AS score
+            FROM articles_fts
+            JOIN articles a ON a.id = articles_fts.rowid
+            JOIN stories s ON s.id = a.story_id
+            WHERE articles_fts MATCH :match
+              AND (:source IS NULL OR a.source = :source)
+              AND (:since IS NULL OR coalesce(a.published, a.fetched_at) >= :since)
+              AND (:until IS NULL OR coalesce(a.published, a.fetched_at) < :until)
+              AND (:rule IS NULL OR EXISTS (
+                    SELECT 1 FROM matches m WHERE m.article_id = a.id AND m.rule = :rule))
+            ORDER BY bm25(articles_fts, 5.0, 1.0), a.id
+            LIMIT :limit
+            """,
+            {
+                "match": match,
+                "source": source,
+                "since": since,
+                "until": until,
+                "rule": rule,
+                "limit": limit,
+            },
+        )
+    )
+
+
+def list_stories(
+    db: Database,
+    *,
+    since: str | None = None,
+    rule: str | None = None,
+    min_outlets: int = 1,
+    limit: int = 20,
+) -> list[Row]:
+    """Stories seen most recently first, from the ``story_overview`` view."""
+    return list(
+        db.query(
+            """
+            SELECT * FROM story_overview
+            WHERE (:since IS NULL OR last_seen >= :since)
+              AND outlet_count >= :min_outlets
+              AND (:rule IS NULL OR EXISTS (
+                    SELECT 1 FROM matches m JOIN articles x ON x.id = m.article_id
+                    WHERE x.story_id = story_overview.story_id AND m.rule = :rule))
+            ORDER BY last_seen DESC, story_id DESC
+            LIMIT :limit
+            """,
+            {"since": since, "rule": rule, "min_outlets": min_outlets, "limit": limit},
+        )
+    )
+
+
+def get_story(db: Database, story_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM story_overview WHERE story_id = ?", [story_id]))
+    return rows[0] if rows else None
+
+
+def find_article_id(db: Database, *, url: str, canonical_url: str) -> int | None:
+    """The article stored under this URL, as given or in its canonical spelling."""
+    rows = list(
+        db.query(
+            "SELECT id FROM articles WHERE canonical_url = :c OR url = :u "
+            "ORDER BY canonical_url = :c DESC, id LIMIT 1",
+            {"c": canonical_url, "u": url},
+        )
+    )
+    return int(rows[0]["id"]) if rows else None
+
+
+def get_article(db: Database, article_id: int) -> Row | None:
+    """One article in full (without the normalised columns, which are for the index)."""
+    rows = list(
+        db.query(
+            """
+            SELECT id, url, canonical_url, guid, source, title, text, author,
+                   published, language, extraction, story_id, duplicate_of, similarity,
+                   dup_evidence, fetched_at, feed_id
+            FROM articles WHERE id = ?
+            """,
+            [article_id],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def story_articles(db: Database, story_id: int) -> list[Row]:
+    """Every article of a story, earliest published first: the original and its copies."""
+    return list(
+        db.query(
+            """
+            SELECT id, source, title, url, coalesce(published, fetched_at) AS published,
+                   duplicate_of, similarity, fetched_at
+            FROM articles WHERE story_id = ?
+            ORDER BY coalesce(published, fetched_at), id
+            """,
+            [story_id],
+        )
+    )
+
+
+def story_matches(db: Database, story_id: int) -> list[Row]:
+    """Watch-rule hits in any article of a story."""
+    return list(
+        db.query(
+            """
+            SELECT m.article_id, m.rule, m.keyword, m.field, m.surface, m.snippet
+            FROM matches m JOIN articles a ON a.id = m.article_id
+            WHERE a.story_id = ?
+            ORDER BY m.article_id, m.rule, m.start
+            """,
+            [story_id],
+        )
+    )
+
+
+def story_alerts(db: Database, story_id: int) -> list[Row]:
+    return list(
+        db.query("SELECT * FROM alert_deliveries WHERE story_id = ? ORDER BY alert_id", [story_id])
+    )
+
+
+def list_alerts(
+    db: Database,
+    *,
+    status: str | None = None,
+    rule: str | None = None,
+    channel: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+) -> list[Row]:
+    """Alert history, newest first, with delivery state, from the ``alert_deliveries`` view."""
+    return list(
+        db.query(
+            """
+            SELECT * FROM alert_deliveries
+            WHERE (:status IS NULL OR status = :status)
+              AND (:rule IS NULL OR rule = :rule)
+              AND (:channel IS NULL OR channel = :channel)
+              AND (:since IS NULL OR created_at >= :since)
+              AND (:until IS NULL OR created_at < :until)
+            ORDER BY created_at DESC, alert_id DESC
+            LIMIT :limit
+            """,
+            {
+                "status": status,
+                "rule": rule,
+                "channel": channel,
+                "since": since,
+                "until": until,
+                "limit": limit,
+            },
+        )
+    )
+
+
+def get_alert(db: Database, alert_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM alert_deliveries WHERE alert_id = ?", [alert_id]))
+    return rows[0] if rows else None
+
+
+def alert_attempts(db: Database, alert_id: int) -> list[Row]:
+    """Every delivery attempt of one alert, oldest first."""
+    return list(
+        db.query(
+            "SELECT attempted_at, ok, status_code, error, duration_ms FROM deliveries "
+            "WHERE alert_id = ? ORDER BY attempted_at, id",
+            [alert_id],
+        )
+    )
+
+
+def list_feed_health(db: Database, *, failing_only: bool = False) -> list[Row]:
+    """Every feed's health, from the ``feed_health`` view; failing feeds first."""
+    return list(
+        db.query(
+            """
+            SELECT * FROM feed_health
+            WHERE NOT :failing OR consecutive_failures > 0
+            ORDER BY consecutive_failures DESC, name
+            """,
+            {"failing": int(failing_only)},
+        )
+    )
+
+
+def store_totals(db: Database) -> Row:
+    """Counts over the whole store."""
+    rows = list(
+        db.query(
+            """
+            SELECT
+                (SELECT count(*) FROM articles) AS articles,
+                (SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL) AS copies,
+                (SELECT count(*) FROM stories) AS stories,
+                (SELECT count(*) FROM stories WHERE outlet_count > 1) AS stories_multi_outlet,
+                (SELECT count(DISTINCT source) FROM articles) AS sources,
+                (SELECT count(*) FROM feeds) AS feeds,
+                (SELECT count(*) FROM feeds WHERE consecutive_failures > 0) AS feeds_failing,
+                (SELECT count(*) FROM matches) AS matches,
+                (SELECT count(*) FROM alerts) AS alerts,
+                (SELECT count(*) FROM alerts WHERE status = 'pending') AS alerts_pending,
+                (SELECT count(*) FROM alerts WHERE status = 'sent') AS alerts_sent,
+                (SELECT count(*) FROM alerts WHERE status = 'dead') AS alerts_dead,
+                (SELECT count(*) FROM deliveries) AS delivery_attempts,
+                (SELECT min(fetched_at) FROM articles) AS first_fetched,
+                (SELECT max(fetched_at) FROM articles) AS last_fetched
+            """
+        )
+    )
+    return rows[0]
+
+
+def counts_per_day(db: Database, since: str) -> list[Row]:
+    """Per UTC day since ``since``, newest first: articles stored, copies among them, alerts
+    queued and alerts sent."""
+    return list(
+        db.query(
+            """
+            SELECT day, sum(articles) AS articles, sum(copies) AS copies,
+                   sum(alerts) AS alerts, sum(sent) AS alerts_sent
+            FROM (
+                SELECT substr(fetched_at, 1, 10) AS day, 1 AS articles,
+                       duplicate_of IS NOT NULL AS copies, 0 AS alerts, 0 AS sent
+                FROM articles WHERE fetched_at >= :since
+                UNION ALL
+                SELECT substr(created_at, 1, 10), 0, 0, 1, status = 'sent'
+                FROM alerts WHERE created_at >= :since
+            )
+            GROUP BY day ORDER BY day DESC
+            """,
+            {"since": since},
+        )
+    )
+
+
+def schema_objects(db: Database) -> list[Row]:
+    """marsad's tables and views, tables first, in creation order (FTS shadow tables and
+    bookkeeping tables left out)."""
+    return list(
+        db.query(
+            r"""
+            SELECT type, name FROM sqlite_master
+            WHERE type IN ('table', 'view')
+              AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+              AND name NOT LIKE '\_%' ESCAPE '\'
+              AND name NOT LIKE 'articles\_fts\_%' ESCAPE '\'
+            ORDER BY type = 'view', rowid
+            """
+        )
+    )
+
+
+def table_columns(db: Database, name: str) -> list[Row]:
+    return list(db.query("SELECT * FROM pragma_table_info(?)", [name]))
+
+
+def foreign_keys(db: Database, name: str) -> list[Row]:
+    return list(db.query("SELECT * FROM pragma_foreign_key_list(?)", [name]))
