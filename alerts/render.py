@@ -129,9 +129,12 @@ def email_message(
     # RFC 3834: tells auto-responders (vacation replies) not to answer.
     msg["Auto-Submitted"] = "auto-generated"
     msg["Content-Language"] = "ar"
-    msg.set_content(_text_body(rule, article, payload.get("matches", []), story))
+    # base64: Arabic text then passes any relay, including ones that only carry 7-bit mail.
+    msg.set_content(_text_body(rule, article, payload.get("matches", []), story), cte="base64")
     msg.add_alternative(
-        _html_body(subject, rule, article, payload.get("matches", []), story), subtype="html"
+        _html_body(subject, rule, article, payload.get("matches", []), story),
+        subtype="html",
+        cte="base64",
     )
     return msg
 
