@@ -6,12 +6,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import trafilatura
+from trafilatura.settings import use_config
 
 from crawler.dates import to_utc_iso
 from crawler.encoding import decode_html
 
 # Less body text than this is a teaser, a paywall or an error page, not an article.
 MIN_TEXT_CHARS = 80
+
+
+def _config() -> Any:
+    config = use_config()
+    # Our input is untrusted: a tree this large is a hostile or broken page, not an article.
+    config.set("DEFAULT", "MAX_TREE_SIZE", "200000")
+    return config
+
+
+_CONFIG = _config()
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,7 @@ def extract_article(
         with_metadata=True,
         include_comments=False,
         include_tables=False,
-        # Our input is untrusted; a tree this large is a hostile or broken page.
-        max_tree_size=200_000,
+        config=_CONFIG,
     )
     if document is None:
         return None

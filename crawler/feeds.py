@@ -16,6 +16,7 @@ import lxml.etree
 import lxml.html
 
 from crawler.dates import to_utc_iso
+from crawler.encoding import charset_from_content_type
 
 # Elements after which a line break belongs, so paragraphs do not run together.
 _BLOCKS = frozenset(
@@ -49,9 +50,16 @@ class FeedResult:
         return bool(self.version or self.entries)
 
 
-def parse_feed(body: bytes, base_url: str) -> FeedResult:
-    # Content-Location makes feedparser resolve relative links against the feed's own URL.
-    parsed: Any = feedparser.parse(body, response_headers={"content-location": base_url})
+def parse_feed(body: bytes, base_url: str, *, content_type: str | None = None) -> FeedResult:
+    """Parse a feed. ``content_type`` (the HTTP header) only contributes its charset, if any."""
+    headers = {
+        # Makes feedparser resolve relative links against the feed's own URL.
+        "content-location": base_url,
+        # Servers label feeds text/html, text/plain or nothing at all; that is no reason to call
+        # a feed malformed. The bytes (XML declaration, BOM) decide unless a charset is given.
+        "content-type": _xml_content_type(content_type),
+    }
+    parsed: Any = feedparser.parse(body, response_headers=headers)
     entries = tuple(_entry(e, base_url) for e in parsed.entries)
     message = None
     if parsed.get("bozo"):
@@ -64,6 +72,11 @@ def parse_feed(body: bytes, base_url: str) -> FeedResult:
         bozo=bool(parsed.get("bozo")),
         bozo_message=message,
     )
+
+
+def _xml_content_type(content_type: str | None) -> str:
+    charset = charset_from_content_type(content_type)
+    return f"application/xml; charset={charset}" if charset else "application/xml"
 
 
 def _entry(entry: Any, base_url: str) -> FeedEntry:
@@ -80,7 +93,7 @@ def _entry(entry: Any, base_url: str) -> FeedEntry:
         link=urljoin(base_url, str(link).strip()) if link else None,
         title=html_to_text(str(entry.get("title", ""))),
         text=_entry_text(entry),
-        author=html_to_text(str(entry["author"])) or None if entry.get("author") else None,
+        author=html_to_text(str(entry.get("author") or "")) or None,
         published=to_utc_iso(published) if published else None,
     )
 

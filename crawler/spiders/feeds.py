@@ -133,7 +133,9 @@ class FeedSpider(scrapy.Spider):
             yield self._outcome(job, "unchanged", response.status, etag, last_modified, digest)
             return
         try:
-            result = parse_feed(response.body, response.url)
+            result = parse_feed(
+                response.body, response.url, content_type=_header(response, "Content-Type")
+            )
         except Exception as exc:  # feedparser should not raise; if it does, one feed fails
             yield self._failed(job, response.status, f"cannot parse: {exc!r}")
             return

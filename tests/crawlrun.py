@@ -1,0 +1,67 @@
+"""Run crawls in a fresh process, the way the daemon does: asyncio reactor installed first, one
+long-lived runner, ``crawl_feeds`` awaited once per crawl. Prints the reports as JSON.
+
+``python tests/crawlrun.py SPEC.json`` where the spec holds ``store``, ``crawls`` (how many in a
+row on the same runner), ``feeds``, ``crawl`` (CrawlConfig fields) and ``rules``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.reactor import install_reactor
+
+install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+
+from alerts.rules import Rule  # noqa: E402  (after the reactor, as in the daemon)
+from crawler.config import CrawlConfig, FeedConfig  # noqa: E402
+from crawler.runner import crawl_feeds, make_runner  # noqa: E402
+
+
+async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    crawl = CrawlConfig(**spec["crawl"])
+    feeds = [FeedConfig(**f) for f in spec["feeds"]]
+    rules = [Rule(r["name"], tuple(r["keywords"]), tuple(r["channels"])) for r in spec["rules"]]
+    runner = make_runner(crawl)
+    reports = []
+    for _ in range(spec["crawls"]):
+        report = await crawl_feeds(
+            runner,
+            feeds=feeds,
+            store_path=Path(spec["store"]),
+            rules=rules,
+            rule_channels=spec.get("rule_channels"),
+            crawl=crawl,
+        )
+        reports.append(asdict(report))
+    return reports
+
+
+def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    from twisted.internet import reactor
+
+    from scrapy.utils.defer import deferred_from_coro
+
+    result: list[list[dict[str, Any]]] = []
+    failure: list[BaseException] = []
+
+    def done(value: Any) -> None:
+        if isinstance(value, list):
+            result.append(value)
+        else:
+            failure.append(value.value)
+        reactor.stop()  # type: ignore[attr-defined]
+
+    deferred_from_coro(main(spec)).addBoth(done)
+    reactor.run()  # type: ignore[attr-defined]
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(json.loads(Path(sys.argv[1]).read_text()))))

@@ -1,0 +1,186 @@
+"""A real HTTP server on 127.0.0.1 (ephemeral port, in a thread) serving the crawl fixtures.
+
+Routes cover what a feed crawler meets: conditional GET (304), 500, 503 with Retry-After, a
+truncated feed, a page that hangs (for a bounded time), a huge page, Arabic pages in
+windows-1256 and ISO-8859-6 with no charset, and a robots.txt that disallows /private/.
+Every request is logged so tests can say what was (not) fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "crawl"
+LAST_MODIFIED = "Sun, 12 May 2024 12:00:00 GMT"
+ROBOTS = b"User-agent: *\nDisallow: /private/\n"
+# The longest a hanging page holds its connection; far above the tests' download timeout.
+HANG_SECONDS = 10.0
+HUGE_BYTES = 3 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+class FeedServer:
+    """``with FeedServer() as server: server.url("/feeds/rss-utf8.xml")``."""
+
+    def __init__(self) -> None:
+        self.generation = 1  # 2: the Atom feed gains an entry
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [seen.path for seen in self.requests]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def __enter__(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    # -- what each route answers ----------------------------------------------------------------
+
+    def _log(self, path: str, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.requests.append(Seen(path, headers))
+
+    def _fixture(self, name: str) -> str:
+        return (FIXTURES / name).read_text(encoding="utf-8").replace("{base}", self.base)
+
+    def rss_utf8(self, h: _Handler) -> None:
+        body = self._fixture("rss-utf8.xml").encode("utf-8")
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        if h.headers.get("If-None-Match") == etag or (
+            h.headers.get("If-Modified-Since") == LAST_MODIFIED
+        ):
+            h.reply(304, b"", extra={"ETag": etag})
+            return
+        h.reply(
+            200,
+            body,
+            "application/rss+xml; charset=utf-8",
+            extra={"ETag": etag, "Last-Modified": LAST_MODIFIED},
+        )
+
+    def atom_cp1256(self, h: _Handler) -> None:
+        extra = self._fixture("atom-extra-entry.xml") if self.generation >= 2 else ""
+        text = self._fixture("atom-cp1256.xml").replace("{extra}", extra)
+        h.reply(200, text.encode("cp1256"), "application/atom+xml")
+
+    def broken(self, h: _Handler) -> None:
+        h.reply(200, self._fixture("broken-rss.xml").encode("utf-8"), "application/rss+xml")
+
+    def hang(self, h: _Handler) -> None:
+        # Bounded: the server's shutdown or HANG_SECONDS ends it, whichever comes first.
+        self._stopping.wait(HANG_SECONDS)
+        h.reply(200, b"<html><body>too late</body></html>", "text/html")
+
+    def huge(self, h: _Handler) -> None:
+        filler = ("<p>" + "زيتون " * 100 + "</p>\n").encode("utf-8")
+        body = b"<html><body>" + filler * (HUGE_BYTES // len(filler) + 1) + b"</body></html>"
+        h.reply(200, body, "text/html; charset=utf-8")
+
+    def routes(self) -> dict[str, Callable[[_Handler], None]]:
+        def page(name: str, encoding: str, content_type: str) -> Callable[[_Handler], None]:
+            return lambda h: h.reply(200, self._fixture(name).encode(encoding), content_type)
+
+        def status(code: int, extra: dict[str, str] | None = None) -> Callable[[_Handler], None]:
+            return lambda h: h.reply(code, b"<h1>no</h1>", "text/html", extra=extra)
+
+        utf8_page = page("bridge.html", "utf-8", "text/html; charset=utf-8")
+        return {
+            "/robots.txt": lambda h: h.reply(200, ROBOTS, "text/plain"),
+            "/feeds/rss-utf8.xml": self.rss_utf8,
+            "/feeds/atom-cp1256.xml": self.atom_cp1256,
+            "/feeds/broken.xml": self.broken,
+            "/feeds/error.xml": status(500),
+            "/feeds/busy.xml": status(503, {"Retry-After": "120"}),
+            "/articles/bridge.html": utf8_page,
+            "/copies/bridge.html": utf8_page,
+            # No charset in the header and none in the page: the decoder has to guess.
+            "/articles/book-fair.html": page("book-fair.html", "cp1256", "text/html"),
+            "/articles/mountain-rain.html": page("mountain-rain.html", "iso-8859-6", "text/html"),
+            "/articles/container-ship.html": page(
+                "container-ship.html", "utf-8", "text/html; charset=utf-8"
+            ),
+            "/articles/slow.html": self.hang,
+            "/articles/huge.html": self.huge,
+            "/private/fish-prices.html": page("bridge.html", "utf-8", "text/html"),
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "marsad-feedserver/1"
+    owner: FeedServer
+    table: dict[str, Callable[[_Handler], None]]
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        self.owner._log(path, dict(self.headers.items()))
+        route = self.table.get(path)
+        if route is None:
+            self.reply(404, b"not found", "text/plain")
+            return
+        try:
+            route(self)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the crawler gave up on this page (timeout, size limit): expected
+
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and status != 304:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the request log above is what tests read
+
+
+def _handler_for(owner: FeedServer) -> type[_Handler]:
+    return type("Handler", (_Handler,), {"owner": owner, "table": owner.routes()})
