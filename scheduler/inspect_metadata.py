@@ -237,16 +237,25 @@ ORDER BY consecutive_failures DESC, name""",
             'Arabic-aware full-text search: hamza and diacritics are ignored. "a phrase", '
             "prefix*, and OR work as in marsad search."
         ),
-        "sql": """SELECT a.id, a.title, a.source,
-       coalesce(a.published, a.fetched_at) AS published,
-       marsad_snippet(a.text, :q) AS snippet,
-       a.story_id, s.outlet_count, a.url
-FROM articles_fts
-JOIN articles a ON a.id = articles_fts.rowid
-JOIN stories s ON s.id = a.story_id
-WHERE articles_fts MATCH marsad_fts(:q)
-ORDER BY bm25(articles_fts, 5.0, 1.0), a.id
-LIMIT 100""",
+        # The first branch turns a malformed query into one row saying what is wrong; the
+        # second is the search itself (marsad_fts matches nothing for such a query).
+        "sql": """SELECT NULL AS id, marsad_search_problem(:q) AS title, NULL AS source,
+       NULL AS published, NULL AS snippet, NULL AS story_id, NULL AS outlet_count,
+       NULL AS url
+WHERE marsad_search_problem(:q) IS NOT NULL
+UNION ALL
+SELECT * FROM (
+  SELECT a.id, a.title, a.source,
+         coalesce(a.published, a.fetched_at) AS published,
+         marsad_snippet(a.text, :q) AS snippet,
+         a.story_id, s.outlet_count, a.url
+  FROM articles_fts
+  JOIN articles a ON a.id = articles_fts.rowid
+  JOIN stories s ON s.id = a.story_id
+  WHERE articles_fts MATCH marsad_fts(:q)
+  ORDER BY bm25(articles_fts, 5.0, 1.0), a.id
+  LIMIT 100
+)""",
     },
 }
 

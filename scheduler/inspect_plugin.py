@@ -48,13 +48,33 @@ document.querySelectorAll('td, textarea, input[type="search"], input[type="text"
 """
 
 
+# A valid FTS5 expression that matches nothing: an empty phrase.
+MATCH_NOTHING = '""'
+
+
 def marsad_fts(text: str | None) -> str:
-    """SQL function: user input → safe FTS5 expression over the normalised index."""
+    """SQL function: user input → safe FTS5 expression over the normalised index.
+
+    Input that cannot be searched matches nothing rather than raising: SQLite would replace the
+    message with "user-defined function raised exception". :func:`marsad_search_problem`
+    says what is wrong instead.
+    """
     try:
         return parse_query(text or "").fts()
+    except SearchSyntaxError:
+        return MATCH_NOTHING
+
+
+def marsad_search_problem(text: str | None) -> str | None:
+    """SQL function: why ``text`` cannot be searched, or NULL (also NULL for blank input, which
+    is simply no search yet)."""
+    if not (text or "").strip():
+        return None
+    try:
+        parse_query(text or "")
     except SearchSyntaxError as exc:
-        # Datasette shows the message of the exception SQLite wraps; say what to fix.
-        raise ValueError(f"search: {exc}") from exc
+        return f"search: {exc}"
+    return None
 
 
 def marsad_snippet(text: str | None, query: str | None) -> str:
@@ -90,6 +110,7 @@ def prepare_connection(conn: sqlite3.Connection, database: str) -> None:
         conn.execute("PRAGMA query_only = 1")
     conn.create_function("escape_fts", 1, normalising_escape_fts, deterministic=True)
     conn.create_function("marsad_fts", 1, marsad_fts, deterministic=True)
+    conn.create_function("marsad_search_problem", 1, marsad_search_problem, deterministic=True)
     conn.create_function("marsad_snippet", 2, marsad_snippet, deterministic=True)
     conn.create_function("marsad_normalize", 1, _normalize_or_none, deterministic=True)
 
