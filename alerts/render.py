@@ -97,8 +97,8 @@ def email_subject(rule: str, title: str) -> str:
 
 def message_id(idempotency_key: str, sender: str) -> str:
     """Derived from the idempotency key: every resend of one alert carries the same Message-ID."""
-    domain = parseaddr(sender)[1].rpartition("@")[2]
-    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
+    _, at, domain = parseaddr(sender)[1].rpartition("@")
+    if not at or not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
         domain = "marsad.invalid"
     local = re.sub(r"[^A-Za-z0-9._-]", "-", idempotency_key) or "alert"
     return f"<{local}@{domain}>"

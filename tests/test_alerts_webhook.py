@@ -255,9 +255,7 @@ def test_gives_up_after_max_attempts(store: Database, sink: WebhookSink, clock: 
     assert len(sink.requests) == 3
 
 
-def test_backoff_is_capped_at_backoff_max(
-    store: Database, sink: WebhookSink, clock: Clock
-) -> None:
+def test_backoff_is_capped_at_backoff_max(store: Database, sink: WebhookSink, clock: Clock) -> None:
     alert_id = queue(store)
     sink.answer_next(500, count=5)
     config = DeliveryConfig(max_attempts=10, backoff_base=10.0, backoff_max=25.0)

@@ -1,0 +1,227 @@
+"""E-mail delivery against a real SMTP server (aiosmtpd) on 127.0.0.1, through the real outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlite_utils import Database
+
+from alerts.channels import Channel, EmailChannel
+from alerts.config import DeliveryConfig
+from alerts.delivery import DeliveryReport, deliver_due
+from alerts.render import MARK_CLOSE, MARK_OPEN, message_id
+from alerts.rules import Rule
+from crawler.ingest import ingest_article
+from storage.db import to_iso
+from storage.models import NewArticle
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+RULE = Rule("انسحاب", ("الانسحاب",), ("mail",))
+# A hostile title: a header injection attempt, a bell and a right-to-left override.
+TITLE = "التحالف يعلن الانسحاب\r\nBcc: victim@example.com\x07 من القاعدة\u202e"
+BODY = "أعلن التحالف اليوم الانسحاب من القاعدة الجوية بعد سنوات من <الوجود> العسكري فيها."
+CONFIG = DeliveryConfig(max_attempts=4, backoff_base=30.0, backoff_max=3600.0)
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it accepts, or answers with ``reply_*`` if set."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.reply_rcpt: str | None = None
+        self.reply_data: str | None = None
+        self.port = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.reply_rcpt:
+            return self.reply_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.reply_data:
+            return self.reply_data
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def messages(self) -> list[EmailMessage]:
+        parser = BytesParser(policy=policy.default)
+        out = []
+        for envelope in self.envelopes:
+            content = envelope.original_content or b""
+            message = parser.parsebytes(content)
+            assert isinstance(message, EmailMessage)
+            out.append(message)
+        return out
+
+
+class EphemeralController(Controller):
+    """Listens on a port the OS picks, so parallel runs never collide.
+
+    aiosmtpd connects to its own port once started, so the real port must be known before that:
+    the server is created on port 0 and the chosen port read back from its socket.
+    """
+
+    def _create_server(self) -> Awaitable[Any]:
+        async def create() -> Any:
+            server = await self.loop.create_server(
+                self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
+            )
+            self.port = server.sockets[0].getsockname()[1]
+            return server
+
+        return create()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    handler = Inbox()
+    controller = EphemeralController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    handler.port = controller.port
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def mail(inbox: Inbox, **kwargs: Any) -> dict[str, Channel]:
+    return {
+        "mail": EmailChannel(
+            name="mail",
+            to=("desk@example.org", "editor@example.org"),
+            sender="Marsad <alerts@marsad.example>",
+            smtp_host="127.0.0.1",
+            smtp_port=inbox.port,
+            timeout=5.0,
+            **kwargs,
+        )
+    }
+
+
+def queue(db: Database) -> int:
+    url = "https://a.example/1?x=1&y=<2>"
+    article = NewArticle(url=url, canonical_url=url, source="وكالة أ", title=TITLE, text=BODY)
+    assert ingest_article(db, article, [RULE], now=to_iso(T0)).alerts_queued == 1
+    return int(next(db.query("SELECT id FROM alerts"))["id"])
+
+
+def run(db: Database, channels: dict[str, Channel]) -> DeliveryReport:
+    return asyncio.run(deliver_due(db, channels, CONFIG, now=lambda: T0))
+
+
+def alert_row(db: Database, alert_id: int) -> dict[str, Any]:
+    return dict(next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id])))
+
+
+def test_alert_is_mailed_as_rtl_multipart(store: Database, inbox: Inbox) -> None:
+    alert_id = queue(store)
+    report = run(store, mail(inbox))
+    assert (report.sent, report.retried, report.dead) == (1, 0, 0)
+
+    [envelope] = inbox.envelopes
+    assert envelope.mail_from == "alerts@marsad.example"
+    assert envelope.rcpt_tos == ["desk@example.org", "editor@example.org"]
+    [message] = inbox.messages()
+    assert message.get_content_type() == "multipart/alternative"
+    subject = str(message["Subject"])
+    assert subject == "[marsad] انسحاب: التحالف يعلن الانسحاب Bcc: victim@example.com من القاعدة"
+    assert "Bcc" not in message and "\u202e" not in subject
+    key = alert_row(store, alert_id)["idempotency_key"]
+    assert message["X-Marsad-Idempotency-Key"] == key
+    assert message["Message-ID"] == message_id(key, "alerts@marsad.example")
+    assert message["Message-ID"] == f"<{key}@marsad.example>"
+    assert message["Auto-Submitted"] == "auto-generated"
+
+    text_part = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    text = text_part.get_content()
+    assert "التحالف يعلن الانسحاب" in text
+    assert f"{MARK_OPEN}الانسحاب{MARK_CLOSE}" in text
+    assert "وكالة أ" in text
+    page = html_part.get_content()
+    assert '<html dir="rtl" lang="ar">' in page
+    assert "<mark>الانسحاب</mark>" in page
+    # Article text is escaped, and the link's & is too.
+    assert "&lt;الوجود&gt;" in page and "<الوجود>" not in page
+    assert 'href="https://a.example/1?x=1&amp;y=&lt;2&gt;"' in page
+    assert "عدد وسائل الإعلام التي تنقل الخبر: 1" in page
+
+    row = alert_row(store, alert_id)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    [attempt] = store.query("SELECT * FROM deliveries")
+    assert (attempt["ok"], attempt["status_code"]) == (1, 250)
+
+
+def test_permanent_smtp_failure_is_dead(store: Database, inbox: Inbox) -> None:
+    alert_id = queue(store)
+    inbox.reply_data = "550 5.7.1 message refused"
+    report = run(store, mail(inbox))
+    assert (report.sent, report.retried, report.dead) == (0, 0, 1)
+    row = alert_row(store, alert_id)
+    assert row["status"] == "dead"
+    assert "SMTP 550" in row["last_error"] and "message refused" in row["last_error"]
+    [attempt] = store.query("SELECT * FROM deliveries")
+    assert (attempt["ok"], attempt["status_code"]) == (0, 550)
+
+
+def test_temporary_smtp_failure_is_retried(store: Database, inbox: Inbox) -> None:
+    alert_id = queue(store)
+    inbox.reply_rcpt = "450 4.2.1 mailbox busy, try later"
+    report = run(store, mail(inbox))
+    assert (report.sent, report.retried, report.dead) == (0, 1, 0)
+    row = alert_row(store, alert_id)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "all recipients refused" in row["last_error"] and "450" in row["last_error"]
+    assert inbox.envelopes == []
+
+
+def test_every_recipient_refused_permanently_is_dead(store: Database, inbox: Inbox) -> None:
+    alert_id = queue(store)
+    inbox.reply_rcpt = "550 5.1.1 no such user"
+    assert run(store, mail(inbox)).dead == 1
+    assert "no such user" in alert_row(store, alert_id)["last_error"]
+
+
+def test_missing_password_is_recorded_and_retried(
+    store: Database, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MARSAD_TEST_SMTP_PASSWORD", raising=False)
+    alert_id = queue(store)
+    channels = mail(inbox, username="marsad", password_env="MARSAD_TEST_SMTP_PASSWORD")
+    assert run(store, channels).retried == 1
+    assert "MARSAD_TEST_SMTP_PASSWORD is not set" in alert_row(store, alert_id)["last_error"]
+    assert inbox.envelopes == []
+
+
+def test_starttls_not_offered_is_permanent(store: Database, inbox: Inbox) -> None:
+    alert_id = queue(store)
+    assert run(store, mail(inbox, starttls=True)).dead == 1
+    assert "STARTTLS" in alert_row(store, alert_id)["last_error"]
+
+
+def test_unreachable_server_is_retried(store: Database) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    alert_id = queue(store)
+    channels: dict[str, Channel] = {
+        "mail": EmailChannel(
+            name="mail", to=("desk@example.org",), smtp_host="127.0.0.1", smtp_port=port
+        )
+    }
+    assert run(store, channels).retried == 1
+    assert "ConnectionRefusedError" in alert_row(store, alert_id)["last_error"]
