@@ -1,5 +1,9 @@
 """The one path every article takes into the store: normalise → dedup → store → match → alert.
 
+Dedup: same URL or GUID is the same article (a sighting); otherwise the copy-detection layers
+of :mod:`storage.dedup` decide whether it joins an existing story. A story's original is its
+earliest-published article and moves when an earlier-published copy arrives late.
+
 Used by the Scrapy item pipeline for crawled articles and by ``marsad import``; both get exactly
 the same treatment. Everything for one article happens in one transaction, so an alert is never
 written without its article, nor an article without its alerts.
@@ -7,7 +11,6 @@ written without its article, nor an article without its alerts.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,15 +21,19 @@ from alerts.payload import build_payload, idempotency_key
 from alerts.rules import Rule
 from arabic import normalize
 from storage import articles as store
+from storage import lsh
 from storage.db import utc_now
-from storage.dedup import find_duplicate
-from storage.models import NewArticle
+from storage.dedup import body_hash, find_duplicate, prepare_body
+from storage.models import DuplicateVerdict, NewArticle
 from storage.outbox import enqueue_alert
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What happened to one article. ``status`` is "new", "copy" or "known"."""
+    """What happened to one article. ``status`` is "new", "copy" or "known".
+
+    For a copy, ``duplicate_of`` is its story's original; when the copy was published earlier
+    than that original and so took its place, it is the article it displaced."""
 
     status: str
     article_id: int
@@ -36,10 +43,7 @@ class IngestResult:
     alerts_queued: int = 0
 
 
-def body_hash(text_norm: str, title_norm: str) -> str:
-    # An article with no body (a feed entry with a title only) is identified by its title.
-    basis = text_norm or f"title:{title_norm}"
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
+__all__ = ["IngestResult", "body_hash", "ingest_article"]
 
 
 def ingest_article(
@@ -68,20 +72,30 @@ def ingest_article(
 
         title_norm = normalize(article.title)
         text_norm = normalize(article.text)
-        digest = body_hash(text_norm, title_norm)
-        verdict = find_duplicate(db, title_norm=title_norm, text_norm=text_norm, body_hash=digest)
+        body = prepare_body(article.text, title_norm)
+        verdict = find_duplicate(db, body)
         story_id = verdict.story_id if verdict else store.insert_story(db, article.title, now)
         article_id = store.insert_article(
             db,
             article,
             title_norm=title_norm,
             text_norm=text_norm,
-            body_hash=digest,
+            body_hash=body.body_hash,
             story_id=story_id,
             fetched_at=now,
             duplicate=verdict,
+            provenance=body.provenance_json(),
         )
-        store.refresh_story(db, story_id, now)
+        lsh.index_article(db, article_id, body.fingerprint)
+        if verdict is None:
+            store.refresh_story(db, story_id, now)
+        else:
+            _join_story(db, article_id, verdict, now)
+        duplicate_of: int | None = None
+        if verdict is not None:
+            duplicate_of = store.story_original(db, story_id)
+            if duplicate_of == article_id:
+                duplicate_of = verdict.original_id
 
         matches = match_article(rules, article.title, article.text)
         for m in matches:
@@ -104,10 +118,28 @@ def ingest_article(
             status="copy" if verdict else "new",
             article_id=article_id,
             story_id=story_id,
-            duplicate_of=verdict.original_id if verdict else None,
+            duplicate_of=duplicate_of,
             matches=tuple(matches),
             alerts_queued=queued,
         )
+
+
+def _join_story(db: Database, article_id: int, verdict: DuplicateVerdict, now: str) -> None:
+    """Add the article to its story; merge stories it proved to be one; move the original."""
+    story_id = verdict.story_id
+    for other in verdict.evidence.get("merge", ()):
+        store.merge_story(db, story_id, int(other), now)
+    store.refresh_story(db, story_id, now)
+    original = store.story_original(db, story_id)
+    if original is None or (original == verdict.original_id and "merge" not in verdict.evidence):
+        return
+    store.repoint_copies(db, story_id, original)
+    store.explain_former_originals(
+        db,
+        story_id,
+        verdict.similarity,
+        {**verdict.evidence, "original_moved_to": original, "via": article_id},
+    )
 
 
 def _queue_alerts(

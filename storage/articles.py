@@ -78,14 +78,15 @@ def insert_article(
     story_id: int,
     fetched_at: str,
     duplicate: DuplicateVerdict | None = None,
+    provenance: str | None = None,
 ) -> int:
     cursor = db.execute(
         """
         INSERT INTO articles (
             canonical_url, url, guid, feed_id, source, title, text, title_norm, text_norm,
             author, published, language, extraction, body_hash, story_id,
-            duplicate_of, similarity, dup_evidence, fetched_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            duplicate_of, similarity, dup_evidence, fetched_at, provenance
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             article.canonical_url,
@@ -107,29 +108,92 @@ def insert_article(
             duplicate.similarity if duplicate else None,
             json.dumps(duplicate.evidence, ensure_ascii=False) if duplicate else None,
             fetched_at,
+            provenance,
         ],
     )
     return int(cursor.lastrowid or 0)
 
 
 def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
-    """Recount a story's articles and outlets and point it at its earliest-published article."""
+    """Recount a story's articles and outlets, list its sources and point it at its
+    earliest-published article (the earliest fetched when dates tie or are missing)."""
     db.execute(
         """
         UPDATE stories SET
             article_count = (SELECT count(*) FROM articles WHERE story_id = :s),
             outlet_count = (SELECT count(DISTINCT source) FROM articles WHERE story_id = :s),
+            sources = (SELECT json_group_array(source) FROM (
+                SELECT source FROM articles WHERE story_id = :s
+                GROUP BY source ORDER BY min(coalesce(published, fetched_at)), min(id)
+            )),
             original_id = (
                 SELECT id FROM articles WHERE story_id = :s
-                ORDER BY coalesce(published, fetched_at), id LIMIT 1
+                ORDER BY coalesce(published, fetched_at), fetched_at, id LIMIT 1
             ),
-            title = coalesce(title, (SELECT title FROM articles WHERE story_id = :s
-                                     ORDER BY id LIMIT 1)),
             last_seen = max(last_seen, :seen)
         WHERE id = :s
         """,
         {"s": story_id, "seen": seen_at},
     )
+    # The story is headed by its original's title, which moves with the original.
+    db.execute(
+        "UPDATE stories SET title = (SELECT title FROM articles WHERE id = stories.original_id) "
+        "WHERE id = ? AND original_id IS NOT NULL",
+        [story_id],
+    )
+
+
+def story_original(db: Database, story_id: int) -> int | None:
+    rows = list(db.query("SELECT original_id FROM stories WHERE id = ?", [story_id]))
+    return int(rows[0]["original_id"]) if rows and rows[0]["original_id"] is not None else None
+
+
+def repoint_copies(db: Database, story_id: int, original_id: int) -> None:
+    """Make every other article of the story a copy of ``original_id`` (after the original
+    moved); rows already pointing there are not rewritten."""
+    db.execute(
+        "UPDATE articles SET duplicate_of = :o WHERE story_id = :s AND id != :o "
+        "AND duplicate_of IS NOT :o",
+        {"s": story_id, "o": original_id},
+    )
+    db.execute(
+        "UPDATE articles SET duplicate_of = NULL WHERE id = ? AND duplicate_of IS NOT NULL",
+        [original_id],
+    )
+
+
+def explain_former_originals(
+    db: Database, story_id: int, similarity: float, evidence: dict[str, Any]
+) -> None:
+    """Give a copy that was an original until now (so has no evidence yet) the evidence of the
+    article that displaced it."""
+    db.execute(
+        "UPDATE articles SET similarity = ?, dup_evidence = ? "
+        "WHERE story_id = ? AND duplicate_of IS NOT NULL AND dup_evidence IS NULL",
+        [similarity, json.dumps(evidence, ensure_ascii=False), story_id],
+    )
+
+
+def merge_story(db: Database, keep: int, other: int, seen_at: str) -> None:
+    """Move every article of story ``other`` into ``keep`` and leave ``other`` empty, marked."""
+    db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [keep, other])
+    db.execute(
+        "UPDATE stories SET merged_into = ?, article_count = 0, outlet_count = 0, "
+        "sources = '[]', last_seen = max(last_seen, ?) WHERE id = ?",
+        [keep, seen_at, other],
+    )
+
+
+def article_bodies(db: Database, article_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+    """(text, title_norm, story_id) of each article, for verifying a near-duplicate."""
+    if not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    rows = db.query(
+        f"SELECT id, text, title_norm, story_id FROM articles WHERE id IN ({marks})",
+        list(article_ids),
+    )
+    return {int(r["id"]): (r["text"], r["title_norm"], int(r["story_id"])) for r in rows}
 
 
 def record_sighting(

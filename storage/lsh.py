@@ -1,0 +1,137 @@
+"""The near-duplicate index in the store: signatures and key rows, one function per statement.
+
+An article is filed under its 37 MinHash band keys (finds copies by Jaccard) and its
+content-defined chunk keys (finds excerpts and truncated copies by containment), all in one
+``WITHOUT ROWID`` table keyed by (key, article).
+
+Nothing is held in memory: a lookup is one bounded query per band, so a store of a million
+articles answers as fast as one of ten thousand (the B-tree is a few levels deeper, no more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlite_utils import Database
+
+from storage.fingerprint import BANDS, Fingerprint, band_keys
+
+# How many articles one bucket may contribute, newest first. A bucket shared by thousands of
+# articles (a template every outlet prints) must not make one lookup scan them all.
+BUCKET_LIMIT = 32
+# Chunk-key lists are padded to a multiple of this, so a handful of statement shapes is
+# prepared and cached instead of one per chunk count.
+_PAD = 16
+_NO_KEY = 0  # padding; a real key is 0 with probability 2^-64
+
+_BRANCH = (
+    "SELECT article_id, {kind} AS kind FROM (SELECT article_id FROM lsh_bands "
+    "WHERE band_key = ? ORDER BY article_id DESC LIMIT {limit})"
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    article_id: int
+    bands: int  # MinHash bands shared
+    chunks: int  # content-defined chunks shared
+
+
+@lru_cache(maxsize=32)
+def _candidates_sql(bands: int, chunks: int) -> str:
+    # One statement for all keys; each branch is one index seek bounded by BUCKET_LIMIT.
+    branches = [_BRANCH.format(kind=0, limit=BUCKET_LIMIT)] * bands
+    branches += [_BRANCH.format(kind=1, limit=BUCKET_LIMIT)] * chunks
+    return (
+        "SELECT article_id, count(*) - sum(kind) AS bands, sum(kind) AS chunks FROM ("
+        + " UNION ALL ".join(branches)
+        + ") GROUP BY article_id ORDER BY count(*) DESC, article_id DESC LIMIT ?"
+    )
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(count: int) -> str:
+    return "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) VALUES " + ", ".join(
+        ["(?, ?)"] * count
+    )
+
+
+@lru_cache(maxsize=256)
+def _delete_sql(count: int) -> str:
+    # A plain IN list on the key's first column: SQLite seeks the B-tree once per value (a
+    # row-value IN (VALUES …) would scan the whole table).
+    return (
+        "DELETE FROM lsh_bands WHERE article_id = ? AND band_key IN ("
+        + ", ".join(["?"] * count)
+        + ")"
+    )
+
+
+def index_keys(fp: Fingerprint) -> list[int]:
+    """Every key the article is filed under: its MinHash bands, then its chunks."""
+    return [*band_keys(fp), *fp.chunks] if fp.indexable else []
+
+
+def index_article(db: Database, article_id: int, fp: Fingerprint) -> None:
+    """Store the article's signature and, if it is long enough to compare, its index rows."""
+    insert_fingerprint(db, article_id, fp)
+    insert_keys(db, article_id, index_keys(fp))
+
+
+def insert_fingerprint(db: Database, article_id: int, fp: Fingerprint) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO fingerprints (article_id, shingles, signature) VALUES (?, ?, ?)",
+        [article_id, fp.shingles, fp.signature],
+    )
+
+
+def insert_keys(db: Database, article_id: int, keys: Sequence[int]) -> None:
+    if not keys:
+        return
+    params: list[int] = []
+    for key in keys:
+        params += (key, article_id)
+    db.execute(_insert_sql(len(keys)), params)
+
+
+def candidates(db: Database, fp: Fingerprint, limit: int) -> list[Candidate]:
+    """Articles sharing a band or a chunk with ``fp``, the most keys shared first."""
+    if not fp.indexable:
+        return []
+    chunks = list(fp.chunks)
+    chunks += [_NO_KEY] * (-len(chunks) % _PAD)
+    keys = [*band_keys(fp), *chunks]
+    rows = db.query(_candidates_sql(BANDS, len(chunks)), [*keys, limit])
+    return [Candidate(int(r["article_id"]), int(r["bands"]), int(r["chunks"])) for r in rows]
+
+
+def fingerprints_of(db: Database, article_ids: Sequence[int]) -> dict[int, Fingerprint]:
+    if not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    rows = db.query(
+        f"SELECT article_id, shingles, signature FROM fingerprints WHERE article_id IN ({marks})",
+        list(article_ids),
+    )
+    return {
+        int(r["article_id"]): Fingerprint(signature=bytes(r["signature"]), shingles=r["shingles"])
+        for r in rows
+    }
+
+
+def fingerprint_of(db: Database, article_id: int) -> Fingerprint | None:
+    return fingerprints_of(db, [article_id]).get(article_id)
+
+
+def forget_article(db: Database, article_id: int) -> None:
+    """Take an article out of the index (before deleting it): its band rows are found from its
+    own signature, so no index on article_id is needed."""
+    fp = fingerprint_of(db, article_id)
+    if fp is None:
+        return
+    keys = index_keys(fp)
+    if keys:
+        db.execute(_delete_sql(len(keys)), [article_id, *keys])
+    db.execute("DELETE FROM fingerprints WHERE article_id = ?", [article_id])
