@@ -1,34 +1,73 @@
 """Matching watch rules against an article's title and body.
 
-Everything goes through :func:`match_article`, so the matcher behind it can be replaced without
-touching its callers.
+Rules are compiled once into a :class:`RuleIndex`: every spelling of every keyword (its cores,
+see :mod:`arabic.morphology`) goes into one hash map, so the cost of a word of text does not grow
+with the number of rules. Each written word is analysed once and remembered, which is what makes
+news text cheap: most of its words have been seen before.
+
+Everything goes through :func:`match_article` (or :meth:`RuleIndex.match`); a rule yields
+matches only when its logic (any/all/none, threshold, near, fields) holds, because callers treat
+any match of a rule as "the rule fired".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 
-from alerts.rules import Rule
-from arabic import normalize
-
-# A token is a run of letters, digits and the marks that live inside Arabic words
-# (harakat, tatweel, joiners), so "الانْسِحَاب" stays one word.
-_TOKEN = re.compile(r"[^\W_]+(?:[\u0610-\u061a\u064b-\u065f\u0670\u0640\u200c\u200d]+[^\W_]*)*")
-
-# The article and attached particles that may stand in front of a keyword.
-_PREFIXES = frozenset(
-    {c + p + a for c, p, a in product(("", "و", "ف"), ("", "ب", "ك", "ل"), ("", "ال"))}
-    | {"لل", "ولل", "فلل"}
-)
+from alerts.rules import Keyword, Rule
+from arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
+from arabic.tokens import match_key, token_pattern
 
 SNIPPET_RADIUS = 80
+
+# Between the words of a phrase or a designation (K-1, ك 1) only spaces, hyphens and invisible
+# marks: a comma or a full stop ends the phrase.
+_GAP = re.compile(
+    r"[\s\-\u2010-\u2015\u00ad\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]*"
+)
+# How Arabic text spells Latin letters in designations (K1 → ك 1, كي 1; F-16 → اف 16).
+_LETTER_NAMES: dict[str, tuple[str, ...]] = {
+    "a": ("ايه", "اي"),
+    "b": ("بي", "ب"),
+    "c": ("سي",),
+    "d": ("دي", "د"),
+    "e": ("اي",),
+    "f": ("اف", "ف"),
+    "g": ("جي",),
+    "h": ("اتش", "اش"),
+    "i": ("اي", "آي"),
+    "j": ("جي", "جاي"),
+    "k": ("ك", "كي", "كاي"),
+    "l": ("ال", "ل"),
+    "m": ("ام", "م"),
+    "n": ("ان", "ن"),
+    "o": ("او",),
+    "p": ("بي", "ب"),
+    "q": ("كيو", "ق"),
+    "r": ("ار", "ر"),
+    "s": ("اس", "س"),
+    "t": ("تي", "ت"),
+    "u": ("يو",),
+    "v": ("في", "ف"),
+    "w": ("دبليو",),
+    "x": ("اكس",),
+    "y": ("واي",),
+    "z": ("زد", "زي", "ز"),
+}
+_MAX_DESIGNATION_LETTERS = 3
+# A bound on remembered words, so a long-running daemon does not grow without end.
+_CACHE_LIMIT = 400_000
+_FIELD_ORDER = {"title": 0, "body": 1}
 
 
 @dataclass(frozen=True)
 class Match:
+    """One hit of a rule's keyword: where it is and how it was written."""
+
     rule: str
     keyword: str
     field: str
@@ -38,45 +77,296 @@ class Match:
 
 
 @dataclass(frozen=True)
-class _Token:
-    norm: str
-    start: int
+class _Hit:
+    keyword: int
+    field: str
+    first: int  # word positions, for `near`
+    last: int
+    start: int  # character offsets in the original field
     end: int
 
 
-def tokenize(text: str) -> list[_Token]:
-    return [_Token(normalize(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+@dataclass(frozen=True)
+class _CompiledRule:
+    rule: Rule
+    any_ids: tuple[int, ...]
+    all_ids: tuple[int, ...]
+    none_ids: tuple[int, ...]
+
+
+class RuleIndex:
+    """Rules compiled for matching; build once with :func:`compile_rules`, use per article."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._keywords: list[Keyword] = []
+        keyword_ids: dict[Keyword, int] = {}
+        self._rules: list[_CompiledRule] = []
+        users: list[list[int]] = []
+
+        def ids(group: Sequence[Keyword], rule_no: int) -> tuple[int, ...]:
+            out = []
+            for kw in group:
+                if kw not in keyword_ids:
+                    keyword_ids[kw] = len(self._keywords)
+                    self._keywords.append(kw)
+                    users.append([])
+                users[keyword_ids[kw]].append(rule_no)
+                out.append(keyword_ids[kw])
+            return tuple(out)
+
+        for number, rule in enumerate(self.rules):
+            self._rules.append(
+                _CompiledRule(
+                    rule,
+                    ids(rule.any_of, number),
+                    ids(rule.all_of, number),
+                    ids(rule.none_of, number),
+                )
+            )
+        self._users = tuple(tuple(sorted(set(u))) for u in users)
+        # A variant is one way of writing a keyword: a sequence of words, each with its cores.
+        self._variant_keyword: list[int] = []
+        self._variant_length: list[int] = []
+        self._lexicon: Lexicon[tuple[int, int]] = Lexicon()
+        for number, kw in enumerate(self._keywords):
+            for words in keyword_variants(kw):
+                variant = len(self._variant_keyword)
+                self._variant_keyword.append(number)
+                self._variant_length.append(len(words))
+                for position, cores in enumerate(words):
+                    for core in cores:
+                        self._lexicon.add(core, (variant, position))
+        self._fields = frozenset(f for r in self.rules for f in r.fields)
+        self._seen = _Memo(self._lexicon)
+
+    def match(self, title: str, text: str) -> list[Match]:
+        """Matches of every rule whose logic holds for this article, rule by rule, each rule's
+        matches in order of field (title first) and position."""
+        hits: list[_Hit] = []
+        for field, content in (("title", title), ("body", text)):
+            if field in self._fields and content:
+                hits.extend(self._find(field, content))
+        if not hits:
+            return []
+        by_keyword: dict[int, list[_Hit]] = {}
+        for hit in hits:
+            by_keyword.setdefault(hit.keyword, []).append(hit)
+        candidates = sorted({r for k in by_keyword for r in self._users[k]})
+        found: list[Match] = []
+        for number in candidates:
+            compiled = self._rules[number]
+            for hit in _fired(compiled, by_keyword):
+                original = title if hit.field == "title" else text
+                found.append(
+                    Match(
+                        rule=compiled.rule.name,
+                        keyword=self._keywords[hit.keyword].text,
+                        field=hit.field,
+                        start=hit.start,
+                        end=hit.end,
+                        surface=original[hit.start : hit.end],
+                    )
+                )
+        return found
+
+    def _find(self, field: str, content: str) -> list[_Hit]:
+        pattern = token_pattern()
+        words = pattern.findall(content)
+        seen = self._seen
+        units = [seen[w] for w in words]
+        positions = [i for i, u in enumerate(units) if u]
+        if not positions:
+            return []
+        spans = [m.span() for m in pattern.finditer(content)]
+        out: dict[tuple[int, int, int], _Hit] = {}
+        for i in positions:
+            for variant, position in units[i]:
+                if position:
+                    continue
+                length = self._variant_length[variant]
+                last = i + length - 1
+                if last >= len(units):
+                    continue
+                if length > 1 and not all(
+                    (variant, j) in units[i + j]
+                    and _GAP.fullmatch(content, spans[i + j - 1][1], spans[i + j][0])
+                    for j in range(1, length)
+                ):
+                    continue
+                keyword = self._variant_keyword[variant]
+                key = (keyword, spans[i][0], spans[last][1])
+                if key not in out:
+                    out[key] = _Hit(keyword, field, i, last, spans[i][0], spans[last][1])
+        return list(out.values())
+
+
+class _Memo(dict[str, tuple[tuple[int, int], ...]]):
+    """Written word → the (variant, position) units it is a form of, analysed on first sight."""
+
+    def __init__(self, lexicon: Lexicon[tuple[int, int]]) -> None:
+        super().__init__()
+        self._lexicon = lexicon
+
+    def __missing__(self, written: str) -> tuple[tuple[int, int], ...]:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        found = tuple(self._lexicon.analyse(match_key(written)))
+        self[written] = found
+        return found
+
+
+def _fired(compiled: _CompiledRule, by_keyword: dict[int, list[_Hit]]) -> list[_Hit]:
+    """The hits that make ``compiled`` fire, or none when its logic does not hold."""
+    rule = compiled.rule
+    fields = rule.fields
+
+    def hits_of(ids: Sequence[int]) -> list[_Hit]:
+        return [h for k in ids for h in by_keyword.get(k, ()) if h.field in fields]
+
+    if hits_of(compiled.none_ids):
+        return []
+    wanted = hits_of((*compiled.any_ids, *compiled.all_ids))
+    if not _satisfied(compiled, {h.keyword for h in wanted}):
+        return []
+    if rule.near is not None:
+        wanted = _near_hits(compiled, wanted, rule.near)
+    return sorted(wanted, key=lambda h: (_FIELD_ORDER[h.field], h.start, h.end))
+
+
+def _satisfied(compiled: _CompiledRule, present: set[int]) -> bool:
+    if not all(k in present for k in compiled.all_ids):
+        return False
+    if compiled.any_ids:
+        return sum(k in present for k in compiled.any_ids) >= compiled.rule.threshold
+    return True
+
+
+def _near_hits(compiled: _CompiledRule, hits: list[_Hit], near: int) -> list[_Hit]:
+    """Hits inside windows of one field where the rule holds with at most ``near`` words
+    between the end of the first hit and the start of the last."""
+    kept: set[_Hit] = set()
+    for field in ("title", "body"):
+        ordered = sorted((h for h in hits if h.field == field), key=lambda h: (h.first, h.last))
+        counts: dict[int, int] = {}
+        left = 0
+        for right, hit in enumerate(ordered):
+            counts[hit.keyword] = counts.get(hit.keyword, 0) + 1
+            while hit.first - ordered[left].last - 1 > near:
+                gone = ordered[left].keyword
+                counts[gone] -= 1
+                if not counts[gone]:
+                    del counts[gone]
+                left += 1
+            if _satisfied(compiled, set(counts)):
+                kept.update(ordered[left : right + 1])
+    return list(kept)
+
+
+def keyword_variants(keyword: Keyword) -> list[tuple[tuple[Core, ...], ...]]:
+    """Every way of writing ``keyword``: as a sequence of words, each word with its cores."""
+    variants: list[tuple[tuple[Core, ...], ...]] = []
+    for text in (keyword.text, *keyword.aliases):
+        variants.extend(_spellings(text, exact=keyword.exact))
+    if not keyword.exact:
+        for form in keyword.forms:
+            keys = [match_key(w) for w in token_pattern().findall(form)]
+            if len(keys) == 1:
+                variants.append((form_cores(keys[0]),))
+            elif keys:
+                variants.append(phrase_cores(keys))
+    return variants
+
+
+def _spellings(text: str, *, exact: bool) -> list[tuple[tuple[Core, ...], ...]]:
+    keys = [match_key(w) for w in token_pattern().findall(text)]
+    if not keys:
+        return []
+    if len(keys) == 1:
+        return [(word_cores(keys[0], exact=exact),)]
+    spellings = [phrase_cores(keys, exact=exact)]
+    if not exact:
+        spellings.extend(phrase_cores(v, exact=True) for v in _designation_variants(keys))
+    return spellings
+
+
+def _designation_variants(keys: Sequence[str]) -> list[tuple[str, ...]]:
+    """Arabic spellings of a Latin designation with digits: k 1 → ك 1, كي 1, كاي 1."""
+    letters = [k for k in keys if not k.isdigit()]
+    if (
+        not any(k.isdigit() for k in keys)
+        or not letters
+        or not all(k.isascii() and k.isalnum() for k in keys)
+        or sum(len(k) for k in letters) > _MAX_DESIGNATION_LETTERS
+    ):
+        return []
+    options: list[list[tuple[str, ...]]] = []
+    for key in keys:
+        if key.isdigit():
+            options.append([(key,)])
+        else:
+            names = [_LETTER_NAMES.get(c) for c in key]
+            if any(n is None for n in names):
+                return []
+            options.append(list(product(*(n for n in names if n is not None))))
+    spelled = (tuple(match_key(w) for part in combo for w in part) for combo in product(*options))
+    return list(dict.fromkeys(spelled))
+
+
+@lru_cache(maxsize=16)
+def compile_rules(rules: tuple[Rule, ...]) -> RuleIndex:
+    """The compiled index of ``rules``, built once per distinct tuple of rules."""
+    return RuleIndex(rules)
+
+
+# The daemon and the importer pass the same tuple for every article: skip even the hashing.
+_last: tuple[object, RuleIndex] | None = None
 
 
 def match_article(rules: Sequence[Rule], title: str, text: str) -> list[Match]:
-    """Every keyword hit of every rule in the title and the body, in order of position."""
-    fields = (("title", title, tokenize(title)), ("body", text, tokenize(text)))
-    found: list[Match] = []
-    for rule in rules:
-        for keyword in rule.keywords:
-            words = [t.norm for t in tokenize(keyword)]
-            if not words:
-                continue
-            for field, original, tokens in fields:
-                for start, end in _find_phrase(tokens, words):
-                    found.append(Match(rule.name, keyword, field, start, end, original[start:end]))
-    return found
-
-
-def _find_phrase(tokens: Sequence[_Token], words: Sequence[str]) -> list[tuple[int, int]]:
-    spans = []
-    first, rest = words[0], words[1:]
-    for i in range(len(tokens) - len(rest)):
-        head = tokens[i].norm
-        if not head.endswith(first) or head[: len(head) - len(first)] not in _PREFIXES:
-            continue
-        if all(tokens[i + 1 + j].norm == w for j, w in enumerate(rest)):
-            spans.append((tokens[i].start, tokens[i + len(rest)].end))
-    return spans
+    """Every match of every rule that fires on this article (see :meth:`RuleIndex.match`)."""
+    global _last
+    if not rules:
+        return []
+    last = _last
+    if last is not None and last[0] is rules:
+        return last[1].match(title, text)
+    index = compile_rules(tuple(rules))
+    if isinstance(rules, tuple):
+        _last = (rules, index)
+    return index.match(title, text)
 
 
 def snippet(text: str, start: int, end: int, radius: int = SNIPPET_RADIUS) -> str:
     """The text around a match, cut at word boundaries, with an ellipsis where it was cut."""
+    left, right = _window(text, start, end, radius)
+    piece = " ".join(text[left:right].split())
+    return ("…" if left > 0 else "") + piece + ("…" if right < len(text) else "")
+
+
+def marked_snippet(
+    text: str, start: int, end: int, *, mark: tuple[str, str] = ("[", "]"), radius: int = 80
+) -> str:
+    """:func:`snippet` with the match itself between the two ``mark`` strings."""
+    left, right = _window(text, start, end, radius)
+    before = " ".join(text[left:start].split())
+    after = " ".join(text[end:right].split())
+    gap_before = " " if before and text[start - 1 : start].isspace() else ""
+    gap_after = " " if after and text[end : end + 1].isspace() else ""
+    return (
+        ("…" if left > 0 else "")
+        + before
+        + gap_before
+        + mark[0]
+        + text[start:end]
+        + mark[1]
+        + gap_after
+        + after
+        + ("…" if right < len(text) else "")
+    )
+
+
+def _window(text: str, start: int, end: int, radius: int) -> tuple[int, int]:
     left = max(0, start - radius)
     right = min(len(text), end + radius)
     if left > 0:
@@ -85,5 +375,4 @@ def snippet(text: str, start: int, end: int, radius: int = SNIPPET_RADIUS) -> st
     if right < len(text):
         space = text.rfind(" ", end, right)
         right = space if space != -1 else right
-    piece = " ".join(text[left:right].split())
-    return ("…" if left > 0 else "") + piece + ("…" if right < len(text) else "")
+    return left, right

@@ -1,9 +1,26 @@
-"""Watch rules: parsed and validated from the ``[[rules]]`` tables of the config."""
+"""Watch rules: parsed and validated from the ``[[rules]]`` tables of the config.
+
+A rule in TOML::
+
+    [[rules]]
+    name = "withdrawal-k1"
+    channels = ["ops"]
+    any = ["انسحاب", { keyword = "إخلاء", forms = ["أخلى", "يخلي"] }]  # `keywords` is the same
+    all = ["K1"]                       # every one of these must hit as well
+    none = [{ keyword = "مناورة", exact = true }]  # and none of these
+    near = 12                          # the hits within 12 words of each other (same field)
+    fields = ["title", "body"]         # where to look (default: both)
+    threshold = 1                      # how many different `any` keywords must hit
+    aliases = { "K1" = ["كي وان"] }    # more spellings of a keyword of this rule
+
+A keyword is a string or a table with ``keyword`` and optional ``exact`` (no forms at all),
+``forms`` (words that cannot be derived: broken plurals, form I verbs) and ``aliases``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -11,14 +28,72 @@ class RuleError(ValueError):
     """A rule in the config is invalid; the message names the rule and the key."""
 
 
+FIELDS = ("title", "body")
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """One keyword of a rule and how it may be written."""
+
+    text: str
+    exact: bool = False
+    forms: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Rule:
+    """A watch rule. ``Rule(name, keywords, channels)`` alone is an any-of-these rule in the
+    default (forms of the word) mode; ``any_of`` then holds those keywords."""
+
     name: str
-    keywords: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
+    any_of: tuple[Keyword, ...] = ()
+    all_of: tuple[Keyword, ...] = ()
+    none_of: tuple[Keyword, ...] = ()
+    near: int | None = None
+    fields: tuple[str, ...] = FIELDS
+    threshold: int = 1
+    # Hash once: the matcher looks rules up by the tuple of them for every article.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.any_of and self.keywords:
+            object.__setattr__(self, "any_of", tuple(Keyword(k) for k in self.keywords))
+        if not self.keywords and self.any_of:
+            object.__setattr__(self, "keywords", tuple(k.text for k in self.any_of))
+        values = (
+            self.name,
+            self.keywords,
+            self.channels,
+            self.any_of,
+            self.all_of,
+            self.none_of,
+            self.near,
+            self.fields,
+            self.threshold,
+        )
+        object.__setattr__(self, "_hash", hash(values))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
-_RULE_KEYS = {"name", "keywords", "channels"}
+_RULE_KEYS = {
+    "name",
+    "keywords",
+    "any",
+    "all",
+    "none",
+    "channels",
+    "near",
+    "fields",
+    "threshold",
+    "aliases",
+    "exact",
+}
+_KEYWORD_KEYS = {"keyword", "exact", "forms", "aliases"}
 
 
 def parse_rules(tables: object, *, where: str = "rules") -> tuple[Rule, ...]:
@@ -50,11 +125,110 @@ def _parse_rule(table: object, where: str) -> Rule:
         raise RuleError(
             f"{label}: {unknown[0]}: unknown key (known: {', '.join(sorted(_RULE_KEYS))})"
         )
-    keywords = _strings(table.get("keywords"), f"{label}: keywords")
-    if not keywords:
-        raise RuleError(f"{label}: keywords: required, a non-empty list of strings")
+    if "keywords" in table and "any" in table:
+        raise RuleError(f"{label}: any: give either keywords or any, they mean the same")
+    exact = table.get("exact", False)
+    if not isinstance(exact, bool):
+        raise RuleError(f"{label}: exact: must be true or false, got {exact!r}")
+    aliases = _aliases(table.get("aliases", {}), f"{label}: aliases")
+
+    any_key = "any" if "any" in table else "keywords"
+    if any_key not in table and "all" not in table:
+        # The foundation's message, still true: a rule needs something to look for.
+        _keywords(None, f"{label}: keywords", exact, aliases)
+    any_of = _keywords(table.get(any_key, []), f"{label}: {any_key}", exact, aliases)
+    all_of = _keywords(table.get("all", []), f"{label}: all", exact, aliases)
+    none_of = _keywords(table.get("none", []), f"{label}: none", exact, aliases)
+    if not any_of and not all_of:
+        raise RuleError(f"{label}: {any_key}: required, a non-empty list of strings")
+    texts = [k.text for k in (*any_of, *all_of, *none_of)]
+    for alias_of in aliases:
+        if alias_of not in texts:
+            raise RuleError(f"{label}: aliases: {alias_of!r} is not a keyword of this rule")
+    duplicate = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+    if duplicate is not None:
+        raise RuleError(f"{label}: keywords: {duplicate!r} is listed twice")
+
+    threshold = table.get("threshold", 1)
+    if not _is_int(threshold) or threshold < 1:
+        raise RuleError(f"{label}: threshold: must be a whole number ≥ 1, got {threshold!r}")
+    if threshold > max(len(any_of), 1):
+        raise RuleError(
+            f"{label}: threshold: {threshold} is more than the {len(any_of)} keywords of {any_key}"
+        )
+    near = table.get("near")
+    if near is not None and (not _is_int(near) or near < 0):
+        raise RuleError(f"{label}: near: must be a whole number of words ≥ 0, got {near!r}")
+    fields = _strings(table.get("fields", list(FIELDS)), f"{label}: fields")
+    for f in fields:
+        if f not in FIELDS:
+            raise RuleError(f"{label}: fields: {f!r} is not one of {', '.join(FIELDS)}")
+    if not fields:
+        raise RuleError(f"{label}: fields: must name title, body or both")
     channels = _strings(table.get("channels", []), f"{label}: channels")
-    return Rule(name=name.strip(), keywords=keywords, channels=channels)
+    return Rule(
+        name=name.strip(),
+        keywords=tuple(k.text for k in any_of),
+        channels=channels,
+        any_of=any_of,
+        all_of=all_of,
+        none_of=none_of,
+        near=near,
+        fields=tuple(f for f in FIELDS if f in fields),
+        threshold=threshold,
+    )
+
+
+def _keywords(
+    value: Any, where: str, exact: bool, aliases: Mapping[str, tuple[str, ...]]
+) -> tuple[Keyword, ...]:
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise RuleError(f"{where}: must be a list of strings, got {_kind(value)}")
+    out: list[Keyword] = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            if not item.strip():
+                raise RuleError(f"{where}[{i}]: must be a non-empty string, got {item!r}")
+            text = item.strip()
+            out.append(Keyword(text, exact=exact, aliases=aliases.get(text, ())))
+        elif isinstance(item, Mapping):
+            out.append(_keyword_table(item, f"{where}[{i}]", exact, aliases))
+        else:
+            raise RuleError(f"{where}[{i}]: must be a string or a table, got {item!r}")
+    return tuple(out)
+
+
+def _keyword_table(
+    item: Mapping[str, Any], where: str, exact: bool, aliases: Mapping[str, tuple[str, ...]]
+) -> Keyword:
+    unknown = sorted(set(item) - _KEYWORD_KEYS)
+    if unknown:
+        raise RuleError(
+            f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(_KEYWORD_KEYS))})"
+        )
+    text = item.get("keyword")
+    if not isinstance(text, str) or not text.strip():
+        raise RuleError(f"{where}: keyword: required, a non-empty string")
+    text = text.strip()
+    own_exact = item.get("exact", exact)
+    if not isinstance(own_exact, bool):
+        raise RuleError(f"{where}: exact: must be true or false, got {own_exact!r}")
+    forms = _strings(item.get("forms", []), f"{where}: forms")
+    if own_exact and forms:
+        raise RuleError(f"{where}: forms: an exact keyword takes no forms")
+    own_aliases = _strings(item.get("aliases", []), f"{where}: aliases")
+    return Keyword(
+        text,
+        exact=own_exact,
+        forms=forms,
+        aliases=tuple(dict.fromkeys((*own_aliases, *aliases.get(text, ())))),
+    )
+
+
+def _aliases(value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise RuleError(f"{where}: must be a table of keyword = [spellings], got {_kind(value)}")
+    return {str(k).strip(): _strings(v, f"{where}.{k}") for k, v in value.items()}
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -66,6 +240,10 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
             raise RuleError(f"{where}[{i}]: must be a non-empty string, got {item!r}")
         out.append(item.strip())
     return tuple(out)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _kind(value: object) -> str:

@@ -47,6 +47,10 @@ _BASE_TABLE.update(
         ord("آ"): "ا",
         ord("ٱ"): "ا",
         ord("ى"): "ي",
+        # Persian-keyboard kaf, yeh and heh turn up in Arabic copy; they are the same letters.
+        ord("ک"): "ك",
+        ord("ی"): "ي",
+        ord("ھ"): "ه",
         # Arabic punctuation to its Latin counterpart, so tokenisers see one set of separators.
         ord("،"): ",",
         ord("؛"): ";",
@@ -81,6 +85,7 @@ def normalize(text: str) -> str:
     """Return ``text`` in the form marsad stores, hashes and searches.
 
     NFKC; harakat, tatweel, zero-width and bidi marks removed; أ إ آ ٱ → ا; ى → ي; ة → ه;
+    Persian-keyboard ک ی ھ → ك ي ه;
     Arabic-Indic and Persian digits → ASCII; Arabic punctuation → Latin; Latin case folded;
     runs of white space → one space.
     """

@@ -1,0 +1,65 @@
+"""Words of a text with their character offsets, and the key a word is matched by.
+
+Tokens are runs of Arabic letters, runs of other letters (Latin…) and numbers, each with its
+span in the *original* text, so a match can be shown exactly where it was found. Harakat,
+tatweel and the invisible joiners that editors put inside Arabic words stay inside the token;
+a change of script or a digit ends it, so «K1», «K-1» and «ك 1» all come out as a letter token
+followed by the number 1, and «K12» as K then 12.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from arabic.normalize import normalize_keep_ta_marbuta
+
+# Arabic letters, including the presentation forms that NFKC later unfolds.
+_AR_LETTERS = (
+    "\u0621-\u063a\u0641-\u064a\u066e-\u066f\u0671-\u06d3\u06d5\u06fa-\u06ff"
+    "\ufb50-\ufdff\ufe70-\ufefc"
+)
+# What may sit inside an Arabic word without ending it: harakat, Quranic marks, superscript
+# alef, tatweel, and the zero-width and direction marks that CMSs sprinkle into words.
+_AR_MARKS = (
+    "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640"
+    "\u200b-\u200f\u2060\ufeff\u00ad\u061c\u202a-\u202e\u2066-\u2069"
+)
+_TOKEN = re.compile(
+    rf"(?:[{_AR_LETTERS}][{_AR_MARKS}]*)+"  # an Arabic word
+    r"|\d+(?:[.,\u066b\u066c]\d+)*"  # a number, with its decimal or thousands separator
+    rf"|[^\W\d_{_AR_LETTERS}{_AR_MARKS}]+"  # a word in another script
+)
+
+# Hamza seats vary with spelling habits (مسؤول / مسئول, شؤون / شئون): one key for all of them.
+_SEATS = str.maketrans({"ؤ": "ء", "ئ": "ء"})
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word: its matching key and where it sits in the original text."""
+
+    key: str
+    start: int
+    end: int
+
+
+def match_key(word: str) -> str:
+    """The form a single word is compared in: :func:`normalize` with ة kept apart from ه and
+    the hamza seats ؤ ئ folded to ء."""
+    return normalize_keep_ta_marbuta(word).translate(_SEATS)
+
+
+def token_spans(text: str) -> list[tuple[str, int, int]]:
+    """Every word of ``text`` as it is written, with its start and end offsets."""
+    return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def tokenize(text: str) -> list[Token]:
+    """Every word of ``text`` with its matching key and its span in ``text``."""
+    return [Token(match_key(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def token_pattern() -> re.Pattern[str]:
+    """The compiled word pattern, for hot loops that cache per written word."""
+    return _TOKEN
