@@ -25,6 +25,8 @@ _BOMS = (
 _AS_CP1252 = frozenset({"iso-8859-1", "latin-1", "ascii", "us-ascii", "iso8859-1", "latin1"})
 _ARABIC_LETTERS = (0x0621, 0x064A)
 _HARAKAT = (0x064B, 0x0652)
+# Below this the bytes are not Arabic in either encoding (Arabic text scores about 1).
+_MIN_SCORE = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,34 +102,46 @@ def guess_arabic_legacy(body: bytes) -> str | None:
     if not scores:
         return None
     best = max(scores, key=lambda n: scores[n])
-    return best if scores[best] > 0 else None
+    return best if scores[best] > _MIN_SCORE else None
 
 
 def arabic_score(text: str) -> float:
-    """How much ``text`` looks like Arabic, per non-ASCII character (negative: not Arabic)."""
-    letters = latin = bad = orphan_harakat = 0
+    """How much ``text`` looks like Arabic, per non-ASCII character (at most ~1; ≤ 0: not).
+
+    Latin text read as ISO-8859-6 turns é, è, ç into Arabic letters stuck inside Latin words;
+    those mixed-script words count against the reading too.
+    """
+    letters = latin = bad = orphan_harakat = mixed = 0
     previous = " "
     for ch in text:
         code = ord(ch)
-        if code < 0x80:
-            previous = ch
-            continue
-        if _ARABIC_LETTERS[0] <= code <= _ARABIC_LETTERS[1]:
+        if _is_arabic_letter(code):
             letters += 1
+            if previous.isascii() and previous.isalpha():
+                mixed += 1
+        elif code < 0x80:
+            if ch.isalpha() and _is_arabic_letter(ord(previous)):
+                mixed += 1
         elif _HARAKAT[0] <= code <= _HARAKAT[1]:
             # A haraka sits on a letter (or on shadda); after a space it is a mis-decoded byte.
             if not (_ARABIC_LETTERS[0] <= ord(previous) <= _HARAKAT[1]):
                 orphan_harakat += 1
         elif 0xC0 <= code <= 0xFF:
             latin += 1
-        elif 0x80 <= code <= 0x9F:
+        elif 0x80 <= code <= 0x9F or ch == "\ufffd":
             bad += 1
         previous = ch
     articles = len(re.findall(r"(?:^|[\s(«\"'])ال", text))
     total = letters + latin + bad + orphan_harakat
     if total == 0:
         return 0.0
-    return (letters + 4 * articles - 4 * latin - 4 * bad - 3 * orphan_harakat) / total
+    penalty = 4 * (latin + bad + mixed) + 3 * orphan_harakat
+    return (letters + 4 * articles - penalty) / total
+
+
+def _is_arabic_letter(code: int) -> bool:
+    # Tatweel (U+0640) is a stretching mark, not a letter; à read as ISO-8859-6 becomes one.
+    return _ARABIC_LETTERS[0] <= code <= _ARABIC_LETTERS[1] and code != 0x0640
 
 
 def _try_decode(body: bytes, encoding: str) -> str | None:

@@ -42,9 +42,8 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    from twisted.internet import reactor
-
     from scrapy.utils.defer import deferred_from_coro
+    from twisted.internet import reactor
 
     result: list[list[dict[str, Any]]] = []
     failure: list[BaseException] = []

@@ -8,6 +8,7 @@ Every request is logged so tests can say what was (not) fetched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -156,10 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self.reply(404, b"not found", "text/plain")
             return
-        try:
+        # The crawler may give up on a page (timeout, size limit): expected, not an error.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the crawler gave up on this page (timeout, size limit): expected
 
     def reply(
         self,

@@ -1,0 +1,69 @@
+"""The crawler's politeness pieces: back-off, conditional GET, Retry-After, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crawler.config import CrawlConfig
+from crawler.middlewares import retry_after_seconds
+from crawler.runner import crawler_settings
+from crawler.spiders.feeds import (
+    BACKOFF_BASE,
+    UNCONDITIONAL_EVERY,
+    backoff_seconds,
+    conditional_headers,
+)
+from storage.models import FeedState
+
+
+def _state(
+    fetch_count: int, etag: str | None = '"v1"', lm: str | None = "Sun, 12 May 2024"
+) -> FeedState:
+    return FeedState(1, "f", "http://e/", etag, lm, None, 0, None, fetch_count)
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    waits = [backoff_seconds(n, 3600.0) for n in range(1, 10)]
+    assert waits[:3] == [BACKOFF_BASE, 2 * BACKOFF_BASE, 4 * BACKOFF_BASE]
+    assert waits[-1] == 3600.0
+    assert waits == sorted(waits)
+    assert backoff_seconds(10_000, 6 * 3600.0) == 6 * 3600.0
+
+
+def test_conditional_headers_and_the_periodic_unconditional_fetch() -> None:
+    assert conditional_headers(_state(0)) == {
+        "If-None-Match": '"v1"',
+        "If-Modified-Since": "Sun, 12 May 2024",
+    }
+    assert conditional_headers(_state(0, etag=None, lm=None)) == {}
+    sent = [bool(conditional_headers(_state(n))) for n in range(3 * UNCONDITIONAL_EVERY)]
+    assert sent.count(False) == 3  # servers lie about validators: check the body now and then
+
+
+def test_retry_after() -> None:
+    now = datetime(2024, 5, 12, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds(b"120", now) == 120.0
+    assert retry_after_seconds("Sun, 12 May 2024 12:05:00 GMT", now) == 300.0
+    assert retry_after_seconds("Sun, 12 May 2024 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
+
+
+def test_settings_carry_the_crawl_config() -> None:
+    crawl = CrawlConfig(
+        user_agent="ua/1",
+        delay=0.0,
+        download_timeout=3.0,
+        max_page_bytes=1000,
+        concurrency_per_domain=1,
+        obey_robots=True,
+    )
+    settings = crawler_settings(crawl)
+    assert settings.get("USER_AGENT") == "ua/1"
+    assert settings.getfloat("DOWNLOAD_DELAY") == 0.0
+    assert settings.getfloat("DOWNLOAD_TIMEOUT") == 3.0
+    assert settings.getint("DOWNLOAD_MAXSIZE") == 1000
+    assert settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") == 1
+    assert settings.getbool("ROBOTSTXT_OBEY") is True
+    assert settings.getdict("ITEM_PIPELINES") == {"crawler.pipelines.StorePipeline": 300}
+    assert 503 not in settings.getlist("RETRY_HTTP_CODES")
