@@ -181,6 +181,7 @@ def _settle(
         schedule_retry(db, alert.id, to_iso(_round_up(at + timedelta(seconds=delay))), error)
         report.retried += 1
         report.errors.append(f"alert {alert.id} ({alert.channel}): retry in {delay:.0f}s: {error}")
+        log.info("alert %d (%s): retry in %.0fs: %s", alert.id, alert.channel, delay, error)
 
 
 def _round_up(moment: datetime) -> datetime:
