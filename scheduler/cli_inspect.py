@@ -220,7 +220,8 @@ def _print_search(results: list[dict[str, Any]], query: str) -> None:
         text.append(r["snippet"])
         for start, end in r["hits"]:
             text.stylize("reverse", offset + start, offset + end)
-        story = f"{r['story_id']} ({r['outlet_count']} outlets)"
+        outlets = r["outlet_count"]
+        story = f"{r['story_id']} ({outlets} outlet{'s' if outlets != 1 else ''})"
         table.add_row(str(r["id"]), r["source"], r["published"] or "", story, text)
     console.print(table)
 
@@ -233,6 +234,7 @@ _STORY_COLUMNS = [
     ("original_source", "original"),
     ("copy_count", "copies"),
     ("outlet_count", "outlets"),
+    ("outlets", "carried by"),
     ("first_seen", "first seen"),
     ("last_seen", "last seen"),
     ("rules", "rules"),
