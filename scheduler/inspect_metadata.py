@@ -29,6 +29,8 @@ TABLES: dict[str, str] = {
         "FTS5 index over articles.title_norm and articles.text_norm. Normalise a query with "
         "the same function before MATCH (marsad search and Datasette do)."
     ),
+    "fingerprints": "A MinHash signature per article, for finding near-copies (derived data).",
+    "lsh_bands": "The LSH index over the signatures: one row per band key and article.",
     "story_overview": (
         "View: each story with its original, copy and outlet counts, the outlets carrying it, "
         "the rules it matched and its alert count."
@@ -71,6 +73,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "last_seen": "When the latest article (copy) of the story was stored.",
         "article_count": "Articles in the story: the original and its copies.",
         "outlet_count": "Distinct sources carrying the story.",
+        "sources": "Those sources, as a JSON list.",
+        "merged_into": "Set when the story turned out to be part of another: its articles moved.",
     },
     "articles": {
         "id": "Article id.",
@@ -93,6 +97,16 @@ COLUMNS: dict[str, dict[str, str]] = {
         "similarity": "For a copy, how similar it is to the original (1.0 = identical).",
         "dup_evidence": "For a copy, JSON saying which check decided it.",
         "fetched_at": "When marsad stored the article (UTC).",
+        "provenance": "JSON: credit lines and boilerplate a re-poster wrapped around the text.",
+    },
+    "fingerprints": {
+        "article_id": "Article fingerprinted.",
+        "shingles": "Size of the shingle set the signature summarises.",
+        "signature": "MinHash signature.",
+    },
+    "lsh_bands": {
+        "band_key": "Band number and band hash folded into one key.",
+        "article_id": "Article with that band.",
     },
     "matches": {
         "id": "Match id.",
