@@ -181,14 +181,16 @@ def _html_body(
     items = []
     for m in matches[:EMAIL_MATCHES_MAX]:
         before, hit, after = _split_snippet(m)
-        marked = f"{e(before)}<mark>{e(hit)}</mark>{e(after)}" if hit else e(before)
+        # The pieces are already clean; escape only, keeping the spaces around the match.
+        before, hit, after = (html.escape(piece, quote=True) for piece in (before, hit, after))
+        marked = f"{before}<mark>{hit}</mark>{after}" if hit else before
         items.append(
             f"<li><strong>{e(m.get('keyword'))}</strong> ({e(_field_label(m))}): {marked}</li>"
         )
     if len(matches) > EMAIL_MATCHES_MAX:
         items.append(f"<li>… (+{len(matches) - EMAIL_MATCHES_MAX})</li>")
     published = (
-        f'<p>تاريخ النشر: <bdi dir="ltr">{e(article.get("published"))}</bdi></p>'
+        f'<p>تاريخ النشر: <bdi dir="ltr">{e(article.get("published"))}</bdi></p>\n'
         if article.get("published")
         else ""
     )

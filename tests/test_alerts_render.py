@@ -128,7 +128,7 @@ def test_email_is_multipart_alternative_with_rtl_html() -> None:
     assert "العربية" in text
     page = html_part.get_content()
     assert page.startswith('<!DOCTYPE html>\n<html dir="rtl" lang="ar">')
-    assert "<mark>والانسحاب</mark>" in page
+    assert "لم يتقرر بعد <mark>والانسحاب</mark> سيكون" in page
     assert 'href="https://example.com/a?b=1&amp;c=2"' in page
     assert "عدد وسائل الإعلام التي تنقل الخبر: 2" in page
 
