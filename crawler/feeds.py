@@ -23,7 +23,6 @@ _BLOCKS = frozenset(
     {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section"}
 )
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_MANY_BREAKS = re.compile(r"\n{3,}")
 
 
 @dataclass(frozen=True)
@@ -124,4 +123,4 @@ def html_to_text(fragment: str) -> str:
 
 def _tidy(text: str) -> str:
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _MANY_BREAKS.sub("\n\n", "\n".join(lines)).strip()
+    return "\n".join(line for line in lines if line)

@@ -43,7 +43,9 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     from scrapy.utils.defer import deferred_from_coro
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed  # the asyncio reactor installed above; Twisted's stub is untyped
 
     result: list[list[dict[str, Any]]] = []
     failure: list[BaseException] = []
@@ -53,10 +55,10 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             result.append(value)
         else:
             failure.append(value.value)
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
     deferred_from_coro(main(spec)).addBoth(done)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     if failure:
         raise failure[0]
     return result[0]

@@ -21,7 +21,8 @@ RSS20 = """<?xml version="1.0" encoding="utf-8"?>
   <pubDate>Sun, 12 May 2024 09:30:00 +0300</pubDate>
   <author>desk@news.example (مكتب الأخبار)</author>
   <description>ملخص قصير</description>
-  <content:encoded><![CDATA[<p>افتتحت المدينة مكتبة عامة جديدة.</p><p>وتضم المكتبة عشرة آلاف كتاب.</p>
+  <content:encoded><![CDATA[<p>افتتحت المدينة مكتبة عامة جديدة.</p>
+  <p>وتضم المكتبة عشرة آلاف كتاب.</p>
   <script>alert(1)</script>]]></content:encoded>
 </item>
 <item><title>بلا رابط</title><description>خبر بلا رابط</description></item>
