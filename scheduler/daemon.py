@@ -60,18 +60,40 @@ async def _build_context(config: Config) -> JobContext:
 
 
 async def _crawl_once_main(config: Config) -> int:
-    from scheduler.jobs import deliver_pending, poll_feed
+    from crawler.runner import crawl_feeds
+    from scheduler.jobs import deliver_pending
 
     ctx = await _build_context(config)
-    failed = 0
     try:
-        for feed in config.feeds:
-            report = await poll_feed(ctx, feed)
-            failed += 1 if report is None or report.feeds_failed else 0
+        # All feeds in one crawl (Scrapy spreads the requests per domain), then one delivery
+        # pass, so each alert already counts every outlet this run found for its story.
+        report = await crawl_feeds(
+            ctx.runner,
+            feeds=config.feeds,
+            store_path=config.store_path,
+            rules=config.rules,
+            rule_channels=None,
+            crawl=config.crawl,
+        )
+        log.info(
+            "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
+            "%d copies, %d already stored; %d alerts queued",
+            report.feeds_ok,
+            report.feeds_unchanged,
+            report.feeds_failed,
+            report.feeds_skipped_backoff,
+            report.articles_new,
+            report.articles_copy,
+            report.articles_known,
+            report.alerts_queued,
+        )
+        for error in report.errors:
+            log.warning("%s", error)
         await deliver_pending(ctx)
     finally:
         ctx.db.close()
-    return 1 if config.feeds and failed == len(config.feeds) else 0
+    attempted = report.feeds_ok + report.feeds_unchanged + report.feeds_failed
+    return 1 if attempted and report.feeds_failed == attempted else 0
 
 
 async def _daemon_main(config: Config) -> int:

@@ -78,6 +78,7 @@ def run_demo(workdir: Path) -> int:
         site.close()
         sink.close()
     _print_alerts(received, os.environ[SECRET_ENV].encode())
+    _print_stories(store)
     _print_next_steps(store)
     return code if received else 1
 
@@ -106,9 +107,29 @@ def _print_alerts(received: list[ReceivedRequest], secret: bytes) -> None:
         click.echo(f"  signature {signed}")
 
 
+def _print_stories(store: Path) -> None:
+    from storage.db import open_store
+    from storage.queries import list_stories
+
+    db = open_store(store)
+    try:
+        stories = list_stories(db, limit=50)
+    finally:
+        db.close()
+    click.secho(f"\n{len(stories)} stories in the store:", bold=True)
+    for story in stories:
+        alerted = f"alerted: {story['rules']}" if story["alert_count"] else "no alert"
+        click.echo(
+            f"  #{story['story_id']} {story['title']}\n"
+            f"      {story['article_count']} article(s) from {story['outlets']}; {alerted}"
+        )
+
+
 def _print_next_steps(store: Path) -> None:
     click.echo(
         f"\nThe store is {store}. Look inside:\n"
-        f"  marsad export --db {store} | head\n"
-        f"  sqlite-utils tables {store} --counts\n"
+        f"  marsad stories --db {store}\n"
+        f"  marsad search --db {store} الانسحاب\n"
+        f"  marsad alerts --db {store}\n"
+        f"  marsad inspect --db {store}      # Datasette in the browser, read-only\n"
     )
