@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import trafilatura
 from trafilatura.settings import use_config
 
+from arabic import normalize
 from crawler.dates import to_utc_iso
 from crawler.encoding import decode_html
 
@@ -62,17 +64,38 @@ def extract_article(
     )
     if document is None:
         return None
-    text = str(document.text or "").strip()
+    title = _clean(document.title)
+    text = strip_leading_furniture(str(document.text or "").strip(), title)
     if len(text) < min_chars:
         return None
     return ExtractedArticle(
         text=text,
-        title=_clean(document.title),
+        title=title,
         author=_clean(document.author),
         published=to_utc_iso(document.date) if document.date else None,
         language=_clean(document.language) or guess_language(text),
         encoding=encoding,
     )
+
+
+_DATE_LINE = re.compile(r"^[\d\s/:.,\-TZ+]{6,40}$")
+
+
+def strip_leading_furniture(text: str, title: str | None) -> str:
+    """Drop the headline and a bare date line that extractors keep at the top of the body.
+
+    Left in, the headline would be matched and fingerprinted twice, and a copy re-titled by
+    another outlet would look less like its original than it is.
+    """
+    lines = text.split("\n")
+    heading = normalize(title) if title else ""
+    while lines:
+        first = normalize(lines[0])
+        if not first or (heading and first == heading) or _DATE_LINE.match(first):
+            lines.pop(0)
+            continue
+        break
+    return "\n".join(lines).strip()
 
 
 def guess_language(text: str) -> str | None:

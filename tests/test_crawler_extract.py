@@ -69,3 +69,14 @@ def test_guess_language() -> None:
     assert guess_language("هذا نص عربي طويل نسبيا فيه كلمة English واحدة") == "ar"
     assert guess_language("An English sentence with one عربي word") is None
     assert guess_language("123 ...") is None
+
+
+def test_headline_and_date_lines_are_not_kept_in_the_body() -> None:
+    from crawler.extract import strip_leading_furniture
+
+    body = "افتتاح المعرض\n2020-03-29\nافتتح المعرض أبوابه أمام الزوار.\nوشارك فيه كثيرون."
+    assert strip_leading_furniture(body, "افتتاح المعرض") == (
+        "افتتح المعرض أبوابه أمام الزوار.\nوشارك فيه كثيرون."
+    )
+    # A body that merely starts with the headline's words keeps them.
+    assert strip_leading_furniture("افتتاح المعرض جرى أمس", "افتتاح المعرض").startswith("افتتاح")
