@@ -118,6 +118,12 @@ def split_credits(text: str) -> Credits:
             after_read_also = False
             kept.append(line)
             continue
+        words = len(stripped.split())
+        if words > READ_ALSO_MAX_WORDS:
+            # Longer than any credit or boilerplate line: text, and not worth normalising.
+            after_read_also = False
+            kept.append(line)
+            continue
         norm = normalize(stripped)
         words = len(norm.split())
         credit = _credit_of(norm, stripped)

@@ -44,8 +44,9 @@ U32 = npt.NDArray[np.uint32]
 
 _WORD = re.compile(r"[^\W_]+")
 # normalize() leaves hamza seats and Persian letter forms alone; a copy may spell them
-# differently, and for fingerprinting the difference never matters.
-_FOLD = str.maketrans({"ؤ": "و", "ئ": "ي", "ء": None, "ک": "ك", "ی": "ي", "ۀ": "ه", "ە": "ه"})
+# differently, and for fingerprinting the difference never matters
+# (مسؤول / مسئول): every hamza seat becomes the bare hamza.
+_FOLD = str.maketrans({"ؤ": "ء", "ئ": "ء", "ک": "ك", "ی": "ي", "ۀ": "ه", "ە": "ه"})
 
 _RNG = np.random.default_rng(0x6D61727361640002)  # fixed: signatures are stored
 # Multiply-shift hashing: (a·x + b) mod 2^64, keep the high 32 bits; a must be odd.

@@ -121,16 +121,10 @@ def fingerprints_of(db: Database, article_ids: Sequence[int]) -> dict[int, Finge
     }
 
 
-def fingerprint_of(db: Database, article_id: int) -> Fingerprint | None:
-    return fingerprints_of(db, [article_id]).get(article_id)
-
-
-def forget_article(db: Database, article_id: int) -> None:
-    """Take an article out of the index (before deleting it): its band rows are found from its
-    own signature, so no index on article_id is needed."""
-    fp = fingerprint_of(db, article_id)
-    if fp is None:
-        return
+def forget_article(db: Database, article_id: int, fp: Fingerprint) -> None:
+    """Take an article out of the index (before deleting it). ``fp`` is its fingerprint as
+    computed from its text (chunk keys are not stored): its rows are found by key, so no index
+    on article_id is needed."""
     keys = index_keys(fp)
     if keys:
         db.execute(_delete_sql(len(keys)), [article_id, *keys])

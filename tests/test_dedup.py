@@ -1,0 +1,231 @@
+"""Copy detection through the ingest path, on re-post shapes written for these tests.
+
+Each case says what a re-poster did to the text and whether the result must join the
+original's story. The text is ours: a made-up municipal story in four paragraphs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlite_utils import Database
+
+from alerts.rules import Rule
+from crawler.ingest import ingest_article
+from storage.dedup import forget
+from storage.migrations import migrations
+from storage.models import NewArticle
+
+P1 = (
+    "أعلن مجلس إدارة هيئة النقل في المدينة، في اجتماعه الدوري الذي عقد مساء الأحد، عن خطة "
+    "واسعة لتوسيع شبكة النقل العام خلال السنوات الخمس المقبلة، تشمل إنشاء ثلاثة خطوط جديدة "
+    "للحافلات السريعة وربط الأحياء الشرقية بوسط المدينة."
+)
+P2 = (
+    "وقال رئيس المجلس في مؤتمر صحفي عقب الاجتماع إن المشروع سيوفر نحو أربعة آلاف وظيفة "
+    "مباشرة، وسيخفف الازدحام المروري الذي تعانيه الطرق الرئيسية في ساعات الذروة، مشيرًا إلى "
+    "أن الدراسات الفنية اكتملت قبل شهرين."
+)
+P3 = (
+    "وأوضح أن التمويل سيأتي من الميزانية العامة للدولة ومن شراكات مع شركات القطاع الخاص، وأن "
+    "المرحلة الأولى ستبدأ في الربع الثاني من العام المقبل بتكلفة تقدر بمليار و200 مليون ريال، "
+    "على أن تنتهي خلال ثلاثين شهرًا."
+)
+P4 = (
+    "ومن المنتظر أن يستفيد من الخطوط الجديدة أكثر من مئة وخمسين ألف راكب يوميًا، بحسب "
+    "تقديرات الهيئة، التي دعت السكان إلى إبداء ملاحظاتهم على المسارات المقترحة عبر موقعها "
+    "الإلكتروني قبل نهاية الشهر الجاري."
+)
+ORIGINAL = "\n".join([P1, P2, P3, P4])
+
+# The same event written up by another outlet: same names and numbers, its own sentences.
+OTHER_WRITEUP = (
+    "كشفت هيئة النقل عن مشروع لإنشاء ثلاثة خطوط حافلات سريعة وقطار يصل شرق المدينة بوسطها، "
+    "في خطوة تهدف إلى الحد من الاختناقات المرورية.\n"
+    "المشروع الذي أقره مجلس الإدارة أمس يحتاج إلى مليار و200 مليون ريال، وتتقاسم كلفته "
+    "الحكومة ومستثمرون من القطاع الخاص، ويتوقع أن يخلق أربعة آلاف فرصة عمل.\n"
+    "وبحسب الهيئة فإن مئة وخمسين ألف شخص سيستخدمون الشبكة يوميًا عند اكتمالها، وقد فتحت "
+    "الباب أمام السكان لتقديم آرائهم حول المسارات حتى آخر الشهر."
+)
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+DIACRITICS = {"خطة": "خُطَّة", "المدينة": "المَدِينَة", "الطرق": "الطُّرُق", "أعلن": "أَعْلَنَ"}
+
+
+def with_diacritics(text: str) -> str:
+    for plain, marked in DIACRITICS.items():
+        text = text.replace(plain, marked)
+    return text
+
+
+def words(text: str, start: int, stop: int) -> str:
+    return " ".join(text.split()[start:stop])
+
+
+COPIES = {
+    "verbatim": ORIGINAL,
+    "credit line added": ORIGINAL + "\n\nالمصدر : news.example.com",
+    "agency dateline and tag": "الرياض - واس - " + ORIGINAL + " (أ ف ب)",
+    "boilerplate around it": "شارك هذا الخبر\n"
+    + ORIGINAL
+    + "\nاقرأ أيضا: افتتاح جسر جديد على الطريق الدائري\nتابعونا على تويتر",
+    "truncated to 40%": words(ORIGINAL, 0, 50),
+    "lead paragraph only": P1,
+    "excerpt from the middle": words(ORIGINAL, 30, 90),
+    "paragraph dropped": "\n".join([P1, P2, P4]),
+    "paragraphs reordered": "\n".join([P2, P1, P3, P4]),
+    "own introduction added": "في خبر يهم سكان المدينة كافة وزوارها، نشرت الهيئة اليوم "
+    "تفاصيل مشروعها الجديد الذي طال انتظاره.\n" + ORIGINAL,
+    "arabic-indic digits": ORIGINAL.translate(ARABIC_INDIC),
+    "diacritics added": with_diacritics(ORIGINAL),
+    "alef, ya and ta marbuta spelling": ORIGINAL.replace("أ", "ا")
+    .replace("إ", "ا")
+    .replace("ى", "ي")
+    .replace("ة ", "ه "),
+    "one word changed per sentence": ORIGINAL.replace("الأحد", "الاثنين")
+    .replace("نحو", "قرابة")
+    .replace("الثاني", "الثالث"),
+    "title only differs, no paragraph breaks": ORIGINAL.replace("\n", " "),
+}
+
+
+def article(
+    url: str, text: str, *, title: str = "خطة لتوسيع النقل العام", source: str = "a", **kw: str
+) -> NewArticle:
+    return NewArticle(url=url, canonical_url=url, source=source, title=title, text=text, **kw)
+
+
+def add(db: Database, url: str, text: str, published: str, source: str = "a") -> int:
+    result = ingest_article(db, article(url, text, published=published, source=source), ())
+    return result.article_id
+
+
+def story_of(db: Database, article_id: int) -> int:
+    return int(db.execute("SELECT story_id FROM articles WHERE id = ?", [article_id]).fetchone()[0])
+
+
+@pytest.mark.parametrize("shape", sorted(COPIES))
+def test_repost_joins_the_original_story(store: Database, shape: str) -> None:
+    original = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    copy = ingest_article(
+        store,
+        article("https://b.example/9", COPIES[shape], title="عنوان آخر تماما", source="b"),
+        (),
+    )
+    assert copy.status == "copy", shape
+    assert copy.story_id == story_of(store, original)
+    assert copy.duplicate_of == original
+    row = next(store.query("SELECT * FROM articles WHERE id = ?", [copy.article_id]))
+    evidence = json.loads(row["dup_evidence"])
+    assert evidence["layer"] in ("body_hash", "minhash")
+    assert evidence["matched"] == original
+    assert 0 < row["similarity"] <= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        OTHER_WRITEUP,
+        # A shared quotation is not a copy of the article that quoted it.
+        "قال رئيس مجلس الإدارة إن المشروع سيوفر نحو أربعة آلاف وظيفة مباشرة. ويأتي ذلك في وقت "
+        "تشهد فيه المدينة نموا سكانيا متسارعا دفع البلدية إلى مراجعة مخططاتها العمرانية، وإعادة "
+        "النظر في توزيع الخدمات بين الأحياء القديمة والجديدة، وسط مطالبات من السكان بتحسين "
+        "الأرصفة والإنارة والحدائق العامة قبل التوسع في مشاريع جديدة.",
+        # The same template with other facts.
+        ORIGINAL.replace("ثلاثة خطوط", "خمسة مسارات")
+        .replace("الأحياء الشرقية", "الضواحي الجنوبية")
+        .replace("أربعة آلاف وظيفة", "ألفي فرصة")
+        .replace("الدراسات الفنية اكتملت قبل شهرين", "العقود وقعت الأسبوع الماضي")
+        .replace("الميزانية العامة للدولة", "صندوق التنمية")
+        .replace("الربع الثاني", "مطلع")
+        .replace("مئة وخمسين ألف راكب", "ثمانين ألف مسافر")
+        .replace("ملاحظاتهم على المسارات المقترحة", "آرائهم في التصاميم")
+        .replace("المقبلة، تشمل", "القادمة، وتتضمن")
+        .replace("مؤتمر صحفي", "تصريح للتلفزيون")
+        .replace("التي دعت السكان", "وطالبت الأهالي")
+        .replace("سيأتي من", "يعتمد على"),
+    ],
+)
+def test_other_text_stays_its_own_story(store: Database, text: str) -> None:
+    original = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    other = ingest_article(store, article("https://b.example/2", text, source="b"), ())
+    assert other.status == "new"
+    assert other.story_id != story_of(store, original)
+
+
+def test_earlier_published_copy_that_arrives_late_becomes_the_original(store: Database) -> None:
+    later = add(store, "https://a.example/1", ORIGINAL, "2024-05-02T08:00:00Z", source="a")
+    second = add(store, "https://b.example/2", COPIES["credit line added"], "2024-05-03T08:00Z")
+    earliest = add(store, "https://c.example/3", COPIES["paragraph dropped"], "2024-05-01T06:00Z")
+    story = next(store.query("SELECT * FROM stories"))
+    assert story["original_id"] == earliest
+    assert story["article_count"] == 3
+    pointers = dict(store.execute("SELECT id, duplicate_of FROM articles").fetchall())
+    assert pointers == {later: earliest, second: earliest, earliest: None}
+    # The former original now says why it is a copy.
+    evidence = json.loads(
+        store.execute("SELECT dup_evidence FROM articles WHERE id = ?", [later]).fetchone()[0]
+    )
+    assert evidence["original_moved_to"] == earliest
+
+
+def test_two_excerpts_then_their_original_make_one_story(store: Database) -> None:
+    head = add(store, "https://a.example/1", "\n".join([P1, P2]), "2024-05-01T09:00:00Z")
+    tail = add(store, "https://b.example/2", "\n".join([P3, P4]), "2024-05-01T10:00:00Z", "b")
+    assert story_of(store, head) != story_of(store, tail)
+    full = add(store, "https://c.example/3", ORIGINAL, "2024-05-01T08:00:00Z", "c")
+    assert story_of(store, head) == story_of(store, tail) == story_of(store, full)
+    story = next(store.query("SELECT * FROM stories WHERE id = ?", [story_of(store, full)]))
+    assert (story["original_id"], story["article_count"], story["outlet_count"]) == (full, 3, 3)
+    assert json.loads(story["sources"]) == ["c", "a", "b"]
+    merged = list(store.query("SELECT * FROM stories WHERE merged_into IS NOT NULL"))
+    assert [m["merged_into"] for m in merged] == [story["id"]]
+
+
+def test_one_alert_per_story_and_the_story_counts_outlets(store: Database) -> None:
+    rules = (Rule("transport", ("النقل",), ("ops",)),)
+    first = ingest_article(store, article("https://a.example/1", ORIGINAL), rules)
+    copies = [
+        ingest_article(store, article(f"https://x{n}.example/1", text, source=f"x{n}"), rules)
+        for n, text in enumerate(COPIES.values())
+    ]
+    assert first.alerts_queued == 1
+    assert all(c.status == "copy" and c.alerts_queued == 0 for c in copies)
+    assert store.table("alerts").count == 1
+    story = next(store.query("SELECT * FROM stories"))
+    assert story["outlet_count"] == 1 + len(COPIES)
+    assert len(json.loads(story["sources"])) == 1 + len(COPIES)
+
+
+def test_provenance_is_kept_on_the_article(store: Database) -> None:
+    copy = ingest_article(store, article("https://a.example/1", COPIES["credit line added"]), ())
+    row = store.execute("SELECT provenance FROM articles WHERE id = ?", [copy.article_id])
+    assert json.loads(row.fetchone()[0]) == {"credits": ["news.example.com"]}
+
+
+def test_every_article_is_indexed_and_can_be_forgotten(store: Database) -> None:
+    new = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    rows = store.execute("SELECT count(*) FROM lsh_bands WHERE article_id = ?", [new])
+    assert rows.fetchone()[0] > 37
+    forget(store, new)
+    assert store.execute("SELECT count(*) FROM lsh_bands").fetchone()[0] == 0
+    assert store.table("fingerprints").count == 0
+
+
+def test_candidate_lookup_uses_the_key_index(store: Database) -> None:
+    plan = " ".join(
+        row[3]
+        for row in store.execute(
+            "EXPLAIN QUERY PLAN SELECT article_id FROM lsh_bands WHERE band_key = ? "
+            "ORDER BY article_id DESC LIMIT 5",
+            [1],
+        )
+    )
+    assert "USING PRIMARY KEY (band_key=?)" in plan
+
+
+def test_migrations_apply_twice_as_a_no_op(store: Database) -> None:
+    add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    migrations.apply(store)
+    assert store.table("articles").count == 1
