@@ -16,11 +16,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
+from itertools import accumulate, compress, count, product
+from operator import itemgetter
 
 from alerts.rules import Keyword, Rule
 from arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
-from arabic.tokens import match_key, token_pattern
+from arabic.tokens import match_key, plain_arabic_key, token_pattern, token_spans
 
 SNIPPET_RADIUS = 80
 
@@ -171,49 +172,93 @@ class RuleIndex:
         return found
 
     def _find(self, field: str, content: str) -> list[_Hit]:
-        pattern = token_pattern()
-        words = pattern.findall(content)
-        seen = self._seen
-        units = [seen[w] for w in words]
-        positions = [i for i, u in enumerate(units) if u]
-        if not positions:
+        # Split on single spaces (fast, and offsets stay recoverable: chunk i starts at the sum
+        # of the earlier lengths plus i); each distinct chunk is tokenised and analysed once.
+        chunks = content.split(" ")
+        analysed = list(map(self._seen.__getitem__, chunks))
+        hit_chunks = list(compress(count(), map(itemgetter(1), analysed)))
+        if not hit_chunks:
             return []
-        spans = [m.span() for m in pattern.finditer(content)]
+        tokens_before = list(accumulate(map(itemgetter(0), analysed), initial=0))
+        chars_before = list(accumulate(map(len, chunks), initial=0))
+        # Only words that are a form of some keyword matter, phrases included.
+        words: dict[int, tuple[_Units, int, int]] = {}
+        for i in hit_chunks:
+            offset = chars_before[i] + i
+            for local, rel_start, rel_end, units in analysed[i][1]:
+                words[tokens_before[i] + local] = (units, offset + rel_start, offset + rel_end)
         out: dict[tuple[int, int, int], _Hit] = {}
-        for i in positions:
-            for variant, position in units[i]:
+        for first, (units, start, _) in words.items():
+            for variant, position in units:
                 if position:
                     continue
                 length = self._variant_length[variant]
-                last = i + length - 1
-                if last >= len(units):
-                    continue
-                if length > 1 and not all(
-                    (variant, j) in units[i + j]
-                    and _GAP.fullmatch(content, spans[i + j - 1][1], spans[i + j][0])
-                    for j in range(1, length)
-                ):
+                end = _phrase_end(words, content, variant, first, length)
+                if end is None:
                     continue
                 keyword = self._variant_keyword[variant]
-                key = (keyword, spans[i][0], spans[last][1])
+                key = (keyword, start, end)
                 if key not in out:
-                    out[key] = _Hit(keyword, field, i, last, spans[i][0], spans[last][1])
+                    out[key] = _Hit(keyword, field, first, first + length - 1, start, end)
         return list(out.values())
 
 
-class _Memo(dict[str, tuple[tuple[int, int], ...]]):
-    """Written word → the (variant, position) units it is a form of, analysed on first sight."""
+_Units = tuple[tuple[int, int], ...]
+_Analysed = tuple[int, tuple[tuple[int, int, int, _Units], ...]]
+
+
+def _phrase_end(
+    words: dict[int, tuple[_Units, int, int]], content: str, variant: int, first: int, length: int
+) -> int | None:
+    """Where a variant starting at word ``first`` ends, if its other words follow it."""
+    end = words[first][2]
+    for j in range(1, length):
+        nxt = words.get(first + j)
+        if nxt is None or (variant, j) not in nxt[0]:
+            return None
+        if not _GAP.fullmatch(content, end, nxt[1]):
+            return None
+        end = nxt[2]
+    return end
+
+
+class _Memo(dict[str, _Analysed]):
+    """A space-free chunk of text → how many words it holds and, for each word that is a form
+    of some keyword, its index and span in the chunk and its (variant, position) units.
+    Analysed on first sight; bounded so that a long-running daemon does not grow forever."""
 
     def __init__(self, lexicon: Lexicon[tuple[int, int]]) -> None:
         super().__init__()
         self._lexicon = lexicon
+        # The same word recurs with different punctuation attached (القوات، القوات.).
+        self._keys: dict[str, _Units] = {}
 
-    def __missing__(self, written: str) -> tuple[tuple[int, int], ...]:
+    def __missing__(self, chunk: str) -> _Analysed:
         if len(self) >= _CACHE_LIMIT:
             self.clear()
-        found = tuple(self._lexicon.analyse(match_key(written)))
-        self[written] = found
-        return found
+            self._keys.clear()
+        keys = self._keys
+        plain = plain_arabic_key(chunk)
+        if plain is not None:
+            # Most chunks are one plain Arabic word: no tokeniser, no full normalisation.
+            units = keys.get(plain)
+            if units is None:
+                units = keys[plain] = tuple(self._lexicon.analyse(plain))
+            value: _Analysed = (1, ((0, 0, len(chunk), units),) if units else ())
+            self[chunk] = value
+            return value
+        spans = token_spans(chunk)
+        found = []
+        for local, (written, start, end) in enumerate(spans):
+            key = match_key(written)
+            units = keys.get(key)
+            if units is None:
+                units = keys[key] = tuple(self._lexicon.analyse(key))
+            if units:
+                found.append((local, start, end, units))
+        value = (len(spans), tuple(found))
+        self[chunk] = value
+        return value
 
 
 def _fired(compiled: _CompiledRule, by_keyword: dict[int, list[_Hit]]) -> list[_Hit]:

@@ -324,8 +324,15 @@ class Lexicon(Generic[T]):
 
     def __init__(self) -> None:
         self._cores: dict[str, list[tuple[Kind, T]]] = {}
+        # The first three letters of every core (whole cores when shorter): most words of a
+        # text start no core after any prefix, and this rejects them before suffixes are tried.
+        self._heads: set[str] = set()
+        self._short: set[str] = set()
 
     def add(self, core: Core, payload: T) -> None:
+        self._heads.add(core.text[:3])
+        if len(core.text) < 3:
+            self._short.add(core.text)
         entries = self._cores.setdefault(core.text, [])
         if (core.kind, payload) not in entries:
             entries.append((core.kind, payload))
@@ -341,17 +348,25 @@ class Lexicon(Generic[T]):
         if whole is not None:
             found.extend(p for kind, p in whole if kind.accepts("", ""))
         n = len(key)
+        heads, short = self._heads, self._short
+        suffixes: list[tuple[int, str]] | None = None
         for plen in range(min(_MAX_PREFIX, n - 1) + 1):
             prefix = key[:plen]
             if prefix not in ALL_PREFIXES:
                 continue
-            for slen in range(min(_MAX_SUFFIX, n - plen - 1) + 1):
-                if not (plen or slen):
+            head = key[plen : plen + 3]
+            if head not in heads and not (short and (head[:2] in short or head[:1] in short)):
+                continue
+            if suffixes is None:
+                suffixes = [
+                    (n - slen, key[n - slen :] if slen else "")
+                    for slen in range(min(_MAX_SUFFIX, n - 1) + 1)
+                    if (key[n - slen :] if slen else "") in ALL_SUFFIXES
+                ]
+            for cut, suffix in suffixes:
+                if cut - plen < 1 or not (plen or suffix):
                     continue
-                suffix = key[n - slen :] if slen else ""
-                if suffix not in ALL_SUFFIXES:
-                    continue
-                entries = cores.get(key[plen : n - slen])
+                entries = cores.get(key[plen:cut])
                 if entries is None:
                     continue
                 for kind, payload in entries:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from arabic.normalize import normalize_keep_ta_marbuta
+from arabic.normalize import normalize_word
 
 # Arabic letters, including the presentation forms that NFKC later unfolds.
 _AR_LETTERS = (
@@ -47,7 +47,22 @@ class Token:
 def match_key(word: str) -> str:
     """The form a single word is compared in: :func:`normalize` with ة kept apart from ه and
     the hamza seats ؤ ئ folded to ء."""
-    return normalize_keep_ta_marbuta(word).translate(_SEATS)
+    return normalize_word(word, keep_ta_marbuta=True).translate(_SEATS)
+
+
+# For a word of plain Arabic letters (no marks, no presentation forms) the key is one table
+# lookup per letter; the table is derived from match_key itself so the two cannot drift apart.
+_PLAIN_KEYS = {
+    c: k for c in map(chr, range(0x0621, 0x064B)) if (k := match_key(c)) != c and c.isalpha()
+}
+_PLAIN_TABLE = str.maketrans(_PLAIN_KEYS)
+
+
+def plain_arabic_key(word: str) -> str | None:
+    """:func:`match_key` of ``word`` if it is plain Arabic letters only, else None."""
+    if word.isalpha() and min(word) >= "\u0621" and max(word) <= "\u064a":
+        return word.translate(_PLAIN_TABLE)
+    return None
 
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:
