@@ -164,10 +164,9 @@ def main() -> None:
         f"indexed matcher (cold word cache): {rate:,.0f} articles/s, "
         f"{tokens / elapsed / 1e6:.2f} M words/s; {fired} articles fired a rule"
     )
-    elapsed_warm, _ = run_index(index, articles[: min(2000, len(articles))])
-    print(
-        f"indexed matcher (second pass over 2,000): {min(2000, len(articles)) / elapsed_warm:,.0f} a/s"
-    )
+    again = articles[: min(2000, len(articles))]
+    elapsed_warm, _ = run_index(index, again)
+    print(f"indexed matcher (second pass over {len(again)}): {len(again) / elapsed_warm:,.0f} a/s")
 
     # Through match_article, as the daemon and `marsad import` call it.
     compile_rules.cache_clear()
@@ -183,7 +182,8 @@ def main() -> None:
     elapsed_few, _ = run_index(few, sample)
     elapsed_many, _ = run_index(RuleIndex(rules), sample)
     print(
-        f"scaling (fresh index, {len(sample)} articles): 10 rules {len(sample) / elapsed_few:,.0f} a/s, {len(rules)} rules "
+        f"scaling (fresh index, {len(sample)} articles): "
+        f"10 rules {len(sample) / elapsed_few:,.0f} a/s, {len(rules)} rules "
         f"{len(sample) / elapsed_many:,.0f} a/s → ×{len(rules) / 10:.0f} rules costs "
         f"×{elapsed_many / elapsed_few:.2f} time"
     )
