@@ -16,6 +16,7 @@ from scheduler.cli_inspect import (
     stats_command,
     stories_command,
 )
+from scheduler.cli_rules import rules_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ cli.add_command(crawl_command)
 cli.add_command(deliver_command)
 cli.add_command(demo_command)
 # Further command modules register here, one line each.
+cli.add_command(rules_group)
 cli.add_command(search_command)
 cli.add_command(stories_command)
 cli.add_command(show_command)

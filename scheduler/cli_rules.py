@@ -1,0 +1,172 @@
+"""``marsad rules test``: what a rule would have fired on in the stored archive."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alerts.matching import Match, compile_rules, marked_snippet
+from alerts.rules import Rule, RuleError, parse_rules
+from scheduler.cli_common import (
+    emit_json,
+    fail,
+    json_option,
+    open_config_store,
+    resolve_config,
+    store_options,
+)
+from scheduler.config import ConfigError, parse_duration
+from storage.backtest import ArchivedArticle, iter_articles_since
+from storage.db import to_iso
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Backtest:
+    rule: str
+    since: str
+    scanned: int
+    fired: list[tuple[ArchivedArticle, list[Match]]]
+
+    @property
+    def stories(self) -> int:
+        return len({article.story_id for article, _ in self.fired})
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Watch rules: try them on the stored archive before enabling them."""
+
+
+@rules_group.command("test")
+@click.argument("rule_name")
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    help="How far back: a duration (30d, 12h) or a date (2024-01-31), against the articles' "
+    "published date (or fetch time when they have none).",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take the rule from this TOML file instead of the config (a rule not yet enabled).",
+)
+@click.option("--samples", default=5, show_default=True, type=click.IntRange(min=0))
+@store_options
+@json_option
+def test_command(
+    rule_name: str,
+    since: str,
+    rules_file: Path | None,
+    samples: int,
+    config_path: str | None,
+    db_path: str | None,
+    as_json: bool,
+) -> None:
+    """Run rule RULE_NAME over the stored articles and report how many articles (and stories)
+    it would have fired on, with samples of what matched."""
+    config = resolve_config(config_path, db_path)
+    rules = _load_rules(rules_file) if rules_file else config.rules
+    rule = next((r for r in rules if r.name == rule_name), None)
+    if rule is None:
+        known = ", ".join(r.name for r in rules) or "none"
+        fail(f"no rule named {rule_name!r} (defined: {known})")
+    start = _since(since, datetime.now(UTC))
+    db = open_config_store(config)
+    result = backtest(rule, iter_articles_since(db, start), since=start)
+    if as_json:
+        emit_json(_as_json(result, samples))
+    else:
+        _print(result, samples)
+
+
+def backtest(rule: Rule, articles: Any, *, since: str) -> Backtest:
+    """Match one rule against ``articles`` (an iterable of :class:`ArchivedArticle`)."""
+    index = compile_rules((rule,))
+    scanned = 0
+    fired: list[tuple[ArchivedArticle, list[Match]]] = []
+    for article in articles:
+        scanned += 1
+        found = index.match(article.title, article.text)
+        if found:
+            fired.append((article, found))
+    return Backtest(rule=rule.name, since=since, scanned=scanned, fired=fired)
+
+
+def _load_rules(path: Path) -> tuple[Rule, ...]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_rules(document.get("rules"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{path}: invalid TOML: {exc}")
+    except RuleError as exc:
+        fail(f"{path}: {exc}")
+
+
+def _since(value: str, now: datetime) -> str:
+    if _DATE.match(value.strip()):
+        try:
+            day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            fail(f"--since: not a date: {value!r}")
+        return to_iso(day)
+    try:
+        seconds = parse_duration(value, "--since")
+    except ConfigError as exc:
+        fail(f"{exc} or a date such as 2024-01-31")
+    return to_iso(now - timedelta(seconds=seconds))
+
+
+def _match_json(article: ArchivedArticle, m: Match) -> dict[str, Any]:
+    source = article.title if m.field == "title" else article.text
+    return {
+        "keyword": m.keyword,
+        "field": m.field,
+        "surface": m.surface,
+        "start": m.start,
+        "end": m.end,
+        "snippet": marked_snippet(source, m.start, m.end),
+    }
+
+
+def _as_json(result: Backtest, samples: int) -> dict[str, Any]:
+    return {
+        "rule": result.rule,
+        "since": result.since,
+        "scanned": result.scanned,
+        "articles": len(result.fired),
+        "stories": result.stories,
+        "samples": [
+            {
+                "article_id": article.id,
+                "story_id": article.story_id,
+                "title": article.title,
+                "source": article.source,
+                "url": article.url,
+                "date": article.date,
+                "matches": [_match_json(article, m) for m in found],
+            }
+            for article, found in result.fired[:samples]
+        ],
+    }
+
+
+def _print(result: Backtest, samples: int) -> None:
+    click.echo(
+        f"rule {result.rule!r} since {result.since}: would have fired on "
+        f"{len(result.fired)} of {result.scanned} articles ({result.stories} stories)"
+    )
+    for article, found in result.fired[:samples]:
+        click.echo(f"\n{article.date}  {article.source}  {article.title}")
+        for m in found:
+            hit = _match_json(article, m)
+            click.echo(f"  {m.keyword} → {m.surface} ({m.field}): {hit['snippet']}")
