@@ -206,9 +206,14 @@ def word_cores(key: str, *, exact: bool = False) -> tuple[Core, ...]:
         return (Core(stem, TA_NOUN), *_derived_masdar_cores(stem, had_ta=True))
     if key.endswith("ات") and len(key) >= 6:
         stem = key[:-2]
+        # انتخابات, مفاوضات: the plural of a masdar (with or without ة); its singular and its
+        # verbs are the same word.
         derived = _derived_masdar_cores(stem, had_ta=False)
-        # انتخابات: the plural of a masdar; its singular and verbs are the same word.
-        return (Core(stem, PLURAL), *((Core(stem, NOUN), *derived) if derived else ()))
+        singular = Core(stem, NOUN)
+        if not derived:
+            derived = _derived_masdar_cores(stem, had_ta=True)
+            singular = Core(stem, TA_NOUN)
+        return (Core(stem, PLURAL), *((singular, *derived) if derived else ()))
     if key.endswith("ي") and len(key) >= 4:
         return (Core(key, NISBA),)
     return (Core(key, NOUN), *_derived_masdar_cores(key, had_ta=False))

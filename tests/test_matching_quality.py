@@ -1,0 +1,36 @@
+"""The quality bar of issue #3 on the shared watch-rule cases (../shared/data/keywords-dev.tsv):
+every `core` case matches, at least 90% of `extended` cases match, no `none` case matches."""
+
+from __future__ import annotations
+
+from alerts.matching import match_article
+from alerts.rules import Rule
+from tests.conftest import shared_path
+
+EXTENDED_BAR = 0.90
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    path = shared_path("data", "keywords-dev.tsv")
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        keyword, text, expect = line.split("\t")
+        cases.append((keyword, text, expect))
+    return cases
+
+
+def test_shared_keyword_cases_meet_the_bar() -> None:
+    cases = _cases()
+    misses: dict[str, list[str]] = {"core": [], "extended": [], "none": []}
+    totals = dict.fromkeys(misses, 0)
+    for keyword, text, expect in cases:
+        found = match_article((Rule("r", (keyword,)),), "", text)
+        totals[expect] += 1
+        if bool(found) != (expect != "none"):
+            misses[expect].append(f"{keyword} | {text} | {[m.surface for m in found]}")
+    assert not misses["core"], misses["core"]
+    assert not misses["none"], misses["none"]
+    extended_rate = 1 - len(misses["extended"]) / max(totals["extended"], 1)
+    assert extended_rate >= EXTENDED_BAR, misses["extended"]
