@@ -11,7 +11,7 @@ def test_offsets_point_into_the_original_text() -> None:
     text = "وانْسَحَبَت القوات، من قاعدة «K-1» الجوية"
     tokens = tokenize(text)
     assert [t.key for t in tokens] == ["وانسحبت", "القوات", "من", "قاعدة", "k", "1", "الجوية"]
-    assert [text[t.start : t.end] for t in tokens][0] == "وانْسَحَبَت"
+    assert [text[t.start : t.end] for t in tokens][:2] == ["وانْسَحَبَت", "القوات"]
 
 
 def test_scripts_and_digits_end_a_word() -> None:
