@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from arabic.tokens import token_spans
+
 
 class RuleError(ValueError):
     """A rule in the config is invalid; the message names the rule and the key."""
@@ -189,12 +191,13 @@ def _keywords(
         if isinstance(item, str):
             if not item.strip():
                 raise RuleError(f"{where}[{i}]: must be a non-empty string, got {item!r}")
-            text = item.strip()
-            out.append(Keyword(text, exact=exact, aliases=aliases.get(text, ())))
+            out.append(Keyword(item.strip(), exact=exact, aliases=aliases.get(item.strip(), ())))
         elif isinstance(item, Mapping):
             out.append(_keyword_table(item, f"{where}[{i}]", exact, aliases))
         else:
             raise RuleError(f"{where}[{i}]: must be a string or a table, got {item!r}")
+        if not token_spans(out[-1].text):
+            raise RuleError(f"{where}[{i}]: no letters or digits to match in {out[-1].text!r}")
     return tuple(out)
 
 

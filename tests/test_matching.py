@@ -1,0 +1,105 @@
+"""The rule language at match time: any/all/none, threshold, near, fields, aliases; spans,
+snippets and the compiled index."""
+
+from __future__ import annotations
+
+from alerts.matching import Match, compile_rules, marked_snippet, match_article, snippet
+from alerts.rules import Keyword, Rule
+
+TITLE = "التحالف يكمل انسحابه من قاعدة K1"
+BODY = (
+    "انسحبت القوات الأميركية من قاعدة كي 1 الجوية في كركوك صباح الأحد. "
+    "وقال مسؤول إن الخطة تشمل قاعدة القيارة لاحقاً، فيما تبقى قاعدة عين الأسد في الأنبار. "
+    "ولم يصدر تعليق من الرئيس السوري بشار الأسد."
+)
+
+
+def kw(*words: str) -> tuple[Keyword, ...]:
+    return tuple(Keyword(w) for w in words)
+
+
+def names(matches: list[Match]) -> set[str]:
+    return {m.rule for m in matches}
+
+
+def test_every_match_explains_itself() -> None:
+    found = match_article((Rule("w", ("انسحاب",)),), TITLE, BODY)
+    assert [(m.rule, m.keyword, m.field, m.surface) for m in found] == [
+        ("w", "انسحاب", "title", "انسحابه"),
+        ("w", "انسحاب", "body", "انسحبت"),
+    ]
+    for m in found:
+        source = TITLE if m.field == "title" else BODY
+        assert source[m.start : m.end] == m.surface
+
+
+def test_all_none_and_threshold() -> None:
+    rules = (
+        Rule("all", all_of=kw("انسحاب", "القيارة")),
+        Rule("all-missing", all_of=kw("انسحاب", "الموصل")),
+        Rule("none", any_of=kw("انسحاب"), none_of=kw("بشار")),
+        Rule("two-of-three", any_of=kw("القيارة", "عين الأسد", "الموصل"), threshold=2),
+        Rule("three-of-three", any_of=kw("القيارة", "عين الأسد", "الموصل"), threshold=3),
+        Rule("any-and-all", any_of=kw("الموصل", "كركوك"), all_of=kw("K1")),
+    )
+    found = match_article(rules, TITLE, BODY)
+    assert names(found) == {"all", "two-of-three", "any-and-all"}
+    # None-group words never show up as matches.
+    assert all(m.keyword != "بشار" for m in found)
+
+
+def test_near_counts_words_between_hits_in_one_field() -> None:
+    close = Rule("close", all_of=kw("انسحاب", "كركوك"), near=8)
+    far = Rule("far", all_of=kw("انسحاب", "عين الأسد"), near=5)
+    wide = Rule("wide", all_of=kw("انسحاب", "عين الأسد"), near=30)
+    found = match_article((close, far, wide), TITLE, BODY)
+    assert names(found) == {"close", "wide"}
+    # Only the hits inside a window that satisfies the rule are shown.
+    assert {m.surface for m in found if m.rule == "close"} == {"انسحبت", "كركوك"}
+    # Title and body are separate: a title hit is not "near" a body hit.
+    split = Rule("split", all_of=kw("انسحاب", "القيارة"), near=0, fields=("title", "body"))
+    assert not match_article((split,), "انسحاب", "القيارة")
+
+
+def test_field_scope() -> None:
+    title_only = Rule("t", ("K1",), fields=("title",))
+    body_word_in_title = Rule("b", ("كركوك",), fields=("title",))
+    found = match_article((title_only, body_word_in_title), TITLE, BODY)
+    assert [(m.rule, m.field, m.surface) for m in found] == [("t", "title", "K1")]
+
+
+def test_aliases_forms_and_exact() -> None:
+    rule = Rule(
+        "base",
+        any_of=(
+            Keyword("عين الأسد", aliases=("Ain al-Asad",)),
+            Keyword("قاعدة", exact=True),
+        ),
+    )
+    found = match_article((rule,), "", "Troops left Ain al-Asad, then قاعدته and القاعدة.")
+    assert [(m.keyword, m.surface) for m in found] == [("عين الأسد", "Ain al-Asad")]
+
+
+def test_phrases_need_consecutive_words() -> None:
+    rule = Rule("a", ("عين الأسد",))
+    assert match_article((rule,), "", "في قاعدة وعين الأسد الجوية")
+    assert not match_article((rule,), "", "قالت عين: الأسد غاب")
+    assert not match_article((rule,), "", "عين على الأسد")
+
+
+def test_compiled_once_per_rules_tuple() -> None:
+    rules = (Rule("w", ("انسحاب",)),)
+    assert compile_rules(rules) is compile_rules(tuple(rules))
+    assert match_article(list(rules), "", "الانسحاب") == match_article(rules, "", "الانسحاب")
+    assert match_article((), "", "الانسحاب") == []
+
+
+def test_snippets() -> None:
+    text = "بدأ " * 40 + "الانسحاب من القاعدة " + "ثم " * 40
+    start = text.index("الانسحاب")
+    end = start + len("الانسحاب")
+    plain = snippet(text, start, end)
+    assert plain.startswith("…") and plain.endswith("…") and "الانسحاب من القاعدة" in plain
+    marked = marked_snippet(text, start, end)
+    assert "بدأ [الانسحاب] من" in marked
+    assert marked_snippet("الانسحاب", 0, 8, mark=("<b>", "</b>")) == "<b>الانسحاب</b>"
