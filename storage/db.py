@@ -10,7 +10,6 @@ from sqlite_utils import Database
 
 from storage.migrations import migrations
 
-
 PAGE_CACHE_KIB = 256 * 1024
 
 
