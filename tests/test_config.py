@@ -18,7 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_example_config_is_valid() -> None:
     config = load_config(ROOT / "marsad.example.toml")
     assert len(config.feeds) >= 6
-    assert {r.name for r in config.rules} == {"withdrawal", "iraq-bases"}
+    assert {r.name for r in config.rules} == {"withdrawal", "iraq-bases", "base-attacks"}
     assert config.store_path == ROOT / "marsad.db"
 
 
