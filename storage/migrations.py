@@ -138,6 +138,68 @@ def m0001_foundation(db: Database) -> None:
     )
 
 
+@migrations(name="0002_copy_detection")
+def m0002_copy_detection(db: Database) -> None:
+    # One statement at a time: executescript() would commit the migration's transaction.
+    for statement in (
+        # What a re-poster wrapped around the text: {"credits": [...], "boilerplate": [...]}.
+        "ALTER TABLE articles ADD COLUMN provenance TEXT",
+        # The distinct outlets carrying a story, as a JSON list, kept by refresh_story().
+        "ALTER TABLE stories ADD COLUMN sources TEXT",
+        # Set when an article proved two stories to be one (an excerpt arrived before its
+        # original): the articles moved to this story; alerts already queued stay as they are.
+        "ALTER TABLE stories ADD COLUMN merged_into INTEGER REFERENCES stories(id)",
+        # A MinHash signature per article and the size of the shingle set it summarises (to
+        # turn estimated Jaccard into containment). Derived data: no foreign key, so deleting
+        # an article is not slowed or blocked by it.
+        """
+        CREATE TABLE fingerprints (
+            article_id INTEGER PRIMARY KEY,
+            shingles INTEGER NOT NULL,
+            signature BLOB NOT NULL
+        )
+        """,
+        # The LSH index: one row per (band key, article). The band number is folded into the
+        # key, so one B-tree seek per band finds every article sharing it; WITHOUT ROWID
+        # keeps the rows in that B-tree instead of a table plus an index.
+        """
+        CREATE TABLE lsh_bands (
+            band_key INTEGER NOT NULL,
+            article_id INTEGER NOT NULL,
+            PRIMARY KEY (band_key, article_id)
+        ) WITHOUT ROWID
+        """,
+    ):
+        db.execute(statement)
+    _backfill_0002(db)
+
+
+def _backfill_0002(db: Database) -> None:
+    """Give articles stored before copy detection their provenance, body hash and fingerprint."""
+    # Imported here: the rest of the schema must not depend on the fingerprint code.
+    from storage.dedup import prepare_body
+    from storage.lsh import index_article
+
+    last = 0
+    while True:
+        rows = list(
+            db.query(
+                "SELECT id, title_norm, text FROM articles WHERE id > ? ORDER BY id LIMIT 500",
+                [last],
+            )
+        )
+        if not rows:
+            return
+        for row in rows:
+            body = prepare_body(row["text"], row["title_norm"])
+            db.execute(
+                "UPDATE articles SET provenance = ?, body_hash = ? WHERE id = ?",
+                [body.provenance_json(), body.body_hash, row["id"]],
+            )
+            index_article(db, row["id"], body.fingerprint)
+        last = rows[-1]["id"]
+
+
 @migrations(name="0003_inspection_views")
 def m0003_inspection_views(db: Database) -> None:
     # Read-only views for the common questions, so sqlite3, sqlite-utils and Datasette users get
@@ -241,65 +303,3 @@ _INSPECTION_VIEWS = (
         FROM feeds f
     """,
 )
-
-
-@migrations(name="0002_copy_detection")
-def m0002_copy_detection(db: Database) -> None:
-    # One statement at a time: executescript() would commit the migration's transaction.
-    for statement in (
-        # What a re-poster wrapped around the text: {"credits": [...], "boilerplate": [...]}.
-        "ALTER TABLE articles ADD COLUMN provenance TEXT",
-        # The distinct outlets carrying a story, as a JSON list, kept by refresh_story().
-        "ALTER TABLE stories ADD COLUMN sources TEXT",
-        # Set when an article proved two stories to be one (an excerpt arrived before its
-        # original): the articles moved to this story; alerts already queued stay as they are.
-        "ALTER TABLE stories ADD COLUMN merged_into INTEGER REFERENCES stories(id)",
-        # A MinHash signature per article and the size of the shingle set it summarises (to
-        # turn estimated Jaccard into containment). Derived data: no foreign key, so deleting
-        # an article is not slowed or blocked by it.
-        """
-        CREATE TABLE fingerprints (
-            article_id INTEGER PRIMARY KEY,
-            shingles INTEGER NOT NULL,
-            signature BLOB NOT NULL
-        )
-        """,
-        # The LSH index: one row per (band key, article). The band number is folded into the
-        # key, so one B-tree seek per band finds every article sharing it; WITHOUT ROWID
-        # keeps the rows in that B-tree instead of a table plus an index.
-        """
-        CREATE TABLE lsh_bands (
-            band_key INTEGER NOT NULL,
-            article_id INTEGER NOT NULL,
-            PRIMARY KEY (band_key, article_id)
-        ) WITHOUT ROWID
-        """,
-    ):
-        db.execute(statement)
-    _backfill_0002(db)
-
-
-def _backfill_0002(db: Database) -> None:
-    """Give articles stored before copy detection their provenance, body hash and fingerprint."""
-    # Imported here: the rest of the schema must not depend on the fingerprint code.
-    from storage.dedup import prepare_body
-    from storage.lsh import index_article
-
-    last = 0
-    while True:
-        rows = list(
-            db.query(
-                "SELECT id, title_norm, text FROM articles WHERE id > ? ORDER BY id LIMIT 500",
-                [last],
-            )
-        )
-        if not rows:
-            return
-        for row in rows:
-            body = prepare_body(row["text"], row["title_norm"])
-            db.execute(
-                "UPDATE articles SET provenance = ?, body_hash = ? WHERE id = ?",
-                [body.provenance_json(), body.body_hash, row["id"]],
-            )
-            index_article(db, row["id"], body.fingerprint)
-        last = rows[-1]["id"]
