@@ -10,8 +10,6 @@ from sqlite_utils import Database
 
 from storage.migrations import migrations
 
-PAGE_CACHE_KIB = 256 * 1024
-
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date.
@@ -28,10 +26,6 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
-    # A fixed page cache (it does not grow with the archive): the copy-detection index is a
-    # B-tree written at random keys, and a large store's import speed depends on keeping its
-    # inner pages in memory. Measured with bench/bench_dedup.py.
-    db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     if migrate:
         migrations.apply(db)
     return db
