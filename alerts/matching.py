@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate, compress, count, product
+from itertools import compress, count, product
 from operator import itemgetter
 
 from alerts.rules import Keyword, Rule
@@ -179,14 +179,17 @@ class RuleIndex:
         hit_chunks = list(compress(count(), map(itemgetter(1), analysed)))
         if not hit_chunks:
             return []
-        tokens_before = list(accumulate(map(itemgetter(0), analysed), initial=0))
-        chars_before = list(accumulate(map(len, chunks), initial=0))
-        # Only words that are a form of some keyword matter, phrases included.
+        # Only words that are a form of some keyword matter, phrases included. Word and
+        # character offsets are summed only up to the chunks that hit (few per article).
         words: dict[int, tuple[_Units, int, int]] = {}
+        tokens_before = chars_before = previous = 0
         for i in hit_chunks:
-            offset = chars_before[i] + i
+            tokens_before += sum(map(itemgetter(0), analysed[previous:i]))
+            chars_before += sum(map(len, chunks[previous:i]))
+            previous = i
+            offset = chars_before + i
             for local, rel_start, rel_end, units in analysed[i][1]:
-                words[tokens_before[i] + local] = (units, offset + rel_start, offset + rel_end)
+                words[tokens_before + local] = (units, offset + rel_start, offset + rel_end)
         out: dict[tuple[int, int, int], _Hit] = {}
         for first, (units, start, _) in words.items():
             for variant, position in units:
