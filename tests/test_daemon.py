@@ -182,3 +182,97 @@ def test_daemon_reports_an_invalid_config(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{config}: feeds[0] 'a'.url" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _HangingSite:
+    """A feed whose one article page hangs (at most 30 s), to catch the daemon mid-crawl."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.page_requested = threading.Event()
+        self.release = threading.Event()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/robots.txt":
+                    body, kind = b"User-agent: *\n", "text/plain"
+                elif self.path == "/feed.xml":
+                    body, kind = site.feed().encode(), "application/rss+xml; charset=utf-8"
+                else:
+                    site.page_requested.set()
+                    site.release.wait(30)
+                    body, kind = "<html><body><p>نص</p></body></html>".encode(), "text/html"
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def feed(self) -> str:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>بطيء</title>'
+            f"<item><title>خبر بطيء</title><link>{self.base_url}/slow.html</link>"
+            "<guid>slow-1</guid><description>ملخص الخبر البطيء</description></item>"
+            "</channel></rss>"
+        )
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_second_signal_forces_exit_during_a_hanging_crawl(tmp_path: Path) -> None:
+    site = _HangingSite()
+    config = tmp_path / "marsad.toml"
+    config.write_text(
+        f"""
+[store]
+path = "store.db"
+[crawl]
+delay = 0
+download_timeout = "25s"
+[[feeds]]
+name = "slow"
+url = "{site.base_url}/feed.xml"
+every = "10m"
+""",
+        encoding="utf-8",
+    )
+    daemon = subprocess.Popen(
+        [*MARSAD, "run", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(site.page_requested.is_set, 30, "the crawl to reach the hanging page")
+        daemon.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert daemon.poll() is None, "the first signal must wait for the in-flight crawl"
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+        site.close()
+    assert daemon.returncode == 130, output
+    assert "waiting for 1 in-flight jobs" in output
+    assert "forcing exit" in output
