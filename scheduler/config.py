@@ -114,11 +114,7 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
     for index, table in enumerate(value):
         where = f"feeds[{index}]"
         table = _table(table, where)
-        unknown = sorted(set(table) - {"name", "url", "every", "source"})
-        if unknown:
-            raise ConfigError(
-                f"{where}.{unknown[0]}: unknown key (known: every, name, source, url)"
-            )
+        _reject_unknown(table, {"name", "url", "every", "source"}, where)
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}.name: required, a non-empty string")
@@ -151,9 +147,7 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         "max_articles_per_feed",
         "max_backoff",
     }
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"crawl.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    _reject_unknown(table, known, "crawl")
     ua = table.get("user_agent", d.user_agent)
     if not isinstance(ua, str) or not ua.strip():
         raise ConfigError("crawl.user_agent: must be a non-empty string")
@@ -181,9 +175,7 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
 def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     d = DeliveryConfig()
     known = {"every", "max_attempts", "backoff_base", "backoff_max"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"delivery.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    _reject_unknown(table, known, "delivery")
     return DeliveryConfig(
         every=parse_duration(table.get("every", d.every), "delivery.every"),
         max_attempts=_positive_int(table, "max_attempts", d.max_attempts, "delivery"),
@@ -192,6 +184,12 @@ def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
         ),
         backoff_max=parse_duration(table.get("backoff_max", d.backoff_max), "delivery.backoff_max"),
     )
+
+
+def _reject_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
 
 
 def _table(value: object, where: str) -> Mapping[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.models import DuplicateVerdict, NewArticle, StoredArticle
+from storage.models import DuplicateVerdict, NewArticle
 
 
 def find_article_by_url(db: Database, canonical_url: str) -> int | None:
@@ -224,22 +224,6 @@ def insert_match(
     )
 
 
-def story_outlets(db: Database, story_id: int) -> list[dict[str, Any]]:
-    """Each article of a story, earliest first: the outlets that carry it."""
-    return list(
-        db.query(
-            "SELECT id, source, url, title, published FROM articles WHERE story_id = ? "
-            "ORDER BY coalesce(published, fetched_at), id",
-            [story_id],
-        )
-    )
-
-
-def get_article(db: Database, article_id: int) -> StoredArticle | None:
-    rows = list(db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
-    return _to_stored(rows[0]) if rows else None
-
-
 def iter_articles_for_export(db: Database) -> Iterator[dict[str, Any]]:
     yield from db.query(
         """
@@ -247,18 +231,4 @@ def iter_articles_for_export(db: Database) -> Iterator[dict[str, Any]]:
                extraction, story_id, duplicate_of, similarity, fetched_at
         FROM articles ORDER BY id
         """
-    )
-
-
-def _to_stored(row: dict[str, Any]) -> StoredArticle:
-    return StoredArticle(
-        id=row["id"],
-        canonical_url=row["canonical_url"],
-        url=row["url"],
-        source=row["source"],
-        title=row["title"],
-        text=row["text"],
-        published=row["published"],
-        story_id=row["story_id"],
-        duplicate_of=row["duplicate_of"],
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlite_utils import Database
 
 from storage.models import FeedState
@@ -97,7 +95,3 @@ def record_feed_failed(
 
 def record_next_poll(db: Database, feed_id: int, next_poll_at: str | None) -> None:
     db.execute("UPDATE feeds SET next_poll_at = ? WHERE id = ?", [next_poll_at, feed_id])
-
-
-def list_feeds(db: Database) -> list[dict[str, Any]]:
-    return list(db.query("SELECT * FROM feeds ORDER BY name"))

@@ -26,19 +26,6 @@ class NewArticle:
 
 
 @dataclass(frozen=True)
-class StoredArticle:
-    id: int
-    canonical_url: str
-    url: str
-    source: str
-    title: str
-    text: str
-    published: str | None
-    story_id: int
-    duplicate_of: int | None
-
-
-@dataclass(frozen=True)
 class DuplicateVerdict:
     """Why an incoming article is a copy of one the store already holds."""
 

@@ -117,13 +117,6 @@ def requeue_alert(db: Database, alert_id: int, now: str) -> bool:
     return bool(cursor.rowcount)
 
 
-def count_alerts_by_status(db: Database) -> dict[str, int]:
-    return {
-        row["status"]: row["n"]
-        for row in db.query("SELECT status, count(*) AS n FROM alerts GROUP BY status")
-    }
-
-
 def story_alert_summary(db: Database, story_id: int) -> dict[str, Any]:
     """What a payload says about its story at the moment it is sent."""
     rows = list(
