@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import product
+from operator import itemgetter
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -88,6 +89,8 @@ class Kind:
     suffixes: frozenset[str]
     definite_only: frozenset[str] = frozenset()
     pairs: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
+    # The suffixes of the pairs other than ("", ""): the bare core needs no split to be found.
+    affixed_suffixes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         pairs = set()
@@ -100,6 +103,8 @@ class Kind:
                     continue
                 pairs.add((p, s))
         object.__setattr__(self, "pairs", frozenset(pairs))
+        affixed = frozenset(s for p, s in pairs if p or s)
+        object.__setattr__(self, "affixed_suffixes", affixed)
 
     def accepts(self, prefix: str, suffix: str) -> bool:
         return (prefix, suffix) in self.pairs
@@ -157,6 +162,12 @@ ALL_PREFIXES = frozenset(p for k in KINDS for p in k.prefixes)
 ALL_SUFFIXES = frozenset(s for k in KINDS for s in k.suffixes | k.definite_only)
 _MAX_PREFIX = max(map(len, ALL_PREFIXES))
 _MAX_SUFFIX = max(map(len, ALL_SUFFIXES))
+# Every beginning of a prefix (وبا of وبال): once a word's first letters are none of these, no
+# longer prefix can be found in it.
+_PREFIX_STARTS = frozenset(p[:i] for p in ALL_PREFIXES for i in range(len(p) + 1))
+# Letters of a core (with its suffix) that the pre-filter compares: four, because the heads
+# of derived forms are few (است، ان، ا_ت) and three let most words of a text through.
+_HEAD = 4
 
 # Participles of derived forms that the language uses as nouns of another meaning: deriving
 # them would make استقبال ("reception") match المستقبل ("the future").
@@ -329,15 +340,13 @@ class Lexicon(Generic[T]):
 
     def __init__(self) -> None:
         self._cores: dict[str, list[tuple[Kind, T]]] = {}
-        # The first three letters of every core (whole cores when shorter): most words of a
-        # text start no core after any prefix, and this rejects them before suffixes are tried.
+        # How every affixed form of a core begins once its prefix is cut off: the first
+        # _HEAD letters of core + suffix. Most words of a text begin no such way after any
+        # prefix, and this rejects them before any split into core and suffix is tried.
         self._heads: set[str] = set()
-        self._short: set[str] = set()
 
     def add(self, core: Core, payload: T) -> None:
-        self._heads.add(core.text[:3])
-        if len(core.text) < 3:
-            self._short.add(core.text)
+        self._heads.update((core.text + s)[:_HEAD] for s in core.kind.affixed_suffixes)
         entries = self._cores.setdefault(core.text, [])
         if (core.kind, payload) not in entries:
             entries.append((core.kind, payload))
@@ -345,28 +354,46 @@ class Lexicon(Generic[T]):
     def __len__(self) -> int:
         return len(self._cores)
 
+    def possible(self, keys: list[str]) -> list[bool]:
+        """For each key, False when :meth:`analyse` would certainly find nothing in it.
+
+        The same test that :meth:`analyse` starts with, less exact (any first letters are
+        taken for a prefix) but run over a whole batch in C, for a text's never-seen words.
+        """
+        in_heads = self._heads.__contains__
+        checks = [map(self._cores.__contains__, keys)]
+        checks.extend(
+            map(in_heads, map(itemgetter(slice(plen, plen + _HEAD)), keys))
+            for plen in range(_MAX_PREFIX + 1)
+        )
+        return list(map(any, zip(*checks, strict=True)))
+
     def analyse(self, key: str) -> list[T]:
         """Payloads of every core that ``key`` is an accepted form of, each once."""
         found: list[T] = []
         cores = self._cores
         whole = cores.get(key)
         if whole is not None:
-            found.extend(p for kind, p in whole if kind.accepts("", ""))
+            for kind, payload in whole:
+                # Two kinds of one core (تبادل: noun and past stem) may both take no affix.
+                if ("", "") in kind.pairs and payload not in found:
+                    found.append(payload)
         n = len(key)
-        heads, short = self._heads, self._short
+        heads = self._heads
         suffixes: list[tuple[int, str]] | None = None
         for plen in range(min(_MAX_PREFIX, n - 1) + 1):
             prefix = key[:plen]
             if prefix not in ALL_PREFIXES:
-                continue
-            head = key[plen : plen + 3]
-            if head not in heads and not (short and (head[:2] in short or head[:1] in short)):
+                if prefix in _PREFIX_STARTS:
+                    continue
+                break  # no longer prefix begins this way either
+            if key[plen : plen + _HEAD] not in heads:
                 continue
             if suffixes is None:
                 suffixes = [
-                    (n - slen, key[n - slen :] if slen else "")
+                    (n - slen, key[n - slen :])
                     for slen in range(min(_MAX_SUFFIX, n - 1) + 1)
-                    if (key[n - slen :] if slen else "") in ALL_SUFFIXES
+                    if key[n - slen :] in ALL_SUFFIXES
                 ]
             for cut, suffix in suffixes:
                 if cut - plen < 1 or not (plen or suffix):

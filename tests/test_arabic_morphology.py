@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from arabic.morphology import (
@@ -9,8 +11,10 @@ from arabic.morphology import (
     NAME_TA,
     PAST,
     PAST_MARKED,
+    Core,
     Lexicon,
     form_cores,
+    phrase_cores,
     word_cores,
 )
 from arabic.tokens import match_key
@@ -78,3 +82,66 @@ def test_names_keep_their_article() -> None:
 def test_forms_written_as_imperfect_take_every_person() -> None:
     cores = {c.text: c.kind.name for c in form_cores(match_key("يهاجم"))}
     assert cores["هاجم"] == IMPERFECT.name
+
+
+# Keywords of every shape the lexicon knows: masdars of each derived form, ة-nouns, plurals,
+# nisbas, names with the article, short words, phrases and forms.
+_LEXICON_WORDS = [
+    "انسحاب", "اعتقال", "اضطراب", "اتفاق", "اختيار", "احتلال", "اعتداء", "استخدام",
+    "استقالة", "مقاومة", "تبادل", "انتخابات", "مفاوضات", "عسكري", "القيارة", "القائم",
+    "هجوم", "حرب", "غز", "ك", "مجموعة", "صاروخ",
+]  # fmt: skip
+_LEXICON_PHRASES = [["عين", "الاسد"], ["قاعدة", "القيارة"], ["k", "1"], ["كي", "1"]]
+_LEXICON_FORMS = ["يهاجم", "قوات", "ضربة"]
+
+
+def _lexicon_with_forms() -> tuple[Lexicon[str], dict[str, set[str]]]:
+    """A lexicon of every kind of core, and every form it accepts spelt out (the definition of
+    :meth:`Lexicon.analyse`: prefix + core + suffix for an accepted pair)."""
+    cores: list[tuple[Core, str]] = []
+    for word in _LEXICON_WORDS:
+        cores.extend((c, word) for c in word_cores(match_key(word)))
+        cores.extend((c, word + "/exact") for c in word_cores(match_key(word), exact=True))
+    for phrase in _LEXICON_PHRASES:
+        for exact in (False, True):
+            for position, word_cores_ in enumerate(phrase_cores(phrase, exact=exact)):
+                cores.extend((c, f"{phrase}/{position}/{exact}") for c in word_cores_)
+    for form in _LEXICON_FORMS:
+        cores.extend((c, form + "/form") for c in form_cores(form))
+    lexicon: Lexicon[str] = Lexicon()
+    forms: dict[str, set[str]] = {}
+    for core, payload in cores:
+        lexicon.add(core, payload)
+        for prefix, suffix in core.kind.pairs:
+            forms.setdefault(prefix + core.text + suffix, set()).add(payload)
+    return lexicon, forms
+
+
+def _near_misses(forms: list[str], rng: random.Random) -> list[str]:
+    """Accepted forms with one letter changed, dropped or added, and made-up words."""
+    letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةءk1"
+    out = []
+    for form in forms:
+        i = rng.randrange(len(form))
+        c = rng.choice(letters)
+        out += [form[:i] + c + form[i + 1 :], form[:i] + form[i + 1 :], form[:i] + c + form[i:]]
+    for _ in range(20_000):
+        out.append("".join(rng.choice(letters) for _ in range(rng.randint(1, 12))))
+    return out
+
+
+def test_analysis_finds_exactly_the_accepted_forms_and_the_pre_filter_keeps_them() -> None:
+    lexicon, forms = _lexicon_with_forms()
+    rng = random.Random(3)
+    accepted = sorted(forms)
+    keys = accepted + _near_misses(rng.sample(accepted, 5_000), rng)
+    possible = lexicon.possible(keys)
+    for key, kept in zip(keys, possible, strict=True):
+        expected = forms.get(key, set())
+        found = lexicon.analyse(key)
+        assert len(found) == len(set(found)), key
+        assert set(found) == expected, key
+        assert kept or not expected, key
+    # The pre-filter has a point: it turns away most words that are no form of anything.
+    rejected = [kept for key, kept in zip(keys, possible, strict=True) if key not in forms]
+    assert sum(rejected) < len(rejected) / 4
