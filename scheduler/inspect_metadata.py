@@ -31,6 +31,8 @@ TABLES: dict[str, str] = {
     ),
     "fingerprints": "A MinHash signature per article, for finding near-copies (derived data).",
     "lsh_bands": "The LSH index over the signatures: one row per band key and article.",
+    "lsh_recent": "Newest LSH index rows; folded into lsh_bands every few thousand articles.",
+    "lsh_state": "One row: how many articles wait in lsh_recent for the next fold.",
     "story_overview": (
         "View: each story with its original, copy and outlet counts, the outlets carrying it, "
         "the rules it matched and its alert count."
@@ -107,6 +109,14 @@ COLUMNS: dict[str, dict[str, str]] = {
     "lsh_bands": {
         "band_key": "Band number and band hash folded into one key.",
         "article_id": "Article with that band.",
+    },
+    "lsh_recent": {
+        "band_key": "Band number and band hash folded into one key.",
+        "article_id": "Article with that band.",
+    },
+    "lsh_state": {
+        "id": "Always 1.",
+        "recent_articles": "Articles staged in lsh_recent since the last fold.",
     },
     "matches": {
         "id": "Match id.",

@@ -178,7 +178,7 @@ def _backfill_0002(db: Database) -> None:
     """Give articles stored before copy detection their provenance, body hash and fingerprint."""
     # Imported here: the rest of the schema must not depend on the fingerprint code.
     from storage.dedup import prepare_body
-    from storage.lsh import index_article
+    from storage.lsh import index_keys, insert_fingerprint, insert_keys
 
     last = 0
     while True:
@@ -196,7 +196,9 @@ def _backfill_0002(db: Database) -> None:
                 "UPDATE articles SET provenance = ?, body_hash = ? WHERE id = ?",
                 [body.provenance_json(), body.body_hash, row["id"]],
             )
-            index_article(db, row["id"], body.fingerprint)
+            # Straight into lsh_bands, the one index table as of this migration.
+            insert_fingerprint(db, row["id"], body.fingerprint)
+            insert_keys(db, "lsh_bands", row["id"], index_keys(body.fingerprint))
         last = rows[-1]["id"]
 
 
@@ -208,6 +210,31 @@ def m0003_inspection_views(db: Database) -> None:
     # transform) must drop and re-create them: SQLite refuses to rename a table under a view.
     # One statement at a time: executescript() would commit the migration's transaction.
     for statement in _INSPECTION_VIEWS:
+        db.execute(statement)
+
+
+@migrations(name="0004_lsh_staging")
+def m0004_lsh_staging(db: Database) -> None:
+    # New index rows are staged in a small table and folded into lsh_bands in key order every
+    # few thousand articles (see storage/lsh.py): at a million articles, writing each article's
+    # ~50 random keys straight into the big B-tree made import disk-bound.
+    for statement in (
+        """
+        CREATE TABLE lsh_recent (
+            band_key INTEGER NOT NULL,
+            article_id INTEGER NOT NULL,
+            PRIMARY KEY (band_key, article_id)
+        ) WITHOUT ROWID
+        """,
+        # One row: how many articles are staged (a count(*) would scan the stage each time).
+        """
+        CREATE TABLE lsh_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            recent_articles INTEGER NOT NULL
+        )
+        """,
+        "INSERT INTO lsh_state (id, recent_articles) VALUES (1, 0)",
+    ):
         db.execute(statement)
 
 

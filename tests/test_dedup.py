@@ -7,12 +7,15 @@ original's story. The text is ours: a made-up municipal story in four paragraphs
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
 from alerts.rules import Rule
 from crawler.ingest import ingest_article
+from storage import lsh
+from storage.db import open_store
 from storage.dedup import forget
 from storage.migrations import migrations
 from storage.models import NewArticle
@@ -204,20 +207,64 @@ def test_provenance_is_kept_on_the_article(store: Database) -> None:
     assert json.loads(row.fetchone()[0]) == {"credits": ["news.example.com"]}
 
 
-def test_every_article_is_indexed_and_can_be_forgotten(store: Database) -> None:
+def index_rows(db: Database, table: str, article_id: int) -> int:
+    rows = db.execute(f"SELECT count(*) FROM {table} WHERE article_id = ?", [article_id])
+    return int(rows.fetchone()[0])
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["staged", "folded"])
+def test_every_article_is_indexed_and_can_be_forgotten(store: Database, folded: bool) -> None:
     new = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
-    rows = store.execute("SELECT count(*) FROM lsh_bands WHERE article_id = ?", [new])
-    assert rows.fetchone()[0] > 37
+    assert index_rows(store, "lsh_recent", new) > 37
+    assert index_rows(store, "lsh_bands", new) == 0
+    if folded:
+        lsh.fold_recent(store)
+        assert index_rows(store, "lsh_recent", new) == 0
+        assert index_rows(store, "lsh_bands", new) > 37
     forget(store, new)
-    assert store.execute("SELECT count(*) FROM lsh_bands").fetchone()[0] == 0
-    assert store.table("fingerprints").count == 0
+    for table in ("lsh_recent", "lsh_bands", "fingerprints"):
+        assert store.table(table).count == 0, table
 
 
-def test_candidate_lookup_uses_the_key_index(store: Database) -> None:
+@pytest.mark.parametrize("shape", ["verbatim", "truncated to 40%", "paragraph dropped"])
+def test_a_folded_original_is_still_found(store: Database, shape: str) -> None:
+    original = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    lsh.fold_recent(store)
+    copy = add(store, "https://b.example/1", COPIES[shape], "2024-05-01T09:00:00Z", source="b")
+    assert story_of(store, copy) == story_of(store, original)
+
+
+def test_the_stage_folds_when_full_and_counts_survive_a_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lsh, "RECENT_LIMIT", 3)
+    path = tmp_path / "store.db"
+    db = open_store(path)
+    first = add(db, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
+    add(db, "https://a.example/2", OTHER_WRITEUP, "2024-05-01T08:00:00Z")
+    assert lsh.staged_articles(db) == 2
+    db.conn.commit()
+    db.close()
+
+    db = open_store(path)
+    assert lsh.staged_articles(db) == 2
+    third = add(db, "https://a.example/3", P2 + "\n" + P4 + "\n" + P1, "2024-05-02T08:00:00Z")
+    assert lsh.staged_articles(db) == 0
+    assert db.table("lsh_recent").count == 0
+    assert index_rows(db, "lsh_bands", first) > 37
+    assert index_rows(db, "lsh_bands", third) > 37
+    fourth = add(db, "https://a.example/4", OTHER_WRITEUP, "2024-05-02T09:00:00Z", source="b")
+    assert lsh.staged_articles(db) == 1
+    assert story_of(db, fourth) != story_of(db, first)
+    db.close()
+
+
+@pytest.mark.parametrize("table", ["lsh_recent", "lsh_bands"])
+def test_candidate_lookup_uses_the_key_index(store: Database, table: str) -> None:
     plan = " ".join(
         row[3]
         for row in store.execute(
-            "EXPLAIN QUERY PLAN SELECT article_id FROM lsh_bands WHERE band_key = ? "
+            f"EXPLAIN QUERY PLAN SELECT article_id FROM {table} WHERE band_key = ? "
             "ORDER BY article_id DESC LIMIT 5",
             [1],
         )
@@ -229,3 +276,25 @@ def test_migrations_apply_twice_as_a_no_op(store: Database) -> None:
     add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
     migrations.apply(store)
     assert store.table("articles").count == 1
+
+
+def test_a_store_from_before_copy_detection_is_indexed_by_the_migrations(tmp_path: Path) -> None:
+    db = open_store(tmp_path / "old.db", migrate=False)
+    migrations.apply(db, stop_before="0002_copy_detection")
+    db.execute(
+        "INSERT INTO stories (id, original_id, title, first_seen, last_seen) "
+        "VALUES (1, 1, 't', '2024-05-01T08:00:00Z', '2024-05-01T08:00:00Z')"
+    )
+    db.execute(
+        "INSERT INTO articles (id, canonical_url, url, source, title, text, title_norm, "
+        "extraction, body_hash, story_id, fetched_at) VALUES (1, 'https://a.example/1', "
+        "'https://a.example/1', 'a', 't', ?, 't', 'import', '', 1, '2024-05-01T08:00:00Z')",
+        [ORIGINAL],
+    )
+    db.conn.commit()
+    migrations.apply(db)
+    assert index_rows(db, "lsh_bands", 1) > 37
+    assert lsh.staged_articles(db) == 0
+    copy = add(db, "https://b.example/1", COPIES["truncated to 40%"], "2024-05-02T08:00:00Z")
+    assert story_of(db, copy) == 1
+    db.close()
