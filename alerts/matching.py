@@ -17,11 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, count, product
-from operator import itemgetter
+from operator import itemgetter, not_
+from typing import cast
 
 from alerts.rules import Keyword, Rule
 from arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
-from arabic.tokens import match_key, plain_arabic_key, token_pattern, token_spans
+from arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
 
 SNIPPET_RADIUS = 80
 
@@ -139,7 +140,7 @@ class RuleIndex:
                     for core in cores:
                         self._lexicon.add(core, (variant, position))
         self._fields = frozenset(f for r in self.rules for f in r.fields)
-        self._seen = _Memo(self._lexicon)
+        self._seen = _ChunkCache(self._lexicon)
 
     def match(self, title: str, text: str) -> list[Match]:
         """Matches of every rule whose logic holds for this article, rule by rule, each rule's
@@ -175,7 +176,7 @@ class RuleIndex:
         # Split on single spaces (fast, and offsets stay recoverable: chunk i starts at the sum
         # of the earlier lengths plus i); each distinct chunk is tokenised and analysed once.
         chunks = content.split(" ")
-        analysed = list(map(self._seen.__getitem__, chunks))
+        analysed = self._seen.analyse(chunks)
         hit_chunks = list(compress(count(), map(itemgetter(1), analysed)))
         if not hit_chunks:
             return []
@@ -225,43 +226,65 @@ def _phrase_end(
     return end
 
 
-class _Memo(dict[str, _Analysed]):
-    """A space-free chunk of text → how many words it holds and, for each word that is a form
-    of some keyword, its index and span in the chunk and its (variant, position) units.
-    Analysed on first sight; bounded so that a long-running daemon does not grow forever."""
+# A chunk that is one word, of no keyword: shared, as most chunks are this.
+_ONE_WORD: _Analysed = (1, ())
+
+
+class _ChunkCache:
+    """Space-free chunks of text → how many words each holds and, for each word that is a
+    form of some keyword, its index and span in the chunk and its (variant, position) units.
+    A text's never-seen chunks are analysed together on first sight; bounded so that a
+    long-running daemon does not grow forever."""
 
     def __init__(self, lexicon: Lexicon[tuple[int, int]]) -> None:
-        super().__init__()
         self._lexicon = lexicon
-        # The same word recurs with different punctuation attached (القوات، القوات.).
-        self._keys: dict[str, _Units] = {}
+        self._known: dict[str, _Analysed] = {}
 
-    def __missing__(self, chunk: str) -> _Analysed:
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-            self._keys.clear()
-        keys = self._keys
-        plain = plain_arabic_key(chunk)
-        if plain is not None:
-            # Most chunks are one plain Arabic word: no tokeniser, no full normalisation.
-            units = keys.get(plain)
-            if units is None:
-                units = keys[plain] = tuple(self._lexicon.analyse(plain))
-            value: _Analysed = (1, ((0, 0, len(chunk), units),) if units else ())
-            self[chunk] = value
-            return value
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def analyse(self, chunks: list[str]) -> list[_Analysed]:
+        """What each of ``chunks`` holds, in order."""
+        known = self._known
+        found = list(map(known.get, chunks))
+        if all(found):  # most texts repeat words seen before
+            return cast("list[_Analysed]", found)
+        fresh = self._analyse_new(list(dict.fromkeys(compress(chunks, map(not_, found)))))
+        if len(known) + len(fresh) > _CACHE_LIMIT:
+            known.clear()
+        known.update(fresh)
+        # What was known stays the default; only the fresh chunks are looked up again.
+        return cast("list[_Analysed]", list(map(fresh.get, chunks, found)))
+
+    def _analyse_new(self, chunks: list[str]) -> dict[str, _Analysed]:
+        # Most chunks are one plain Arabic word, maybe with punctuation glued on: they are
+        # keyed and pre-filtered as one batch; the lexicon analyses only the few left.
+        lexicon = self._lexicon
+        words = plain_words(chunks)
+        keys = plain_keys(words)
+        out: dict[str, _Analysed] = {}
+        for chunk, word, key, possible in zip(
+            chunks, words, keys, lexicon.possible(keys), strict=True
+        ):
+            if not word:
+                out[chunk] = self._tokenised(chunk)
+            elif not possible:
+                out[chunk] = _ONE_WORD
+            elif units := tuple(lexicon.analyse(key)):
+                start = chunk.index(word)
+                out[chunk] = (1, ((0, start, start + len(word), units),))
+            else:
+                out[chunk] = _ONE_WORD
+        return out
+
+    def _tokenised(self, chunk: str) -> _Analysed:
         spans = token_spans(chunk)
         found = []
         for local, (written, start, end) in enumerate(spans):
-            key = match_key(written)
-            units = keys.get(key)
-            if units is None:
-                units = keys[key] = tuple(self._lexicon.analyse(key))
+            units = tuple(self._lexicon.analyse(match_key(written)))
             if units:
                 found.append((local, start, end, units))
-        value = (len(spans), tuple(found))
-        self[chunk] = value
-        return value
+        return len(spans), tuple(found)
 
 
 def _fired(compiled: _CompiledRule, by_keyword: dict[int, list[_Hit]]) -> list[_Hit]:

@@ -10,7 +10,9 @@ followed by the number 1, and «K12» as K then 12.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 from arabic.normalize import normalize_word
 
@@ -50,19 +52,42 @@ def match_key(word: str) -> str:
     return normalize_word(word, keep_ta_marbuta=True).translate(_SEATS)
 
 
-# For a word of plain Arabic letters (no marks, no presentation forms) the key is one table
-# lookup per letter; the table is derived from match_key itself so the two cannot drift apart.
-_PLAIN_KEYS = {
-    c: k for c in map(chr, range(0x0621, 0x064B)) if (k := match_key(c)) != c and c.isalpha()
-}
-_PLAIN_TABLE = str.maketrans(_PLAIN_KEYS)
+# A word of plain Arabic letters (tatweel after the first): _TOKEN takes it whole, as one word.
+_PLAIN_WORD = re.compile("[\u0621-\u063a\u0641-\u064a][\u0621-\u063a\u0640-\u064a]*")
+# Its key is a few letters replaced; the pairs are derived from match_key itself so the two
+# cannot drift apart.
+_PLAIN_KEYS = tuple(
+    (c, k) for c in map(chr, range(0x0621, 0x064B)) if (k := match_key(c)) != c and c.isalpha()
+)
+# Punctuation that news text glues to the ends of words and that no word contains: a chunk
+# of it around one plain Arabic word holds that word alone.
+GLUED = ".,:;!?\"'()[]{}<>«»“”‘’…،؛؟/-"
 
 
 def plain_arabic_key(word: str) -> str | None:
     """:func:`match_key` of ``word`` if it is plain Arabic letters only, else None."""
-    if word.isalpha() and min(word) >= "\u0621" and max(word) <= "\u064a":
-        return word.translate(_PLAIN_TABLE)
+    if _PLAIN_WORD.fullmatch(word):
+        return plain_keys([word])[0]
     return None
+
+
+def plain_words(chunks: Iterable[str]) -> list[str]:
+    """For each chunk of text without spaces, the plain Arabic word it holds (as written,
+    :data:`GLUED` punctuation trimmed off), or "" when it holds anything else."""
+    plain = _PLAIN_WORD.fullmatch
+    return [w if plain(w) else "" for w in map(str.strip, chunks, repeat(GLUED))]
+
+
+def plain_keys(words: list[str]) -> list[str]:
+    """:func:`match_key` of each of ``words``, plain Arabic words or "", for a whole batch:
+    a few replacements over the words joined are cheaper than a translation per word."""
+    if not words:
+        return []
+    joined = " ".join(words)
+    for letter, key in _PLAIN_KEYS:
+        if letter in joined:
+            joined = joined.replace(letter, key)
+    return joined.split(" ")
 
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:

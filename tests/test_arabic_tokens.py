@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
 from arabic import normalize
 from arabic.normalize import normalize_word
-from arabic.tokens import match_key, plain_arabic_key, tokenize
+from arabic.tokens import (
+    GLUED,
+    match_key,
+    plain_arabic_key,
+    plain_keys,
+    plain_words,
+    token_spans,
+    tokenize,
+)
 
 
 def test_offsets_point_into_the_original_text() -> None:
@@ -41,3 +51,43 @@ def test_fast_paths_agree_with_the_full_normalisation() -> None:
         plain = plain_arabic_key(word)
         assert plain is None or plain == match_key(word)
     assert plain_arabic_key("K1") is None
+
+
+def _chunks(rng: random.Random) -> list[str]:
+    """Space-free chunks as news text has them: plain words, punctuation glued to either end,
+    hamza seats, alef maqsura, tatweel (also leading), harakat, joiners, presentation forms,
+    digits, Latin letters, lone punctuation."""
+    letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةءآأإؤئى"
+    odd = ["ـ", "َ", "\u200c", "ﻻ", "1", "٣", "K", "ک", "ڤ", "_", "ـ", "ؘ"]
+    glued = [*GLUED, "", "", "", "..."]
+    out = []
+    for _ in range(20_000):
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(1, 9)))
+        if rng.random() < 0.2:
+            i = rng.randrange(len(word) + 1)
+            word = word[:i] + rng.choice(odd) + word[i:]
+        out.append(rng.choice(glued) + word + rng.choice(glued))
+    out += ["", ".", "«»", "K1", "K-1", "ـالقوات", "الـقوات", "٣", "ﻻ"]
+    return out
+
+
+def test_plain_words_are_the_one_word_the_tokeniser_finds() -> None:
+    chunks = _chunks(random.Random(7))
+    words = plain_words(chunks)
+    keys = plain_keys(words)
+    assert plain_keys([]) == []
+    for chunk, word, key in zip(chunks, words, keys, strict=True):
+        spans = token_spans(chunk)
+        if word:
+            assert spans == [(word, chunk.index(word), chunk.index(word) + len(word))], chunk
+            assert key == match_key(word) == plain_arabic_key(word), chunk
+        else:
+            assert not key
+            assert plain_arabic_key(chunk.strip(GLUED)) is None, chunk
+    # Most chunks take the batch path; the tokeniser is left the odd ones.
+    assert sum(map(bool, words)) > len(chunks) / 2
+
+
+def test_glued_punctuation_never_belongs_to_a_word() -> None:
+    for mark in GLUED:
+        assert token_spans(f"{mark}قوات{mark}") == [("قوات", 1, 5)], mark

@@ -3,7 +3,17 @@ snippets and the compiled index."""
 
 from __future__ import annotations
 
-from alerts.matching import Match, compile_rules, marked_snippet, match_article, snippet
+import pytest
+
+from alerts import matching
+from alerts.matching import (
+    Match,
+    RuleIndex,
+    compile_rules,
+    marked_snippet,
+    match_article,
+    snippet,
+)
 from alerts.rules import Keyword, Rule
 
 TITLE = "التحالف يكمل انسحابه من قاعدة K1"
@@ -103,3 +113,16 @@ def test_snippets() -> None:
     marked = marked_snippet(text, start, end)
     assert "بدأ [الانسحاب] من" in marked
     assert marked_snippet("الانسحاب", 0, 8, mark=("<b>", "</b>")) == "<b>الانسحاب</b>"
+
+
+def test_a_full_word_cache_starts_over_without_changing_matches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rule = Rule("w", ("انسحاب", "عين الأسد"))
+    index = RuleIndex((rule,))
+    expected = [index.match(TITLE, BODY + f" كلمة{i}") for i in range(3)]
+    monkeypatch.setattr(matching, "_CACHE_LIMIT", 12)
+    small = RuleIndex((rule,))
+    for i in range(3):
+        assert small.match(TITLE, BODY + f" كلمة{i}") == expected[i]
+        assert len(small._seen) <= 12 + len(BODY.split())
