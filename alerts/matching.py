@@ -142,6 +142,12 @@ class RuleIndex:
         self._fields = frozenset(f for r in self.rules for f in r.fields)
         self._seen = _ChunkCache(self._lexicon)
 
+    @property
+    def cached_chunks(self) -> int:
+        """How many written chunks of text the index remembers (at most _CACHE_LIMIT, plus
+        one text's)."""
+        return len(self._seen)
+
     def match(self, title: str, text: str) -> list[Match]:
         """Matches of every rule whose logic holds for this article, rule by rule, each rule's
         matches in order of field (title first) and position."""

@@ -346,8 +346,13 @@ class Lexicon(Generic[T]):
         self._heads: set[str] = set()
 
     def add(self, core: Core, payload: T) -> None:
-        self._heads.update((core.text + s)[:_HEAD] for s in core.kind.affixed_suffixes)
-        entries = self._cores.setdefault(core.text, [])
+        text, affixed = core.text, core.kind.affixed_suffixes
+        if len(text) >= _HEAD:  # then no suffix reaches the head
+            if affixed:
+                self._heads.add(text[:_HEAD])
+        else:
+            self._heads.update((text + s)[:_HEAD] for s in affixed)
+        entries = self._cores.setdefault(text, [])
         if (core.kind, payload) not in entries:
             entries.append((core.kind, payload))
 
