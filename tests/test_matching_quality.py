@@ -3,8 +3,10 @@ every `core` case matches, at least 90% of `extended` cases match, no `none` cas
 
 from __future__ import annotations
 
-from alerts.matching import match_article
-from alerts.rules import Rule
+from alerts.matching import keyword_variants, match_article
+from alerts.rules import Keyword, Rule
+from arabic.morphology import Lexicon
+from arabic.tokens import tokenize
 from tests.conftest import shared_path
 
 EXTENDED_BAR = 0.90
@@ -34,3 +36,21 @@ def test_shared_keyword_cases_meet_the_bar() -> None:
     assert not misses["none"], misses["none"]
     extended_rate = 1 - len(misses["extended"]) / max(totals["extended"], 1)
     assert extended_rate >= EXTENDED_BAR, misses["extended"]
+
+
+def test_every_word_of_the_cases_is_analysed_by_the_definition() -> None:
+    # The pre-filters must not cost a match: on the shared cases, a written word is a form of
+    # a keyword exactly when it is prefix + core + suffix for a pair the core's kind accepts.
+    for keyword, text, _ in _cases():
+        lexicon: Lexicon[tuple[int, int]] = Lexicon()
+        forms: dict[str, set[tuple[int, int]]] = {}
+        for number, variant in enumerate(keyword_variants(Keyword(keyword))):
+            for position, cores in enumerate(variant):
+                for core in cores:
+                    lexicon.add(core, (number, position))
+                    for prefix, suffix in core.kind.pairs:
+                        forms.setdefault(prefix + core.text + suffix, set()).add((number, position))
+        keys = [t.key for t in tokenize(text)]
+        for key, kept in zip(keys, lexicon.possible(keys), strict=True):
+            assert set(lexicon.analyse(key)) == forms.get(key, set()), (keyword, key)
+            assert kept or key not in forms, (keyword, key)
