@@ -94,9 +94,16 @@ COPIES = {
 
 
 def article(
-    url: str, text: str, *, title: str = "خطة لتوسيع النقل العام", source: str = "a", **kw: str
+    url: str,
+    text: str,
+    *,
+    title: str = "خطة لتوسيع النقل العام",
+    source: str = "a",
+    published: str | None = None,
 ) -> NewArticle:
-    return NewArticle(url=url, canonical_url=url, source=source, title=title, text=text, **kw)
+    return NewArticle(
+        url=url, canonical_url=url, source=source, title=title, text=text, published=published
+    )
 
 
 def add(db: Database, url: str, text: str, published: str, source: str = "a") -> int:
