@@ -31,8 +31,9 @@ TABLES: dict[str, str] = {
     ),
     "fingerprints": "A MinHash signature per article, for finding near-copies (derived data).",
     "lsh_bands": "The LSH index over the signatures: one row per band key and article.",
-    "lsh_recent": "Newest LSH index rows; folded into lsh_bands every few thousand articles.",
-    "lsh_state": "One row: how many articles wait in lsh_recent for the next fold.",
+    "lsh_recent": "Newest LSH index rows; folded into lsh_middle every 10,000 articles.",
+    "lsh_middle": "Middle level of the LSH index; folded into lsh_bands every 100,000 articles.",
+    "lsh_state": "One row: how many articles lsh_recent and lsh_middle hold.",
     "story_overview": (
         "View: each story with its original, copy and outlet counts, the outlets carrying it, "
         "the rules it matched and its alert count."
@@ -114,9 +115,14 @@ COLUMNS: dict[str, dict[str, str]] = {
         "band_key": "Band number and band hash folded into one key.",
         "article_id": "Article with that band.",
     },
+    "lsh_middle": {
+        "band_key": "Band number and band hash folded into one key.",
+        "article_id": "Article with that band.",
+    },
     "lsh_state": {
         "id": "Always 1.",
-        "recent_articles": "Articles staged in lsh_recent since the last fold.",
+        "recent_articles": "Articles in lsh_recent since its last fold.",
+        "middle_articles": "Articles in lsh_middle since its last fold.",
     },
     "matches": {
         "id": "Match id.",

@@ -26,6 +26,9 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
+    # A fold of the copy-detection index (storage/lsh.py) is one large transaction: give the
+    # WAL file back to the disk after it is checkpointed instead of keeping its peak size.
+    db.execute("PRAGMA journal_size_limit = 67108864")
     if migrate:
         migrations.apply(db)
     return db

@@ -4,11 +4,13 @@ An article is filed under its 37 MinHash band keys (finds copies by Jaccard) and
 content-defined chunk keys (finds excerpts and truncated copies by containment), in
 ``WITHOUT ROWID`` tables keyed by (key, article).
 
-Two tables, as in a log-structured merge: new rows go to the small ``lsh_recent``, and every
-``RECENT_LIMIT`` articles they are folded into the large ``lsh_bands`` in key order. Keys are
-random, so writing an article straight into a 50M-row B-tree dirties ~50 separate pages, each
-written twice (WAL, checkpoint); the small tree stays in cache, and the fold writes each page of
-the large one once per fold instead of once per article. A lookup reads both tables.
+Three tables, as in a log-structured merge: new rows go to the small ``lsh_recent``; every
+``RECENT_LIMIT`` articles they are folded in key order into ``lsh_middle``, and every
+``MIDDLE_LIMIT`` articles that is folded into the large ``lsh_bands``. Keys are random, so
+writing an article straight into a 50M-row B-tree dirties ~50 separate pages, each written twice
+(WAL, checkpoint). A fold writes each page it touches once, so the big tree is rewritten once
+per 100,000 articles instead of a page per key; the middle level keeps the folds of the small
+one from touching the big one. A lookup reads all three (one seek per key and table).
 
 Nothing is held in memory: a lookup is one bounded seek per key and table, so a store of a million
 articles answers as fast as one of ten thousand (the B-tree is a few levels deeper, no more).
@@ -27,10 +29,13 @@ from storage.fingerprint import BANDS, Fingerprint, band_keys
 # How many articles one bucket may contribute, newest first. A bucket shared by thousands of
 # articles (a template every outlet prints) must not make one lookup scan them all.
 BUCKET_LIMIT = 32
-# Articles whose rows wait in lsh_recent before a fold. Smaller folds more often (each rewrites
-# most of lsh_bands's pages at a million articles); larger makes the staging tree outgrow the
-# page cache. 10,000 was the best of 5k/10k/20k/40k measured at 1M stored.
+# Articles per level before it is folded into the next. A fold rewrites most pages of the level
+# it goes into, so each level is about ten times the one above; a smaller lsh_recent is folded
+# more often, a larger one outgrows the page cache between commits (measured at 1M stored:
+# 5k/10k/20k/40k, 10k best). Folding lsh_middle rewrites lsh_bands once per MIDDLE_LIMIT
+# articles: ~1 s per 100k stored.
 RECENT_LIMIT = 10_000
+MIDDLE_LIMIT = 100_000
 # Chunk-key lists are padded to a multiple of this, so a handful of statement shapes is
 # prepared and cached instead of one per chunk count.
 _PAD = 16
@@ -40,7 +45,7 @@ _BRANCH = (
     "SELECT article_id, {kind} AS kind FROM (SELECT article_id FROM {table} "
     "WHERE band_key = ? ORDER BY article_id DESC LIMIT {limit})"
 )
-_TABLES = ("lsh_recent", "lsh_bands")
+_TABLES = ("lsh_recent", "lsh_middle", "lsh_bands")
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,18 @@ def index_keys(fp: Fingerprint) -> list[int]:
 
 def index_article(db: Database, article_id: int, fp: Fingerprint) -> None:
     """Store the article's signature and, if it is long enough to compare, its index rows
-    (staged in lsh_recent; the article that fills the stage folds it into lsh_bands)."""
+    (in lsh_recent; the article that fills a level folds it into the next)."""
     insert_fingerprint(db, article_id, fp)
     keys = index_keys(fp)
     if not keys:
         return
     insert_keys(db, "lsh_recent", article_id, keys)
-    if count_staged_article(db) >= RECENT_LIMIT:
+    db.execute("UPDATE lsh_state SET recent_articles = recent_articles + 1")
+    recent, middle = level_counts(db)
+    if recent >= RECENT_LIMIT:
         fold_recent(db)
+        if recent + middle >= MIDDLE_LIMIT:
+            fold_middle(db)
 
 
 def insert_fingerprint(db: Database, article_id: int, fp: Fingerprint) -> None:
@@ -108,7 +117,7 @@ def insert_fingerprint(db: Database, article_id: int, fp: Fingerprint) -> None:
 
 
 def insert_keys(db: Database, table: str, article_id: int, keys: Sequence[int]) -> None:
-    """File ``article_id`` under ``keys`` in ``table`` (lsh_recent or lsh_bands)."""
+    """File ``article_id`` under ``keys`` in ``table`` (one of the three levels)."""
     if not keys:
         return
     params: list[int] = []
@@ -117,25 +126,34 @@ def insert_keys(db: Database, table: str, article_id: int, keys: Sequence[int]) 
     db.execute(_insert_sql(table, len(keys)), params)
 
 
-def count_staged_article(db: Database) -> int:
-    """Add one to the number of articles staged in lsh_recent; return the new number."""
-    db.execute("UPDATE lsh_state SET recent_articles = recent_articles + 1")
-    return staged_articles(db)
+def level_counts(db: Database) -> tuple[int, int]:
+    """How many articles' rows wait in lsh_recent and in lsh_middle."""
+    row = db.execute("SELECT recent_articles, middle_articles FROM lsh_state").fetchone()
+    return int(row[0]), int(row[1])
 
 
 def fold_recent(db: Database) -> None:
-    """Move every staged row into lsh_bands, in key order so each page is written once."""
+    """Move lsh_recent's rows into lsh_middle."""
+    _fold(db, "lsh_recent", "lsh_middle")
     db.execute(
-        "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) "
-        "SELECT band_key, article_id FROM lsh_recent ORDER BY band_key, article_id"
+        "UPDATE lsh_state SET middle_articles = middle_articles + recent_articles, "
+        "recent_articles = 0"
     )
-    db.execute("DELETE FROM lsh_recent")
-    db.execute("UPDATE lsh_state SET recent_articles = 0")
 
 
-def staged_articles(db: Database) -> int:
-    """How many articles' rows wait in lsh_recent for the next fold."""
-    return int(db.execute("SELECT recent_articles FROM lsh_state").fetchone()[0])
+def fold_middle(db: Database) -> None:
+    """Move lsh_middle's rows into lsh_bands."""
+    _fold(db, "lsh_middle", "lsh_bands")
+    db.execute("UPDATE lsh_state SET middle_articles = 0")
+
+
+def _fold(db: Database, source: str, target: str) -> None:
+    # In key order, so each page of the target is visited once.
+    db.execute(
+        f"INSERT OR IGNORE INTO {target} (band_key, article_id) "
+        f"SELECT band_key, article_id FROM {source} ORDER BY band_key, article_id"
+    )
+    db.execute(f"DELETE FROM {source}")
 
 
 def candidates(db: Database, fp: Fingerprint, limit: int) -> list[Candidate]:
@@ -145,7 +163,7 @@ def candidates(db: Database, fp: Fingerprint, limit: int) -> list[Candidate]:
     chunks = list(fp.chunks)
     chunks += [_NO_KEY] * (-len(chunks) % _PAD)
     keys = [*band_keys(fp), *chunks]
-    rows = db.query(_candidates_sql(BANDS, len(chunks)), [*keys, *keys, limit])
+    rows = db.query(_candidates_sql(BANDS, len(chunks)), [*keys * len(_TABLES), limit])
     return [Candidate(int(r["article_id"]), int(r["bands"]), int(r["chunks"])) for r in rows]
 
 

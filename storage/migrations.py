@@ -215,25 +215,29 @@ def m0003_inspection_views(db: Database) -> None:
 
 @migrations(name="0004_lsh_staging")
 def m0004_lsh_staging(db: Database) -> None:
-    # New index rows are staged in a small table and folded into lsh_bands in key order every
-    # few thousand articles (see storage/lsh.py): at a million articles, writing each article's
-    # ~50 random keys straight into the big B-tree made import disk-bound.
+    # New index rows go to a small table, folded in key order into a middle one, folded in turn
+    # into lsh_bands (see storage/lsh.py): at a million articles, writing each article's ~50
+    # random keys straight into the big B-tree made import disk-bound.
     for statement in (
-        """
-        CREATE TABLE lsh_recent (
-            band_key INTEGER NOT NULL,
-            article_id INTEGER NOT NULL,
-            PRIMARY KEY (band_key, article_id)
-        ) WITHOUT ROWID
-        """,
-        # One row: how many articles are staged (a count(*) would scan the stage each time).
+        *(
+            f"""
+            CREATE TABLE {table} (
+                band_key INTEGER NOT NULL,
+                article_id INTEGER NOT NULL,
+                PRIMARY KEY (band_key, article_id)
+            ) WITHOUT ROWID
+            """
+            for table in ("lsh_recent", "lsh_middle")
+        ),
+        # One row: how many articles each level holds (a count(*) would scan it each time).
         """
         CREATE TABLE lsh_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),
-            recent_articles INTEGER NOT NULL
+            recent_articles INTEGER NOT NULL,
+            middle_articles INTEGER NOT NULL
         )
         """,
-        "INSERT INTO lsh_state (id, recent_articles) VALUES (1, 0)",
+        "INSERT INTO lsh_state (id, recent_articles, middle_articles) VALUES (1, 0, 0)",
     ):
         db.execute(statement)
 

@@ -219,54 +219,70 @@ def index_rows(db: Database, table: str, article_id: int) -> int:
     return int(rows.fetchone()[0])
 
 
-@pytest.mark.parametrize("folded", [False, True], ids=["staged", "folded"])
-def test_every_article_is_indexed_and_can_be_forgotten(store: Database, folded: bool) -> None:
+LEVELS = ("lsh_recent", "lsh_middle", "lsh_bands")
+
+
+def fold_to(db: Database, level: str) -> None:
+    """Fold the index down to ``level``, as enough later articles would."""
+    if level != "lsh_recent":
+        lsh.fold_recent(db)
+    if level == "lsh_bands":
+        lsh.fold_middle(db)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_article_is_indexed_and_can_be_forgotten(store: Database, level: str) -> None:
     new = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
-    assert index_rows(store, "lsh_recent", new) > 37
-    assert index_rows(store, "lsh_bands", new) == 0
-    if folded:
-        lsh.fold_recent(store)
-        assert index_rows(store, "lsh_recent", new) == 0
-        assert index_rows(store, "lsh_bands", new) > 37
+    fold_to(store, level)
+    for table in LEVELS:
+        assert (index_rows(store, table, new) > 37) == (table == level), table
     forget(store, new)
-    for table in ("lsh_recent", "lsh_bands", "fingerprints"):
+    for table in (*LEVELS, "fingerprints"):
         assert store.table(table).count == 0, table
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("shape", ["verbatim", "truncated to 40%", "paragraph dropped"])
-def test_a_folded_original_is_still_found(store: Database, shape: str) -> None:
+def test_an_original_is_found_at_every_level(store: Database, shape: str, level: str) -> None:
     original = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
-    lsh.fold_recent(store)
+    fold_to(store, level)
     copy = add(store, "https://b.example/1", COPIES[shape], "2024-05-01T09:00:00Z", source="b")
     assert story_of(store, copy) == story_of(store, original)
 
 
-def test_the_stage_folds_when_full_and_counts_survive_a_reopen(
+def test_levels_fold_when_full_and_counts_survive_a_reopen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lsh, "RECENT_LIMIT", 3)
+    monkeypatch.setattr(lsh, "RECENT_LIMIT", 2)
+    monkeypatch.setattr(lsh, "MIDDLE_LIMIT", 4)
     path = tmp_path / "store.db"
     db = open_store(path)
-    first = add(db, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
-    add(db, "https://a.example/2", OTHER_WRITEUP, "2024-05-01T08:00:00Z")
-    assert lsh.staged_articles(db) == 2
+    texts = [ORIGINAL, OTHER_WRITEUP, P2 + "\n" + P4 + "\n" + P1, OTHER_WRITEUP + "\n" + P3]
+    ids = [
+        add(db, f"https://a.example/{n}", text, "2024-05-01T08:00:00Z")
+        for n, text in enumerate(texts[:3])
+    ]
+    # Two filled lsh_recent and were folded into lsh_middle; the third waits in lsh_recent.
+    assert lsh.level_counts(db) == (1, 2)
+    assert index_rows(db, "lsh_middle", ids[0]) > 37
+    assert index_rows(db, "lsh_recent", ids[2]) > 37
     db.conn.commit()
     db.close()
 
     db = open_store(path)
-    assert lsh.staged_articles(db) == 2
-    third = add(db, "https://a.example/3", P2 + "\n" + P4 + "\n" + P1, "2024-05-02T08:00:00Z")
-    assert lsh.staged_articles(db) == 0
-    assert db.table("lsh_recent").count == 0
-    assert index_rows(db, "lsh_bands", first) > 37
-    assert index_rows(db, "lsh_bands", third) > 37
-    fourth = add(db, "https://a.example/4", OTHER_WRITEUP, "2024-05-02T09:00:00Z", source="b")
-    assert lsh.staged_articles(db) == 1
-    assert story_of(db, fourth) != story_of(db, first)
+    assert lsh.level_counts(db) == (1, 2)
+    ids.append(add(db, "https://a.example/9", texts[3], "2024-05-02T08:00:00Z"))
+    # The fourth filled lsh_recent, whose fold filled lsh_middle: all four are in lsh_bands.
+    assert lsh.level_counts(db) == (0, 0)
+    assert db.table("lsh_recent").count == db.table("lsh_middle").count == 0
+    assert all(index_rows(db, "lsh_bands", i) > 37 for i in ids)
+    copy = add(db, "https://b.example/1", COPIES["verbatim"], "2024-05-02T09:00:00Z", source="b")
+    assert story_of(db, copy) == story_of(db, ids[0])
+    assert lsh.level_counts(db) == (1, 0)
     db.close()
 
 
-@pytest.mark.parametrize("table", ["lsh_recent", "lsh_bands"])
+@pytest.mark.parametrize("table", LEVELS)
 def test_candidate_lookup_uses_the_key_index(store: Database, table: str) -> None:
     plan = " ".join(
         row[3]
@@ -301,7 +317,7 @@ def test_a_store_from_before_copy_detection_is_indexed_by_the_migrations(tmp_pat
     db.conn.commit()
     migrations.apply(db)
     assert index_rows(db, "lsh_bands", 1) > 37
-    assert lsh.staged_articles(db) == 0
+    assert lsh.level_counts(db) == (0, 0)
     copy = add(db, "https://b.example/1", COPIES["truncated to 40%"], "2024-05-02T08:00:00Z")
     assert story_of(db, copy) == 1
     db.close()
