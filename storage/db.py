@@ -29,6 +29,10 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
     # A fold of the copy-detection index (storage/lsh.py) is one large transaction: give the
     # WAL file back to the disk after it is checkpointed instead of keeping its peak size.
     db.execute("PRAGMA journal_size_limit = 67108864")
+    # 16 MB of page cache holds the interior pages of the copy-detection index at a million
+    # articles (~5 MB), so each key lookup reads one leaf; at the default 2 MB, three. Fixed,
+    # so memory does not grow with the archive (measured at 1M: 32 MB was no faster).
+    db.execute("PRAGMA cache_size = -16384")
     if migrate:
         migrations.apply(db)
     return db
