@@ -23,7 +23,7 @@ from arabic import normalize
 from storage import articles as store
 from storage import lsh
 from storage.db import utc_now
-from storage.dedup import body_hash, find_duplicate, prepare_body
+from storage.dedup import PreparedBody, body_hash, find_duplicate, prepare_body
 from storage.models import DuplicateVerdict, NewArticle
 from storage.outbox import enqueue_alert
 
@@ -43,7 +43,26 @@ class IngestResult:
     alerts_queued: int = 0
 
 
-__all__ = ["IngestResult", "body_hash", "ingest_article"]
+@dataclass(frozen=True)
+class PreparedArticle:
+    """The pure part of ingesting an article (normalised title and text, credits cut out,
+    fingerprint): no store needed, so ``marsad import`` computes it in another process."""
+
+    title_norm: str
+    text_norm: str
+    body: PreparedBody
+
+
+__all__ = ["IngestResult", "PreparedArticle", "body_hash", "ingest_article", "prepare_article"]
+
+
+def prepare_article(article: NewArticle) -> PreparedArticle:
+    title_norm = normalize(article.title)
+    return PreparedArticle(
+        title_norm=title_norm,
+        text_norm=normalize(article.text),
+        body=prepare_body(article.text, title_norm),
+    )
 
 
 def ingest_article(
@@ -53,11 +72,13 @@ def ingest_article(
     *,
     now: str | None = None,
     rule_channels: Mapping[str, Sequence[str]] | None = None,
+    prepared: PreparedArticle | None = None,
 ) -> IngestResult:
     """Store ``article`` unless it is already held, match it and queue its alerts.
 
     ``rule_channels`` overrides each rule's own channel list (the daemon drops channels that are
-    not configured); by default a rule's alerts go to the channels it names.
+    not configured); by default a rule's alerts go to the channels it names. ``prepared`` is
+    :func:`prepare_article` of this article if the caller computed it already.
     """
     now = now or utc_now()
     with db.atomic():
@@ -70,9 +91,8 @@ def ingest_article(
             store.record_sighting(db, known, article.feed_id, article.url, reason, now)
             return IngestResult(status="known", article_id=known)
 
-        title_norm = normalize(article.title)
-        text_norm = normalize(article.text)
-        body = prepare_body(article.text, title_norm)
+        ready = prepared or prepare_article(article)
+        title_norm, text_norm, body = ready.title_norm, ready.text_norm, ready.body
         verdict = find_duplicate(db, body)
         story_id = verdict.story_id if verdict else store.insert_story(db, article.title, now)
         article_id = store.insert_article(

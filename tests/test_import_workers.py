@@ -1,0 +1,151 @@
+"""`marsad import` with articles prepared ahead in a worker process: the same store as without."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.ingest import prepare_article
+from scheduler.importer import LineError
+from scheduler.prepare_ahead import BATCH, prepared_ahead
+from storage.db import open_store
+from storage.models import NewArticle
+
+MARSAD = [sys.executable, "-c", "from scheduler.cli import main; main()"]
+LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
+ARTICLES = 3 * BATCH + 40
+
+
+def made_up_text(rng: random.Random) -> str:
+    words = ["".join(rng.choice(LETTERS) for _ in range(rng.randint(3, 7))) for _ in range(400)]
+    return " ".join(rng.choice(words) for _ in range(rng.randint(80, 160)))
+
+
+def records() -> list[str]:
+    """Article lines: every fifth a credited copy of an earlier one, and two bad lines."""
+    rng = random.Random(11)
+    texts: list[str] = []
+    lines = []
+    for n in range(ARTICLES):
+        if n % 5 == 4:
+            text = texts[rng.randrange(len(texts))] + "\n\nالمصدر : وكالات"
+        else:
+            text = made_up_text(rng)
+        texts.append(text)
+        record = {
+            "url": f"https://outlet{n % 3}.example/{n}",
+            "source": f"outlet{n % 3}",
+            "title": f"خبر رقم {n}",
+            "text": text,
+            "published": f"2024-05-01T{n % 24:02d}:00:00Z",
+        }
+        lines.append(json.dumps(record, ensure_ascii=False))
+    lines.insert(7, "{not json")
+    lines.insert(BATCH + 3, json.dumps({"title": "no url"}))
+    return lines
+
+
+def write_feed(path: Path, lines: list[str]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def run_import(feed: Path, db: Path, workers: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MARSAD, "import", str(feed), "--db", str(db), "--json", "--workers", str(workers)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def grouping(db_path: Path) -> list[tuple[str, str, str | None, str]]:
+    """Each article's URL, its story's original URL, what it copies, and its body hash."""
+    db = open_store(db_path)
+    rows = db.execute(
+        """
+        SELECT a.url, o.url, d.url, a.body_hash
+        FROM articles a
+        JOIN stories s ON s.id = a.story_id
+        JOIN articles o ON o.id = s.original_id
+        LEFT JOIN articles d ON d.id = a.duplicate_of
+        ORDER BY a.url
+        """
+    ).fetchall()
+    db.close()
+    return [tuple(r) for r in rows]
+
+
+def test_workers_build_the_same_store_as_the_writer_alone(tmp_path: Path) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl.gz", records())
+    alone = run_import(feed, tmp_path / "alone.db", workers=0)
+    ahead = run_import(feed, tmp_path / "ahead.db", workers=1)
+    assert alone.returncode == 0, alone.stderr
+    assert ahead.returncode == 0, ahead.stderr
+    counts = json.loads(ahead.stdout)
+    assert counts == json.loads(alone.stdout)
+    assert counts["bad"] == 2 and counts["copy"] >= ARTICLES // 5 - 5
+    assert ahead.stderr == alone.stderr  # the same bad lines, reported the same way
+    assert grouping(tmp_path / "ahead.db") == grouping(tmp_path / "alone.db")
+
+
+def test_a_file_cut_short_keeps_every_article_read_before_the_cut(tmp_path: Path) -> None:
+    whole = gzip.compress(("\n".join(records()) + "\n").encode("utf-8"))
+    feed = tmp_path / "cut.jsonl.gz"
+    feed.write_bytes(whole[: len(whole) * 3 // 4])
+    stored = {}
+    for workers in (0, 1):
+        db_path = tmp_path / f"cut-{workers}.db"
+        done = run_import(feed, db_path, workers=workers)
+        assert done.returncode != 0
+        assert "cannot read" in done.stderr
+        stored[workers] = grouping(db_path)
+    # Batches still in the worker when the read failed were stored too, as without workers.
+    assert stored[1] == stored[0]
+    assert BATCH < len(stored[1]) < ARTICLES
+
+
+def test_prepared_ahead_keeps_the_order_and_prepares_like_ingest() -> None:
+    items: list[NewArticle | LineError] = []
+    rng = random.Random(3)
+    for n in range(BATCH + 20):
+        url = f"https://a.example/{n}"
+        text = made_up_text(rng)
+        items.append(NewArticle(url=url, canonical_url=url, source="a", title=str(n), text=text))
+    items[5] = LineError(line=6, message="invalid JSON")
+    out = list(prepared_ahead(iter(items), workers=1))
+    assert [item for item, _ in out] == items
+    for item, prepared in out:
+        if isinstance(item, LineError):
+            assert prepared is None
+        else:
+            assert prepared == prepare_article(item)
+
+
+def test_a_small_file_is_prepared_without_a_worker() -> None:
+    url = "https://a.example/1"
+    item = NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص قصير")
+    assert list(prepared_ahead(iter([item]), workers=2)) == [(item, None)]
+
+
+def test_a_read_error_in_the_first_batch_still_yields_what_was_read() -> None:
+    def cut_short() -> Iterator[NewArticle | LineError]:
+        for n in range(30):
+            url = f"https://a.example/{n}"
+            yield NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص")
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+    for workers in (0, 1):
+        got = []
+        with pytest.raises(EOFError):
+            for item, _ in prepared_ahead(cut_short(), workers=workers):
+                got.append(item)
+        assert len(got) == 30
