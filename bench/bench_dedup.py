@@ -9,8 +9,8 @@ bulk with their fingerprints and index rows exactly as the ingest path would wri
 size a fresh batch (new articles, re-titled and credited copies, truncated copies of stored
 articles) goes through
 
-- ``marsad import`` in a subprocess: articles/s end to end, the process's peak RSS and the bytes
-  it had written to disk per article;
+- ``marsad import`` in a subprocess: articles/s end to end, the peak RSS of the process and of
+  its preparing worker, and the bytes it had written to disk per article;
 - ``ingest_article`` in-process, one article at a time: time per article (mean, p95, and the
   slowest, which carries a fold of the index stage) and for the dedup decision alone.
 
@@ -199,11 +199,13 @@ def run_import(db_path: Path, items: list[dict[str, Any]], work: Path) -> dict[s
         for item in items:
             handle.write(json.dumps(item, ensure_ascii=False) + "\n")
     # The child reports its own peak RSS from /proc: getrusage() would carry over the peak of
-    # the process that forked it (this one, with the bulk loader's cache).
+    # the process that forked it (this one, with the bulk loader's cache). Its preparing
+    # worker is spawned (a fresh interpreter), so getrusage() of its children is the worker's.
     wrapper = (
-        "import atexit, re, sys\n"
+        "import atexit, re, resource, sys\n"
         "atexit.register(lambda: print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+)', "
-        "open('/proc/self/status').read()).group(1), file=sys.stderr))\n"
+        "open('/proc/self/status').read()).group(1), "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr))\n"
         "from scheduler.cli import main\n"
         "sys.argv = ['marsad'] + sys.argv[1:]\n"
         "main()\n"
@@ -221,12 +223,15 @@ def run_import(db_path: Path, items: list[dict[str, Any]], work: Path) -> dict[s
     # 512-byte blocks the child sent towards the disk (Linux counts a page when it is dirtied).
     blocks = resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock - blocks_before
     counts = json.loads(done.stdout.strip().splitlines()[-1])
-    rss = next(
-        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS")
+    rss, worker_rss = next(
+        map(int, line.split()[1:3])
+        for line in done.stderr.splitlines()
+        if line.startswith("MAXRSS")
     )
     return {
         "import_per_s": len(items) / elapsed,
         "import_rss_mb": rss / 1024,
+        "worker_rss_mb": worker_rss / 1024,
         "import_written_kb": blocks * 512 / 1024 / len(items),
         "copies": counts["copy"],
     }
@@ -315,8 +320,8 @@ def report(results: list[dict[str, float]]) -> None:
     print(f"baseline: {int(base['size']):,} articles stored (ratios are against it)")
     header = (
         f"{'stored':>10} {'ingest ms':>10} {'×':>5} {'p95':>6} {'max':>7} {'dedup ms':>9} "
-        f"{'×':>5} {'import/s':>9} {'×':>5} {'RSS MB':>7} {'×':>5} {'KB written':>10} "
-        f"{'B/article':>10} {'keys/art':>8}"
+        f"{'×':>5} {'import/s':>9} {'×':>5} {'RSS MB':>7} {'×':>5} {'worker':>7} "
+        f"{'KB written':>10} {'B/article':>10} {'keys/art':>8}"
     )
     print(header)
     for r in results:
@@ -326,7 +331,7 @@ def report(results: list[dict[str, float]]) -> None:
             f" {r['ingest_p95_ms']:>6.2f} {r['ingest_max_ms']:>7.0f} {r['dedup_ms']:>9.2f}"
             f" {r['dedup_ms'] / base['dedup_ms']:>5.2f} {r['import_per_s']:>9.0f}"
             f" {r['import_per_s'] / base['import_per_s']:>5.2f} {r['import_rss_mb']:>7.0f}"
-            f" {r['import_rss_mb'] / base['import_rss_mb']:>5.2f}"
+            f" {r['import_rss_mb'] / base['import_rss_mb']:>5.2f} {r['worker_rss_mb']:>7.0f}"
             f" {r['import_written_kb']:>10.0f}"
             f" {r['bytes_per_article']:>10,.0f} {r['index_rows_per_article']:>8.1f}"
         )

@@ -6,15 +6,16 @@ import json
 import os
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
-from typing import TypeVar
 
 import click
+from sqlite_utils import Database
 
 from alerts.matching import match_article
-from alerts.rules import RuleError, parse_rules
-from crawler.ingest import ingest_article
+from alerts.rules import Rule, RuleError, parse_rules
+from crawler.ingest import PreparedArticle, ingest_article
 from scheduler.cli_common import (
     emit_json,
     fail,
@@ -26,12 +27,12 @@ from scheduler.cli_common import (
 from scheduler.importer import LineError, open_jsonl, read_articles
 from scheduler.prepare_ahead import prepared_ahead
 from storage.articles import iter_articles_for_export
+from storage.models import NewArticle
 
 # Articles per commit. Each commit rewrites every page of the copy-detection index's small
 # level it touched, so fewer, larger commits write less (at 1M stored, 2,000 gave 479 and
 # 552/s against 384 and 514/s for 500, paired runs).
 IMPORT_BATCH = 2_000
-T = TypeVar("T")
 
 
 @click.command("import")
@@ -60,19 +61,8 @@ def import_command(
     try:
         with open_jsonl(file) as stream:
             items = prepared_ahead(read_articles(stream), workers)
-            for chunk in _chunks(items, IMPORT_BATCH):
-                # One commit per chunk instead of per article spares rewriting the same pages
-                # each time; each article is still its own savepoint inside it, so an alert
-                # is never kept without its article.
-                with db.atomic():
-                    for item, prepared in chunk:
-                        if isinstance(item, LineError):
-                            counts["bad"] += 1
-                            click.echo(f"{file}:{item.line}: skipped: {item.message}", err=True)
-                            continue
-                        result = ingest_article(db, item, config.rules, prepared=prepared)
-                        counts[result.status] += 1
-                        counts["alerts"] += result.alerts_queued
+            while _import_some(db, items, IMPORT_BATCH, config.rules, counts, file):
+                pass
     except (OSError, EOFError) as exc:
         fail(f"{file}: cannot read: {exc}")
     if as_json:
@@ -85,20 +75,39 @@ def import_command(
         )
 
 
-def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    try:
-        for item in items:
-            chunk.append(item)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    except (OSError, EOFError):
-        # A file cut short: store what was read before reporting it.
-        yield chunk
-        raise
-    if chunk:
-        yield chunk
+def _import_some(
+    db: Database,
+    items: Iterator[tuple[NewArticle | LineError, PreparedArticle | None]],
+    size: int,
+    rules: Sequence[Rule],
+    counts: dict[str, int],
+    file: Path,
+) -> bool:
+    """Ingest up to ``size`` items in one commit; False once ``items`` is exhausted.
+
+    One commit for many articles spares rewriting the same pages each time; each article is
+    still its own savepoint inside it, so an alert is never kept without its article. Items are
+    taken one at a time, so only the articles in flight are held in memory. A read error (a
+    file cut short) is raised after what was read before it is committed.
+    """
+    taken = 0
+    error: OSError | EOFError | None = None
+    with db.atomic():
+        try:
+            for item, prepared in islice(items, size):
+                taken += 1
+                if isinstance(item, LineError):
+                    counts["bad"] += 1
+                    click.echo(f"{file}:{item.line}: skipped: {item.message}", err=True)
+                    continue
+                result = ingest_article(db, item, rules, prepared=prepared)
+                counts[result.status] += 1
+                counts["alerts"] += result.alerts_queued
+        except (OSError, EOFError) as exc:
+            error = exc
+    if error is not None:
+        raise error
+    return taken == size
 
 
 @click.command("match")
