@@ -64,13 +64,6 @@ _PLAIN_KEYS = tuple(
 GLUED = ".,:;!?\"'()[]{}<>«»“”‘’…،؛؟/-"
 
 
-def plain_arabic_key(word: str) -> str | None:
-    """:func:`match_key` of ``word`` if it is plain Arabic letters only, else None."""
-    if _PLAIN_WORD.fullmatch(word):
-        return plain_keys([word])[0]
-    return None
-
-
 def plain_words(chunks: Iterable[str]) -> list[str]:
     """For each chunk of text without spaces, the plain Arabic word it holds (as written,
     :data:`GLUED` punctuation trimmed off), or "" when it holds anything else."""

@@ -272,8 +272,7 @@ def store_size(db_path: Path) -> dict[str, float]:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
     index_rows = sum(
-        db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("lsh_bands", "lsh_middle", "lsh_recent")
+        db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in lsh.LEVELS
     )
     db.close()
     size = db_path.stat().st_size

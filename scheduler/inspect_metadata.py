@@ -48,6 +48,12 @@ TABLES: dict[str, str] = {
     ),
 }
 
+# The three levels of the copy-detection index share one shape.
+_INDEX_COLUMNS = {
+    "band_key": "Band number and band hash folded into one key.",
+    "article_id": "Article with that band.",
+}
+
 COLUMNS: dict[str, dict[str, str]] = {
     "feeds": {
         "id": "Feed id.",
@@ -107,18 +113,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "shingles": "Size of the shingle set the signature summarises.",
         "signature": "MinHash signature.",
     },
-    "lsh_bands": {
-        "band_key": "Band number and band hash folded into one key.",
-        "article_id": "Article with that band.",
-    },
-    "lsh_recent": {
-        "band_key": "Band number and band hash folded into one key.",
-        "article_id": "Article with that band.",
-    },
-    "lsh_middle": {
-        "band_key": "Band number and band hash folded into one key.",
-        "article_id": "Article with that band.",
-    },
+    **dict.fromkeys(("lsh_recent", "lsh_middle", "lsh_bands"), _INDEX_COLUMNS),
     "lsh_state": {
         "id": "Always 1.",
         "recent_articles": "Articles in lsh_recent since its last fold.",

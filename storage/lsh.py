@@ -32,9 +32,9 @@ from storage.fingerprint import BANDS, Fingerprint, band_keys
 BUCKET_LIMIT = 32
 # Articles per level before it is folded into the next. A fold rewrites most pages of the level
 # it goes into, so each level is about ten times the one above; a smaller lsh_recent is folded
-# more often, a larger one outgrows the page cache between commits (measured at 1M stored:
-# 5k/10k/20k/40k, 10k best). Folding lsh_middle rewrites lsh_bands once per MIDDLE_LIMIT
-# articles: ~1 s per 100k stored.
+# more often, a larger one outgrows the page cache between commits (a micro-benchmark of the
+# index at 1M stored: 5k/10k/20k/40k, 10k best). Folding lsh_middle rewrites lsh_bands once
+# per MIDDLE_LIMIT articles: ~1 s per 100k stored.
 RECENT_LIMIT = 10_000
 MIDDLE_LIMIT = 100_000
 # Chunk-key lists are padded to a multiple of this, so a handful of statement shapes is
@@ -46,7 +46,8 @@ _BRANCH = (
     "SELECT article_id, {kind} AS kind FROM (SELECT article_id FROM {table} "
     "WHERE band_key = ? ORDER BY article_id DESC LIMIT {limit})"
 )
-_TABLES = ("lsh_recent", "lsh_middle", "lsh_bands")
+# The index's tables, newest rows first.
+LEVELS = ("lsh_recent", "lsh_middle", "lsh_bands")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ class Candidate:
 @lru_cache(maxsize=32)
 def _candidates_sql(bands: int, chunks: int) -> str:
     # One statement for all keys; each branch is one index seek bounded by BUCKET_LIMIT. The
-    # keys are bound once per table, in _TABLES order.
+    # keys are bound once per table, in LEVELS order.
     branches = []
-    for table in _TABLES:
+    for table in LEVELS:
         branches += [_BRANCH.format(kind=0, table=table, limit=BUCKET_LIMIT)] * bands
         branches += [_BRANCH.format(kind=1, table=table, limit=BUCKET_LIMIT)] * chunks
     return (
@@ -164,7 +165,7 @@ def candidates(db: Database, fp: Fingerprint, limit: int) -> list[Candidate]:
     chunks = list(fp.chunks)
     chunks += [_NO_KEY] * (-len(chunks) % _PAD)
     keys = [*band_keys(fp), *chunks]
-    rows = db.query(_candidates_sql(BANDS, len(chunks)), [*keys * len(_TABLES), limit])
+    rows = db.query(_candidates_sql(BANDS, len(chunks)), [*keys * len(LEVELS), limit])
     return [Candidate(int(r["article_id"]), int(r["bands"]), int(r["chunks"])) for r in rows]
 
 
@@ -188,6 +189,6 @@ def forget_article(db: Database, article_id: int, fp: Fingerprint) -> None:
     on article_id is needed."""
     keys = index_keys(fp)
     if keys:
-        for table in _TABLES:
+        for table in LEVELS:
             db.execute(_delete_sql(table, len(keys)), [article_id, *keys])
     db.execute("DELETE FROM fingerprints WHERE article_id = ?", [article_id])

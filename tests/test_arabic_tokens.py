@@ -9,7 +9,6 @@ from arabic.normalize import normalize_word
 from arabic.tokens import (
     GLUED,
     match_key,
-    plain_arabic_key,
     plain_keys,
     plain_words,
     token_spans,
@@ -48,9 +47,10 @@ def test_match_key_keeps_ta_marbuta_and_folds_hamza_seats() -> None:
 def test_fast_paths_agree_with_the_full_normalisation() -> None:
     for word in ["الإنسحاب", "انسحـــاب", "مسؤولى", "ﻻ", "K1", "Straße", "حَماس"]:
         assert normalize_word(word) == normalize(word)
-        plain = plain_arabic_key(word)
-        assert plain is None or plain == match_key(word)
-    assert plain_arabic_key("K1") is None
+        [plain] = plain_words([word])
+        if plain:
+            assert plain_keys([plain]) == [match_key(word)]
+    assert plain_words(["K1", "حَماس", "انسحـــاب"]) == ["", "", "انسحـــاب"]
 
 
 def _chunks(rng: random.Random) -> list[str]:
@@ -80,10 +80,9 @@ def test_plain_words_are_the_one_word_the_tokeniser_finds() -> None:
         spans = token_spans(chunk)
         if word:
             assert spans == [(word, chunk.index(word), chunk.index(word) + len(word))], chunk
-            assert key == match_key(word) == plain_arabic_key(word), chunk
+            assert key == match_key(word), chunk
         else:
-            assert not key
-            assert plain_arabic_key(chunk.strip(GLUED)) is None, chunk
+            assert not key, chunk
     # Most chunks take the batch path; the tokeniser is left the odd ones.
     assert sum(map(bool, words)) > len(chunks) / 2
 

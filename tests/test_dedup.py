@@ -219,7 +219,7 @@ def index_rows(db: Database, table: str, article_id: int) -> int:
     return int(rows.fetchone()[0])
 
 
-LEVELS = ("lsh_recent", "lsh_middle", "lsh_bands")
+LEVELS = lsh.LEVELS
 
 
 def fold_to(db: Database, level: str) -> None:
