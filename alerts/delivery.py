@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from alerts.channels import EmailChannel, WebhookChannel
-from alerts.email import EmailSender
-from alerts.outcome import Outcome
-from alerts.webhook import WebhookSender
-from storage.db import to_iso
-from storage.outbox import (
+from marsad.alerts.channels import EmailChannel, WebhookChannel
+from marsad.alerts.email import EmailSender
+from marsad.alerts.outcome import Outcome
+from marsad.alerts.webhook import WebhookSender
+from marsad.storage.db import to_iso
+from marsad.storage.outbox import (
     due_alerts,
     mark_dead,
     mark_sent,
@@ -33,9 +33,9 @@ from storage.outbox import (
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from alerts.channels import Channel
-    from alerts.config import DeliveryConfig
-    from storage.models import DueAlert
+    from marsad.alerts.channels import Channel
+    from marsad.alerts.config import DeliveryConfig
+    from marsad.storage.models import DueAlert
 
 log = logging.getLogger("marsad.delivery")
 

@@ -16,12 +16,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from alerts.outcome import Outcome
-from alerts.render import email_message
+from marsad.alerts.outcome import Outcome
+from marsad.alerts.render import email_message
 
 if TYPE_CHECKING:
-    from alerts.channels import EmailChannel
-    from storage.models import DueAlert
+    from marsad.alerts.channels import EmailChannel
+    from marsad.storage.models import DueAlert
 
 
 class EmailSender:

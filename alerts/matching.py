@@ -20,9 +20,9 @@ from itertools import compress, count, product
 from operator import itemgetter, not_
 from typing import cast
 
-from alerts.rules import Keyword, Rule
-from arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
-from arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
+from marsad.alerts.rules import Keyword, Rule
+from marsad.arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
+from marsad.arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
 
 SNIPPET_RADIUS = 80
 

@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.matching import Match, snippet
-from storage.models import NewArticle
+from marsad.alerts.matching import Match, snippet
+from marsad.storage.models import NewArticle
 
 
 def idempotency_key(story_id: int, rule: str, channel: str) -> str:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from alerts.channels import EmailChannel
-    from storage.models import DueAlert
+    from marsad.alerts.channels import EmailChannel
+    from marsad.storage.models import DueAlert
 
 PAYLOAD_VERSION = 1
 SUBJECT_MAX = 200

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arabic.tokens import token_spans
+from marsad.arabic.tokens import token_spans
 
 
 class RuleError(ValueError):

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from alerts.outcome import Outcome
-from alerts.render import webhook_body
-from alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from marsad.alerts.outcome import Outcome
+from marsad.alerts.render import webhook_body
+from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 if TYPE_CHECKING:
-    from alerts.channels import WebhookChannel
-    from storage.models import DueAlert
+    from marsad.alerts.channels import WebhookChannel
+    from marsad.storage.models import DueAlert
 
 USER_AGENT = "marsad/0.1 (alerts)"
 # A receiver asking for more than a week is treated as asking for a week.

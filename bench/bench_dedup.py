@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from arabic import normalize
-from crawler.ingest import ingest_article
-from storage import lsh
-from storage.db import open_store
-from storage.dedup import find_duplicate, prepare_body
-from storage.models import NewArticle
+from marsad.arabic import normalize
+from marsad.crawler.ingest import ingest_article
+from marsad.storage import lsh
+from marsad.storage.db import open_store
+from marsad.storage.dedup import find_duplicate, prepare_body
+from marsad.storage.models import NewArticle
 
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 VOCABULARY = 30_000
@@ -206,7 +206,7 @@ def run_import(db_path: Path, items: list[dict[str, Any]], work: Path) -> dict[s
         "atexit.register(lambda: print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+)', "
         "open('/proc/self/status').read()).group(1), "
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr))\n"
-        "from scheduler.cli import main\n"
+        "from marsad.scheduler.cli import main\n"
         "sys.argv = ['marsad'] + sys.argv[1:]\n"
         "main()\n"
     )

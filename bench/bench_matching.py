@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.matching import _CACHE_LIMIT, RuleIndex, compile_rules, match_article
-from alerts.rules import Rule
-from arabic import normalize
+from marsad.alerts.matching import _CACHE_LIMIT, RuleIndex, compile_rules, match_article
+from marsad.alerts.rules import Rule
+from marsad.arabic import normalize
 
 SEED = 20240601
 LETTERS = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"

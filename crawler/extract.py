@@ -9,9 +9,9 @@ from typing import Any
 import trafilatura
 from trafilatura.settings import use_config
 
-from arabic import normalize
-from crawler.dates import to_utc_iso
-from crawler.encoding import decode_html
+from marsad.arabic import normalize
+from marsad.crawler.dates import to_utc_iso
+from marsad.crawler.encoding import decode_html
 
 # Less body text than this is a teaser, a paywall or an error page, not an article.
 MIN_TEXT_CHARS = 80

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from alerts.matching import Match, match_article, snippet
-from alerts.payload import build_payload, idempotency_key
-from alerts.rules import Rule
-from arabic import normalize
-from storage import articles as store
-from storage import lsh
-from storage.db import utc_now
-from storage.dedup import PreparedBody, body_hash, find_duplicate, prepare_body
-from storage.models import DuplicateVerdict, NewArticle
-from storage.outbox import enqueue_alert
+from marsad.alerts.matching import Match, match_article, snippet
+from marsad.alerts.payload import build_payload, idempotency_key
+from marsad.alerts.rules import Rule
+from marsad.arabic import normalize
+from marsad.storage import articles as store
+from marsad.storage import lsh
+from marsad.storage.db import utc_now
+from marsad.storage.dedup import PreparedBody, body_hash, find_duplicate, prepare_body
+from marsad.storage.models import DuplicateVerdict, NewArticle
+from marsad.storage.outbox import enqueue_alert
 
 
 @dataclass(frozen=True)

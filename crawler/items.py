@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.models import NewArticle
+from marsad.storage.models import NewArticle
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from crawler.ingest import ingest_article
-from crawler.items import ArticleItem, FeedOutcome
-from crawler.spiders.feeds import FeedSpider
-from storage.db import open_store, utc_now
-from storage.feeds import record_feed_failed, record_feed_fetched
+from marsad.crawler.ingest import ingest_article
+from marsad.crawler.items import ArticleItem, FeedOutcome
+from marsad.crawler.spiders.feeds import FeedSpider
+from marsad.storage.db import open_store, utc_now
+from marsad.storage.feeds import record_feed_failed, record_feed_fetched
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

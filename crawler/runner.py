@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings
 
-from crawler.config import CrawlConfig, FeedConfig
-from crawler.spiders.feeds import FeedJob, FeedSpider
-from storage.db import open_store, utc_now
-from storage.feeds import get_feed_state, upsert_feed
+from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.crawler.spiders.feeds import FeedJob, FeedSpider
+from marsad.storage.db import open_store, utc_now
+from marsad.storage.feeds import get_feed_state, upsert_feed
 
 if TYPE_CHECKING:
-    from alerts.rules import Rule
+    from marsad.alerts.rules import Rule
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class CrawlReport:
 def crawler_settings(crawl: CrawlConfig) -> Settings:
     """The project settings with the politeness limits of ``crawl`` applied."""
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("marsad.crawler.settings", priority="project")
     _apply_politeness(settings, crawl)
     return settings
 

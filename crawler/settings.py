@@ -6,13 +6,13 @@ overrides them from the config file.
 
 from __future__ import annotations
 
-from crawler.config import CrawlConfig
+from marsad.crawler.config import CrawlConfig
 
 _DEFAULTS = CrawlConfig()
 
 BOT_NAME = "marsad"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+SPIDER_MODULES = ["marsad.crawler.spiders"]
+NEWSPIDER_MODULE = "marsad.crawler.spiders"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 USER_AGENT = _DEFAULTS.user_agent
@@ -40,7 +40,7 @@ RETRY_EXCEPTIONS = [
     "twisted.internet.error.ConnectionLost",
 ]
 
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.RetryAfterMiddleware": 560}
-ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+DOWNLOADER_MIDDLEWARES = {"marsad.crawler.middlewares.RetryAfterMiddleware": 560}
+ITEM_PIPELINES = {"marsad.crawler.pipelines.StorePipeline": 300}
 
 LOG_LEVEL = "INFO"

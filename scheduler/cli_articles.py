@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 from sqlite_utils import Database
 
-from alerts.matching import match_article
-from alerts.rules import Rule, RuleError, parse_rules
-from crawler.ingest import PreparedArticle, ingest_article
-from scheduler.cli_common import (
+from marsad.alerts.matching import match_article
+from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.crawler.ingest import PreparedArticle, ingest_article
+from marsad.scheduler.cli_common import (
     emit_json,
     fail,
     json_option,
@@ -24,10 +24,10 @@ from scheduler.cli_common import (
     resolve_config,
     store_options,
 )
-from scheduler.importer import LineError, open_jsonl, read_articles
-from scheduler.prepare_ahead import prepared_ahead
-from storage.articles import iter_articles_for_export
-from storage.models import NewArticle
+from marsad.scheduler.importer import LineError, open_jsonl, read_articles
+from marsad.scheduler.prepare_ahead import prepared_ahead
+from marsad.storage.articles import iter_articles_for_export
+from marsad.storage.models import NewArticle
 
 # Articles per commit. Each commit rewrites every page of the copy-detection index's small
 # level it touched, so fewer, larger commits write less (at 1M stored, 2,000 gave 479 and

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from scheduler.cli_common import fail, resolve_config, store_options
+from marsad.scheduler.cli_common import fail, resolve_config, store_options
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 
@@ -20,7 +20,7 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
     SIGTERM or SIGINT stops scheduling and lets in-flight crawls and deliveries finish, then
     exits 0; a second signal forces an immediate exit (alerts not yet sent stay queued).
     """
-    from scheduler.daemon import configure_logging, run_daemon
+    from marsad.scheduler.daemon import configure_logging, run_daemon
 
     config = resolve_config(config_path, db_path)
     if not config.feeds:
@@ -38,7 +38,7 @@ def crawl_command(once: bool, config_path: str | None, db_path: str | None, log_
 
     Exits 1 when every feed failed, 0 otherwise.
     """
-    from scheduler.daemon import configure_logging, crawl_once
+    from marsad.scheduler.daemon import configure_logging, crawl_once
 
     config = resolve_config(config_path, db_path)
     if not config.feeds:
@@ -53,8 +53,8 @@ def deliver_command(config_path: str | None, db_path: str | None) -> None:
     """Send the alerts that are due now (one pass), then exit."""
     import asyncio
 
-    from alerts.delivery import deliver_due
-    from scheduler.cli_common import open_config_store
+    from marsad.alerts.delivery import deliver_due
+    from marsad.scheduler.cli_common import open_config_store
 
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
@@ -76,6 +76,6 @@ def deliver_command(config_path: str | None, db_path: str | None) -> None:
 def demo_command(workdir: Path) -> None:
     """Run one full cycle offline: serve sample Arabic feeds on loopback, crawl them into a fresh
     store, match the example rules, deliver alerts to a local webhook sink and print them."""
-    from scheduler.demo import run_demo
+    from marsad.scheduler.demo import run_demo
 
     raise SystemExit(run_demo(workdir))

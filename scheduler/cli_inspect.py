@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlite_utils import Database
 
-from crawler.urls import canonical_url
-from scheduler.cli_common import (
+from marsad.crawler.urls import canonical_url
+from marsad.scheduler.cli_common import (
     emit_json,
     fail,
     json_option,
@@ -30,12 +30,12 @@ from scheduler.cli_common import (
     stdout_is_terminal,
     store_options,
 )
-from scheduler.config import Config
-from scheduler.inspect_metadata import datasette_metadata, schema_markdown
-from storage import queries
-from storage.db import open_store, to_iso, utc_now
-from storage.outbox import requeue_alert
-from storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.scheduler.config import Config
+from marsad.scheduler.inspect_metadata import datasette_metadata, schema_markdown
+from marsad.storage import queries
+from marsad.storage.db import open_store, to_iso, utc_now
+from marsad.storage.outbox import requeue_alert
+from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
 
 # --- Times on the command line ----------------------------------------------------------------
 
@@ -544,7 +544,7 @@ def build_datasette(path: Path) -> Any:
     from datasette.app import Datasette
     from datasette.plugins import pm
 
-    from scheduler import inspect_plugin
+    from marsad.scheduler import inspect_plugin
 
     if not pm.is_registered(inspect_plugin):
         pm.register(inspect_plugin, name="marsad")

@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from alerts.matching import Match, compile_rules, marked_snippet
-from alerts.rules import Rule, RuleError, parse_rules
-from scheduler.cli_common import (
+from marsad.alerts.matching import Match, compile_rules, marked_snippet
+from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.scheduler.cli_common import (
     emit_json,
     fail,
     json_option,
@@ -21,9 +21,9 @@ from scheduler.cli_common import (
     resolve_config,
     store_options,
 )
-from scheduler.config import ConfigError, parse_duration
-from storage.backtest import ArchivedArticle, iter_articles_since
-from storage.db import to_iso
+from marsad.scheduler.config import ConfigError, parse_duration
+from marsad.storage.backtest import ArchivedArticle, iter_articles_since
+from marsad.storage.db import to_iso
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts.channels import Channel, ChannelError, parse_channels
-from alerts.config import DeliveryConfig
-from alerts.rules import Rule, RuleError, parse_rules
-from crawler.config import CrawlConfig, FeedConfig
+from marsad.alerts.channels import Channel, ChannelError, parse_channels
+from marsad.alerts.config import DeliveryConfig
+from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.crawler.config import CrawlConfig, FeedConfig
 
 
 class ConfigError(ValueError):

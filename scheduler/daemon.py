@@ -14,11 +14,11 @@ import signal
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scheduler.reactor import run_on_reactor
+from marsad.scheduler.reactor import run_on_reactor
 
 if TYPE_CHECKING:
-    from scheduler.config import Config
-    from scheduler.jobs import JobContext
+    from marsad.scheduler.config import Config
+    from marsad.scheduler.jobs import JobContext
 
 log = logging.getLogger("marsad.daemon")
 
@@ -47,10 +47,10 @@ def crawl_once(config: Config) -> int:
 
 
 async def _build_context(config: Config) -> JobContext:
-    from crawler.runner import make_runner
-    from scheduler.jobs import JobContext
-    from storage.db import open_store, utc_now
-    from storage.feeds import upsert_feed
+    from marsad.crawler.runner import make_runner
+    from marsad.scheduler.jobs import JobContext
+    from marsad.storage.db import open_store, utc_now
+    from marsad.storage.feeds import upsert_feed
 
     db = open_store(config.store_path)
     now = utc_now()
@@ -60,8 +60,8 @@ async def _build_context(config: Config) -> JobContext:
 
 
 async def _crawl_once_main(config: Config) -> int:
-    from crawler.runner import crawl_feeds
-    from scheduler.jobs import deliver_pending
+    from marsad.crawler.runner import crawl_feeds
+    from marsad.scheduler.jobs import deliver_pending
 
     ctx = await _build_context(config)
     try:
@@ -101,9 +101,9 @@ async def _daemon_main(config: Config) -> int:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from scheduler.jobs import deliver_pending, poll_feed
-    from storage.db import to_iso
-    from storage.feeds import get_feed_state, record_next_poll
+    from marsad.scheduler.jobs import deliver_pending, poll_feed
+    from marsad.storage.db import to_iso
+    from marsad.storage.feeds import get_feed_state, record_next_poll
 
     ctx = await _build_context(config)
     loop = asyncio.get_running_loop()

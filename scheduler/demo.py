@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from scheduler.config import Config, config_from_document
-from scheduler.demo_content import OUTLETS
-from scheduler.demo_site import feed_path, render_site
-from scheduler.loopback import LoopbackServer, ReceivedRequest
+from marsad.scheduler.config import Config, config_from_document
+from marsad.scheduler.demo_content import OUTLETS
+from marsad.scheduler.demo_site import feed_path, render_site
+from marsad.scheduler.loopback import LoopbackServer, ReceivedRequest
 
 SECRET_ENV = "MARSAD_DEMO_WEBHOOK_SECRET"
 
@@ -55,7 +55,7 @@ def fresh_store_path(workdir: Path) -> Path:
 
 
 def run_demo(workdir: Path) -> int:
-    from scheduler.daemon import configure_logging, crawl_once
+    from marsad.scheduler.daemon import configure_logging, crawl_once
 
     store = fresh_store_path(workdir)
     os.environ.setdefault(SECRET_ENV, secrets.token_hex(16))
@@ -84,7 +84,7 @@ def run_demo(workdir: Path) -> int:
 
 
 def _print_alerts(received: list[ReceivedRequest], secret: bytes) -> None:
-    from alerts.signing import SIGNATURE_HEADER, verify
+    from marsad.alerts.signing import SIGNATURE_HEADER, verify
 
     click.secho(f"{len(received)} alert(s) delivered to the webhook sink:", bold=True)
     for request in received:
@@ -108,8 +108,8 @@ def _print_alerts(received: list[ReceivedRequest], secret: bytes) -> None:
 
 
 def _print_stories(store: Path) -> None:
-    from storage.db import open_store
-    from storage.queries import list_stories
+    from marsad.storage.db import open_store
+    from marsad.storage.queries import list_stories
 
     db = open_store(store)
     try:

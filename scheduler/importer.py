@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from crawler.dates import to_utc_iso
-from crawler.urls import canonical_url
-from storage.models import NewArticle
+from marsad.crawler.dates import to_utc_iso
+from marsad.crawler.urls import canonical_url
+from marsad.storage.models import NewArticle
 
 
 @dataclass(frozen=True)

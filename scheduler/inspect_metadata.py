@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage import queries
+from marsad.storage import queries
 
 TABLES: dict[str, str] = {
     "feeds": "One row per configured feed, with its conditional-GET validators and its health.",

@@ -15,8 +15,8 @@ from datasette import hookimpl
 from datasette.utils import escape_fts
 from datasette.utils.asgi import Response
 
-from arabic import normalize
-from storage.search import SearchSyntaxError, parse_query, snippet
+from marsad.arabic import normalize
+from marsad.storage.search import SearchSyntaxError, parse_query, snippet
 
 F = TypeVar("F", bound=Callable[..., Any])
 

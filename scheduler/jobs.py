@@ -11,14 +11,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from alerts.delivery import DeliveryReport, deliver_due
-from crawler.config import FeedConfig
-from crawler.runner import CrawlReport, crawl_feeds
+from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.crawler.config import FeedConfig
+from marsad.crawler.runner import CrawlReport, crawl_feeds
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from scheduler.config import Config
+    from marsad.scheduler.config import Config
 
 log = logging.getLogger("marsad.jobs")
 

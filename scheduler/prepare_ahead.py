@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-from crawler.ingest import PreparedArticle, prepare_article
-from scheduler.importer import LineError
-from storage.models import NewArticle
+from marsad.crawler.ingest import PreparedArticle, prepare_article
+from marsad.scheduler.importer import LineError
+from marsad.storage.models import NewArticle
 
 Item = NewArticle | LineError
 # Articles sent to a worker at once: large enough that pickling is a small share of the work.

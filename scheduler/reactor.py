@@ -16,7 +16,7 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 def prepare_process() -> None:
     """Install the asyncio reactor and point Scrapy at our settings, before anything imports
     ``twisted.internet.reactor`` (importing it first would install the default epoll reactor)."""
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "marsad.crawler.settings")
     from scrapy.utils.reactor import install_reactor
 
     install_reactor(ASYNCIO_REACTOR)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.models import DuplicateVerdict, NewArticle
+from marsad.storage.models import DuplicateVerdict, NewArticle
 
 
 def find_article_by_url(db: Database, canonical_url: str) -> int | None:

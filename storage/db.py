@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from storage.migrations import migrations
+from marsad.storage.migrations import migrations
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Database:

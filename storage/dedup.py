@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from arabic import normalize
-from arabic.credits import Credits, split_credits
-from storage import articles as store
-from storage import lsh
-from storage.fingerprint import (
+from marsad.arabic import normalize
+from marsad.arabic.credits import Credits, split_credits
+from marsad.storage import articles as store
+from marsad.storage import lsh
+from marsad.storage.fingerprint import (
     Fingerprint,
     Similarity,
     estimate,
@@ -32,7 +32,7 @@ from storage.fingerprint import (
     fingerprint,
     shingle_hashes,
 )
-from storage.models import DuplicateVerdict
+from marsad.storage.models import DuplicateVerdict
 
 # On the dev set every labelled copy pair has containment ≥ 0.92 (54 of 900 have Jaccard < 0.6:
 # the truncations and excerpts) and other outlets' write-ups of the same event reach at most

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from storage.models import FeedState
+from marsad.storage.models import FeedState
 
 
 def upsert_feed(db: Database, name: str, url: str, now: str) -> int:

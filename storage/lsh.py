@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
-from storage.fingerprint import BANDS, Fingerprint, band_keys
+from marsad.storage.fingerprint import BANDS, Fingerprint, band_keys
 
 # How many articles one bucket may contribute, newest first. A bucket shared by thousands of
 # articles (a template every outlet prints) must not make one lookup scan them all.

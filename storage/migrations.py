@@ -177,8 +177,8 @@ def m0002_copy_detection(db: Database) -> None:
 def _backfill_0002(db: Database) -> None:
     """Give articles stored before copy detection their provenance, body hash and fingerprint."""
     # Imported here: the rest of the schema must not depend on the fingerprint code.
-    from storage.dedup import prepare_body
-    from storage.lsh import index_keys, insert_fingerprint, insert_keys
+    from marsad.storage.dedup import prepare_body
+    from marsad.storage.lsh import index_keys, insert_fingerprint, insert_keys
 
     last = 0
     while True:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.models import DueAlert
+from marsad.storage.models import DueAlert
 
 
 def enqueue_alert(

@@ -19,7 +19,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from arabic import normalize
+from marsad.arabic import normalize
 
 
 class SearchSyntaxError(ValueError):

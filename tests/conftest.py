@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from storage.db import open_store
+from marsad.storage.db import open_store
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -17,9 +17,9 @@ from scrapy.utils.reactor import install_reactor
 
 install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 
-from alerts.rules import Rule  # noqa: E402  (after the reactor, as in the daemon)
-from crawler.config import CrawlConfig, FeedConfig  # noqa: E402
-from crawler.runner import crawl_feeds, make_runner  # noqa: E402
+from marsad.alerts.rules import Rule  # noqa: E402  (after the reactor, as in the daemon)
+from marsad.crawler.config import CrawlConfig, FeedConfig  # noqa: E402
+from marsad.crawler.runner import crawl_feeds, make_runner  # noqa: E402
 
 
 async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from alerts.config import DeliveryConfig
-from alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
-from alerts.outcome import Outcome
-from alerts.rules import Rule
-from crawler.ingest import ingest_article
-from storage.db import to_iso
-from storage.models import DueAlert, NewArticle
+from marsad.alerts.config import DeliveryConfig
+from marsad.alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
+from marsad.alerts.outcome import Outcome
+from marsad.alerts.rules import Rule
+from marsad.crawler.ingest import ingest_article
+from marsad.storage.db import to_iso
+from marsad.storage.models import DueAlert, NewArticle
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CONFIG = DeliveryConfig(max_attempts=5, backoff_base=30.0, backoff_max=600.0)

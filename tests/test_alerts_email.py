@@ -16,14 +16,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlite_utils import Database
 
-from alerts.channels import Channel, EmailChannel
-from alerts.config import DeliveryConfig
-from alerts.delivery import DeliveryReport, deliver_due
-from alerts.render import MARK_CLOSE, MARK_OPEN, message_id
-from alerts.rules import Rule
-from crawler.ingest import ingest_article
-from storage.db import to_iso
-from storage.models import NewArticle
+from marsad.alerts.channels import Channel, EmailChannel
+from marsad.alerts.config import DeliveryConfig
+from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.alerts.render import MARK_CLOSE, MARK_OPEN, message_id
+from marsad.alerts.rules import Rule
+from marsad.crawler.ingest import ingest_article
+from marsad.storage.db import to_iso
+from marsad.storage.models import NewArticle
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 RULE = Rule("انسحاب", ("الانسحاب",), ("mail",))

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from alerts.channels import EmailChannel
-from alerts.render import (
+from marsad.alerts.channels import EmailChannel
+from marsad.alerts.render import (
     SUBJECT_MAX,
     clean_line,
     email_message,
@@ -18,7 +18,7 @@ from alerts.render import (
     message_id,
     webhook_body,
 )
-from storage.models import DueAlert
+from marsad.storage.models import DueAlert
 
 STORY = {"articles": 3, "outlets": 2, "sources": ["الجزيرة", "العربية"]}
 CHANNEL = EmailChannel(name="mail", to=("a@example.org",), sender="alerts@marsad.example")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from alerts.signing import sign, verify
+from marsad.alerts.signing import sign, verify
 
 SECRET = b"k3y"
 BODY = '{"title":"عاجل"}'.encode()

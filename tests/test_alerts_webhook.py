@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from alerts.channels import Channel, WebhookChannel
-from alerts.config import DeliveryConfig
-from alerts.delivery import DeliveryReport, deliver_due
-from alerts.rules import Rule
-from alerts.signing import verify
-from alerts.webhook import classify, parse_retry_after
-from crawler.ingest import ingest_article
-from storage.db import from_iso, to_iso
-from storage.models import NewArticle
+from marsad.alerts.channels import Channel, WebhookChannel
+from marsad.alerts.config import DeliveryConfig
+from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.alerts.rules import Rule
+from marsad.alerts.signing import verify
+from marsad.alerts.webhook import classify, parse_retry_after
+from marsad.crawler.ingest import ingest_article
+from marsad.storage.db import from_iso, to_iso
+from marsad.storage.models import NewArticle
 from tests.webhook_sink import WebhookSink
 
 SECRET_ENV = "MARSAD_TEST_WEBHOOK_SECRET"

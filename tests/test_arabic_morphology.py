@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from arabic.morphology import (
+from marsad.arabic.morphology import (
     IMPERFECT,
     NAME_TA,
     PAST,
@@ -17,7 +17,7 @@ from arabic.morphology import (
     phrase_cores,
     word_cores,
 )
-from arabic.tokens import match_key
+from marsad.arabic.tokens import match_key
 
 
 def forms_of(keyword: str) -> dict[str, set[str]]:

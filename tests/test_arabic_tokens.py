@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from arabic import normalize
-from arabic.normalize import normalize_word
-from arabic.tokens import (
+from marsad.arabic import normalize
+from marsad.arabic.normalize import normalize_word
+from marsad.arabic.tokens import (
     GLUED,
     match_key,
     plain_keys,

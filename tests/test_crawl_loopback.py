@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from storage.db import from_iso, open_store
+from marsad.storage.db import from_iso, open_store
 from tests.feedserver import FeedServer
 
 CRAWLRUN = Path(__file__).resolve().parent / "crawlrun.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.encoding import (
+from marsad.crawler.encoding import (
     arabic_score,
     charset_from_content_type,
     charset_from_markup,

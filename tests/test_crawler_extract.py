@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import extract_article, guess_language
+from marsad.crawler.extract import extract_article, guess_language
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "crawl"
@@ -72,7 +72,7 @@ def test_guess_language() -> None:
 
 
 def test_headline_and_date_lines_are_not_kept_in_the_body() -> None:
-    from crawler.extract import strip_leading_furniture
+    from marsad.crawler.extract import strip_leading_furniture
 
     body = "افتتاح المعرض\n2020-03-29\nافتتح المعرض أبوابه أمام الزوار.\nوشارك فيه كثيرون."
     assert strip_leading_furniture(body, "افتتاح المعرض") == (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.feeds import html_to_text, parse_feed
+from marsad.crawler.feeds import html_to_text, parse_feed
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BASE = "http://news.example/feeds/main.xml"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crawler.config import CrawlConfig
-from crawler.middlewares import retry_after_seconds
-from crawler.runner import crawler_settings
-from crawler.spiders.feeds import (
+from marsad.crawler.config import CrawlConfig
+from marsad.crawler.middlewares import retry_after_seconds
+from marsad.crawler.runner import crawler_settings
+from marsad.crawler.spiders.feeds import (
     BACKOFF_BASE,
     UNCONDITIONAL_EVERY,
     backoff_seconds,
     conditional_headers,
 )
-from storage.models import FeedState
+from marsad.storage.models import FeedState
 
 
 def _state(
@@ -65,5 +65,5 @@ def test_settings_carry_the_crawl_config() -> None:
     assert settings.getint("DOWNLOAD_MAXSIZE") == 1000
     assert settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") == 1
     assert settings.getbool("ROBOTSTXT_OBEY") is True
-    assert settings.getdict("ITEM_PIPELINES") == {"crawler.pipelines.StorePipeline": 300}
+    assert settings.getdict("ITEM_PIPELINES") == {"marsad.crawler.pipelines.StorePipeline": 300}
     assert 503 not in settings.getlist("RETRY_HTTP_CODES")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arabic.credits import split_credits
+from marsad.arabic.credits import split_credits
 
 BODY = "افتتح محافظ المدينة صباح اليوم معرضا للكتاب يضم أكثر من خمسمئة دار نشر."
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.demo_content import DemoArticle, DemoOutlet
-from scheduler.demo_site import feed_path, render_site
-from scheduler.loopback import LoopbackServer
+from marsad.scheduler.demo_content import DemoArticle, DemoOutlet
+from marsad.scheduler.demo_site import feed_path, render_site
+from marsad.scheduler.loopback import LoopbackServer
 
 pytestmark = pytest.mark.slow
 
-MARSAD = [sys.executable, "-c", "from scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
 SECRET = "daemon-test-secret"
 
 FIRST = DemoArticle(

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from alerts.rules import Rule
-from crawler.ingest import ingest_article
-from storage import lsh
-from storage.db import open_store
-from storage.dedup import forget
-from storage.migrations import migrations
-from storage.models import NewArticle
+from marsad.alerts.rules import Rule
+from marsad.crawler.ingest import ingest_article
+from marsad.storage import lsh
+from marsad.storage.db import open_store
+from marsad.storage.dedup import forget
+from marsad.storage.migrations import migrations
+from marsad.storage.models import NewArticle
 
 P1 = (
     "أعلن مجلس إدارة هيئة النقل في المدينة، في اجتماعه الدوري الذي عقد مساء الأحد، عن خطة "

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scheduler.cli import cli
-from storage.db import open_store
+from marsad.scheduler.cli import cli
+from marsad.storage.db import open_store
 from tests.conftest import shared_path
 
 PRECISION_BAR = 0.99

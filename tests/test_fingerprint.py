@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage import fingerprint as fpr
+from marsad.storage import fingerprint as fpr
 
 TEXT = (
     "اعلن مجلس الادارة في اجتماعه الدوري عن خطة لتوسيع شبكة النقل العام في المدينة خلال "

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from crawler.ingest import prepare_article
-from scheduler.importer import LineError
-from scheduler.prepare_ahead import BATCH, prepared_ahead
-from storage.db import open_store
-from storage.models import NewArticle
+from marsad.crawler.ingest import prepare_article
+from marsad.scheduler.importer import LineError
+from marsad.scheduler.prepare_ahead import BATCH, prepared_ahead
+from marsad.storage.db import open_store
+from marsad.storage.models import NewArticle
 
-MARSAD = [sys.executable, "-c", "from scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 ARTICLES = 3 * BATCH + 40
 

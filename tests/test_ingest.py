@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from sqlite_utils import Database
 
-from alerts.rules import Rule
-from crawler.ingest import ingest_article
-from storage.models import NewArticle
+from marsad.alerts.rules import Rule
+from marsad.crawler.ingest import ingest_article
+from marsad.storage.models import NewArticle
 
 RULES = (Rule("withdrawal", ("انسحاب",), ("ops",)),)
 

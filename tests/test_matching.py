@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts import matching
-from alerts.matching import (
+from marsad.alerts import matching
+from marsad.alerts.matching import (
     Match,
     RuleIndex,
     compile_rules,
@@ -14,7 +14,7 @@ from alerts.matching import (
     match_article,
     snippet,
 )
-from alerts.rules import Keyword, Rule
+from marsad.alerts.rules import Keyword, Rule
 
 TITLE = "التحالف يكمل انسحابه من قاعدة K1"
 BODY = (

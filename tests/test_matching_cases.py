@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.matching import match_article
-from alerts.rules import Keyword, Rule
+from marsad.alerts.matching import match_article
+from marsad.alerts.rules import Keyword, Rule
 
 CASES: list[tuple[str | Keyword, str, str]] = [
     # Nouns with clitics, dual and plural, and their look-alikes.

@@ -3,10 +3,10 @@ every `core` case matches, at least 90% of `extended` cases match, no `none` cas
 
 from __future__ import annotations
 
-from alerts.matching import keyword_variants, match_article
-from alerts.rules import Keyword, Rule
-from arabic.morphology import Lexicon
-from arabic.tokens import tokenize
+from marsad.alerts.matching import keyword_variants, match_article
+from marsad.alerts.rules import Keyword, Rule
+from marsad.arabic.morphology import Lexicon
+from marsad.arabic.tokens import tokenize
 from tests.conftest import shared_path
 
 EXTENDED_BAR = 0.90

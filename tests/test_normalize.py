@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from arabic import normalize, normalize_keep_ta_marbuta
+from marsad.arabic import normalize, normalize_keep_ta_marbuta
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from alerts.rules import Keyword, Rule, RuleError, parse_rules
+from marsad.alerts.rules import Keyword, Rule, RuleError, parse_rules
 
 FULL = """
 [[rules]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlite_utils import Database
 
-from storage.search import SearchSyntaxError, fts_query, parse_query, snippet
+from marsad.storage.search import SearchSyntaxError, fts_query, parse_query, snippet
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from storage.db import open_store
-from storage.migrations import migrations
+from marsad.storage.db import open_store
+from marsad.storage.migrations import migrations
 
 
 def test_migrations_apply_once(tmp_path: Path) -> None:

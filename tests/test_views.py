@@ -9,9 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from scheduler.cli import cli
-from storage.db import open_store
-from storage.migrations import migrations
+from marsad.scheduler.cli import cli
+from marsad.storage.db import open_store
+from marsad.storage.migrations import migrations
 from tests.test_cli_inspect import build_store
 
 

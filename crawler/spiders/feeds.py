@@ -23,15 +23,15 @@ from scrapy.exceptions import (
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from crawler.config import CrawlConfig, FeedConfig
-from crawler.extract import extract_article, guess_language
-from crawler.feeds import FeedEntry, FeedResult, parse_feed
-from crawler.items import ArticleItem, FeedOutcome
-from crawler.middlewares import PAUSE_STATUSES, retry_after_seconds
-from crawler.urls import canonical_url
-from storage.articles import known_guids, known_urls
-from storage.db import open_store, to_iso
-from storage.models import FeedState, NewArticle
+from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.crawler.extract import extract_article, guess_language
+from marsad.crawler.feeds import FeedEntry, FeedResult, parse_feed
+from marsad.crawler.items import ArticleItem, FeedOutcome
+from marsad.crawler.middlewares import PAUSE_STATUSES, retry_after_seconds
+from marsad.crawler.urls import canonical_url
+from marsad.storage.articles import known_guids, known_urls
+from marsad.storage.db import open_store, to_iso
+from marsad.storage.models import FeedState, NewArticle
 
 if TYPE_CHECKING:
     from scrapy.http import Response

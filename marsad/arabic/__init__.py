@@ -3,6 +3,6 @@
 This package imports nothing else of marsad's, so every other package may use it.
 """
 
-from arabic.normalize import normalize, normalize_keep_ta_marbuta
+from marsad.arabic.normalize import normalize, normalize_keep_ta_marbuta
 
 __all__ = ["normalize", "normalize_keep_ta_marbuta"]

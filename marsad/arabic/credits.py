@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from arabic.normalize import normalize
+from marsad.arabic.normalize import normalize
 
 # Agencies and the ways outlets write them, in normalised form (alef folded, ة → ه).
 _AGENCIES = (

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
-from arabic.normalize import normalize_word
+from marsad.arabic.normalize import normalize_word
 
 # Arabic letters, including the presentation forms that NFKC later unfolds.
 _AR_LETTERS = (

@@ -1,0 +1,7 @@
+"""``python -m marsad``: the same as the ``marsad`` command."""
+
+from __future__ import annotations
+
+from marsad.scheduler.cli import main
+
+main()
