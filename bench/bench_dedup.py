@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from marsad.arabic import normalize
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage import lsh
 from marsad.storage.db import open_store
 from marsad.storage.dedup import find_duplicate, prepare_body
@@ -206,7 +206,7 @@ def run_import(db_path: Path, items: list[dict[str, Any]], work: Path) -> dict[s
         "atexit.register(lambda: print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+)', "
         "open('/proc/self/status').read()).group(1), "
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr))\n"
-        "from marsad.scheduler.cli import main\n"
+        "from marsad.cli import main\n"
         "sys.argv = ['marsad'] + sys.argv[1:]\n"
         "main()\n"
     )

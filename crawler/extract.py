@@ -10,8 +10,8 @@ import trafilatura
 from trafilatura.settings import use_config
 
 from marsad.arabic import normalize
-from marsad.crawler.dates import to_utc_iso
 from marsad.crawler.encoding import decode_html
+from marsad.times import to_utc_iso
 
 # Less body text than this is a teaser, a paywall or an error page, not an article.
 MIN_TEXT_CHARS = 80

@@ -15,8 +15,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
-from marsad.crawler.dates import to_utc_iso
 from marsad.crawler.encoding import charset_from_content_type
+from marsad.times import to_utc_iso
 
 # Elements after which a line break belongs, so paragraphs do not run together.
 _BLOCKS = frozenset(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from marsad.crawler.ingest import ingest_article
 from marsad.crawler.items import ArticleItem, FeedOutcome
 from marsad.crawler.spiders.feeds import FeedSpider
+from marsad.ingest import ingest_article
 from marsad.storage.db import open_store, utc_now
 from marsad.storage.feeds import record_feed_failed, record_feed_fetched
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from marsad.scheduler.cli import main
+from marsad.cli import main
 
 main()

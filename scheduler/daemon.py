@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from marsad.scheduler.reactor import run_on_reactor
 
 if TYPE_CHECKING:
-    from marsad.scheduler.config import Config
+    from marsad.config import Config
     from marsad.scheduler.jobs import JobContext
 
 log = logging.getLogger("marsad.daemon")

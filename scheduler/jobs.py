@@ -18,7 +18,7 @@ from marsad.crawler.runner import CrawlReport, crawl_feeds
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from marsad.scheduler.config import Config
+    from marsad.config import Config
 
 log = logging.getLogger("marsad.jobs")
 

@@ -15,7 +15,7 @@ from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.rules import Rule
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage.db import to_iso
 from marsad.storage.models import DueAlert, NewArticle
 

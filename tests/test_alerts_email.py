@@ -21,7 +21,7 @@ from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.render import MARK_CLOSE, MARK_OPEN, message_id
 from marsad.alerts.rules import Rule
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage.db import to_iso
 from marsad.storage.models import NewArticle
 

@@ -23,7 +23,7 @@ from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.rules import Rule
 from marsad.alerts.signing import verify
 from marsad.alerts.webhook import classify, parse_retry_after
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage.db import from_iso, to_iso
 from marsad.storage.models import NewArticle
 from tests.webhook_sink import WebhookSink

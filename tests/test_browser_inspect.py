@@ -24,7 +24,7 @@ from tests.test_cli_inspect import build_store
 
 pytestmark = pytest.mark.slow
 
-MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

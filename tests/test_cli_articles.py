@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import shared_path
 
-MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 
 RULES_TOML = """
 [[rules]]

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from marsad.scheduler.cli import cli
-from marsad.scheduler.cli_inspect import parse_when
+from marsad.cli import cli
+from marsad.cli.inspect import parse_when
 from marsad.storage.db import open_store
 from marsad.storage.feeds import record_feed_failed, record_feed_fetched, upsert_feed
 from marsad.storage.outbox import mark_dead, mark_sent, record_delivery

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from marsad.scheduler.cli import cli
+from marsad.cli import cli
 
 CONFIG = """
 [store]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from marsad.scheduler.config import ConfigError, load_config, parse_duration
+from marsad.config import ConfigError, load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from marsad.scheduler.demo_content import DemoArticle, DemoOutlet
-from marsad.scheduler.demo_site import feed_path, render_site
-from marsad.scheduler.loopback import LoopbackServer
+from marsad.demo.content import DemoArticle, DemoOutlet
+from marsad.demo.loopback import LoopbackServer
+from marsad.demo.site import feed_path, render_site
 
 pytestmark = pytest.mark.slow
 
-MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 SECRET = "daemon-test-secret"
 
 FIRST = DemoArticle(

@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from marsad.alerts.rules import Rule
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage import lsh
 from marsad.storage.db import open_store
 from marsad.storage.dedup import forget

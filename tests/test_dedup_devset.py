@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from marsad.scheduler.cli import cli
+from marsad.cli import cli
 from marsad.storage.db import open_store
 from tests.conftest import shared_path
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from marsad.crawler.ingest import prepare_article
-from marsad.scheduler.importer import LineError
-from marsad.scheduler.prepare_ahead import BATCH, prepared_ahead
+from marsad.ingest import prepare_article
+from marsad.ingest.ahead import BATCH, prepared_ahead
+from marsad.ingest.jsonl import LineError
 from marsad.storage.db import open_store
 from marsad.storage.models import NewArticle
 
-MARSAD = [sys.executable, "-c", "from marsad.scheduler.cli import main; main()"]
+MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 ARTICLES = 3 * BATCH + 40
 

@@ -8,7 +8,7 @@ import pytest
 from sqlite_utils import Database
 
 from marsad.alerts.rules import Rule
-from marsad.crawler.ingest import ingest_article
+from marsad.ingest import ingest_article
 from marsad.storage.models import NewArticle
 
 RULES = (Rule("withdrawal", ("انسحاب",), ("ops",)),)

@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-from marsad.scheduler.cli import cli
-from marsad.scheduler.inspect_metadata import COLUMNS, TABLES, schema_markdown
+from marsad.cli import cli
+from marsad.inspect.metadata import COLUMNS, TABLES, schema_markdown
 from marsad.storage.queries import schema_objects, table_columns
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "schema.md"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from marsad.scheduler.cli import cli
+from marsad.cli import cli
 from marsad.storage.db import open_store
 from marsad.storage.migrations import migrations
 from tests.test_cli_inspect import build_store

@@ -28,10 +28,10 @@ from marsad.crawler.extract import extract_article, guess_language
 from marsad.crawler.feeds import FeedEntry, FeedResult, parse_feed
 from marsad.crawler.items import ArticleItem, FeedOutcome
 from marsad.crawler.middlewares import PAUSE_STATUSES, retry_after_seconds
-from marsad.crawler.urls import canonical_url
 from marsad.storage.articles import known_guids, known_urls
 from marsad.storage.db import open_store, to_iso
 from marsad.storage.models import FeedState, NewArticle
+from marsad.urls import canonical_url
 
 if TYPE_CHECKING:
     from scrapy.http import Response

@@ -10,7 +10,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from html import escape
 
-from marsad.scheduler.demo_content import DemoArticle, DemoOutlet
+from marsad.demo.content import DemoArticle, DemoOutlet
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from marsad.crawler.dates import to_utc_iso
-from marsad.crawler.urls import canonical_url
 from marsad.storage.models import NewArticle
+from marsad.times import to_utc_iso
+from marsad.urls import canonical_url
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from sqlite_utils import Database
 
 from marsad.alerts.matching import match_article
 from marsad.alerts.rules import Rule, RuleError, parse_rules
-from marsad.crawler.ingest import PreparedArticle, ingest_article
-from marsad.scheduler.cli_common import (
+from marsad.cli.common import (
     emit_json,
     fail,
     json_option,
@@ -24,8 +23,9 @@ from marsad.scheduler.cli_common import (
     resolve_config,
     store_options,
 )
-from marsad.scheduler.importer import LineError, open_jsonl, read_articles
-from marsad.scheduler.prepare_ahead import prepared_ahead
+from marsad.ingest import PreparedArticle, ingest_article
+from marsad.ingest.ahead import prepared_ahead
+from marsad.ingest.jsonl import LineError, open_jsonl, read_articles
 from marsad.storage.articles import iter_articles_for_export
 from marsad.storage.models import NewArticle
 

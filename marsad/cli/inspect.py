@@ -20,8 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlite_utils import Database
 
-from marsad.crawler.urls import canonical_url
-from marsad.scheduler.cli_common import (
+from marsad.cli.common import (
     emit_json,
     fail,
     json_option,
@@ -30,12 +29,13 @@ from marsad.scheduler.cli_common import (
     stdout_is_terminal,
     store_options,
 )
-from marsad.scheduler.config import Config
-from marsad.scheduler.inspect_metadata import datasette_metadata, schema_markdown
+from marsad.config import Config
+from marsad.inspect.metadata import datasette_metadata, schema_markdown
 from marsad.storage import queries
 from marsad.storage.db import open_store, to_iso, utc_now
 from marsad.storage.outbox import requeue_alert
 from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.urls import canonical_url
 
 # --- Times on the command line ----------------------------------------------------------------
 
@@ -544,7 +544,7 @@ def build_datasette(path: Path) -> Any:
     from datasette.app import Datasette
     from datasette.plugins import pm
 
-    from marsad.scheduler import inspect_plugin
+    from marsad.inspect import plugin as inspect_plugin
 
     if not pm.is_registered(inspect_plugin):
         pm.register(inspect_plugin, name="marsad")

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from marsad.scheduler.config import Config, config_from_document
-from marsad.scheduler.demo_content import OUTLETS
-from marsad.scheduler.demo_site import feed_path, render_site
-from marsad.scheduler.loopback import LoopbackServer, ReceivedRequest
+from marsad.config import Config, config_from_document
+from marsad.demo.content import OUTLETS
+from marsad.demo.loopback import LoopbackServer, ReceivedRequest
+from marsad.demo.site import feed_path, render_site
 
 SECRET_ENV = "MARSAD_DEMO_WEBHOOK_SECRET"
 

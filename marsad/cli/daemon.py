@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from marsad.scheduler.cli_common import fail, resolve_config, store_options
+from marsad.cli.common import fail, resolve_config, store_options
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 
@@ -54,7 +54,7 @@ def deliver_command(config_path: str | None, db_path: str | None) -> None:
     import asyncio
 
     from marsad.alerts.delivery import deliver_due
-    from marsad.scheduler.cli_common import open_config_store
+    from marsad.cli.common import open_config_store
 
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
@@ -76,6 +76,6 @@ def deliver_command(config_path: str | None, db_path: str | None) -> None:
 def demo_command(workdir: Path) -> None:
     """Run one full cycle offline: serve sample Arabic feeds on loopback, crawl them into a fresh
     store, match the example rules, deliver alerts to a local webhook sink and print them."""
-    from marsad.scheduler.demo import run_demo
+    from marsad.demo.run import run_demo
 
     raise SystemExit(run_demo(workdir))

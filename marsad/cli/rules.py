@@ -13,7 +13,7 @@ import click
 
 from marsad.alerts.matching import Match, compile_rules, marked_snippet
 from marsad.alerts.rules import Rule, RuleError, parse_rules
-from marsad.scheduler.cli_common import (
+from marsad.cli.common import (
     emit_json,
     fail,
     json_option,
@@ -21,7 +21,7 @@ from marsad.scheduler.cli_common import (
     resolve_config,
     store_options,
 )
-from marsad.scheduler.config import ConfigError, parse_duration
+from marsad.config import ConfigError, parse_duration
 from marsad.storage.backtest import ArchivedArticle, iter_articles_since
 from marsad.storage.db import to_iso
 

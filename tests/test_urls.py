@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from marsad.crawler.urls import canonical_url
+from marsad.urls import canonical_url
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from marsad.scheduler.cli_articles import export_command, import_command, match_command
-from marsad.scheduler.cli_daemon import crawl_command, deliver_command, demo_command, run_command
-from marsad.scheduler.cli_inspect import (
+from marsad.cli.articles import export_command, import_command, match_command
+from marsad.cli.daemon import crawl_command, deliver_command, demo_command, run_command
+from marsad.cli.inspect import (
     alerts_command,
     feeds_command,
     inspect_command,
@@ -16,7 +16,7 @@ from marsad.scheduler.cli_inspect import (
     stats_command,
     stories_command,
 )
-from marsad.scheduler.cli_rules import rules_group
+from marsad.cli.rules import rules_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from sqlite_utils import Database
 
-from marsad.scheduler.config import Config, ConfigError, config_from_document, load_config
+from marsad.config import Config, ConfigError, config_from_document, load_config
 from marsad.storage.db import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])

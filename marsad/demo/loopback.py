@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from marsad.scheduler.demo_site import Page
+from marsad.demo.site import Page
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The offline demo: sample Arabic outlets served on loopback, one full cycle, alerts shown."""

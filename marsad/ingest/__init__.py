@@ -1,0 +1,12 @@
+"""The ingest path: the one way every article — crawled or imported — enters the store.
+
+normalise → dedup → store → match → alert, for one article at a time (:func:`ingest_article`);
+``marsad import`` feeds it JSON lines (:mod:`marsad.ingest.jsonl`), preparing articles ahead in
+worker processes (:mod:`marsad.ingest.ahead`).
+"""
+
+from __future__ import annotations
+
+from marsad.ingest.article import IngestResult, PreparedArticle, ingest_article, prepare_article
+
+__all__ = ["IngestResult", "PreparedArticle", "ingest_article", "prepare_article"]

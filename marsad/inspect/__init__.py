@@ -1,0 +1,1 @@
+"""The Datasette front-end over the store (``marsad inspect``): metadata, plugin, server."""
