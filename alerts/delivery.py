@@ -20,7 +20,7 @@ from marsad.alerts.channels import EmailChannel, WebhookChannel
 from marsad.alerts.email import EmailSender
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.webhook import WebhookSender
-from marsad.storage.db import to_iso
+from marsad.retry import exponential_backoff
 from marsad.storage.outbox import (
     due_alerts,
     mark_dead,
@@ -29,6 +29,7 @@ from marsad.storage.outbox import (
     schedule_retry,
     story_alert_summary,
 )
+from marsad.times import to_iso
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -83,8 +84,7 @@ def retry_delay(
     ``min(backoff_max, backoff_base * 2**attempts)`` plus up to :data:`JITTER` of it
     (``rand`` in [0, 1)), but never sooner than the receiver's ``retry_after``.
     """
-    # The exponent is capped so a long-failing alert cannot overflow the float.
-    backoff = min(config.backoff_max, config.backoff_base * 2.0 ** min(attempts, 64))
+    backoff = exponential_backoff(attempts, config.backoff_base, config.backoff_max)
     delay = backoff * (1.0 + JITTER * rand)
     return max(delay, retry_after or 0.0)
 

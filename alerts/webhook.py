@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,6 +18,7 @@ import httpx
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import webhook_body
 from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from marsad.retry import retry_after_seconds
 
 if TYPE_CHECKING:
     from marsad.alerts.channels import WebhookChannel
@@ -31,24 +30,6 @@ RETRY_AFTER_MAX = 7 * 24 * 3600.0
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 # How much of a response body is kept in the delivery record, to say why it failed.
 _DETAIL_MAX = 300
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from ``now``: ``Retry-After`` is either delay-seconds or an HTTP-date."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 def classify(status: int, *, retry_after: float | None = None, detail: str = "") -> Outcome:
@@ -119,7 +100,9 @@ class WebhookSender:
             detail = await _read_some(response)
             return classify(
                 response.status_code,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+                retry_after=retry_after_seconds(
+                    response.headers.get("Retry-After"), now, cap=RETRY_AFTER_MAX
+                ),
                 detail=detail,
             )
 

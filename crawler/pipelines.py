@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from marsad.crawler.items import ArticleItem, FeedOutcome
 from marsad.crawler.spiders.feeds import FeedSpider
 from marsad.ingest import ingest_article
-from marsad.storage.db import open_store, utc_now
+from marsad.storage.db import open_store
 from marsad.storage.feeds import record_feed_failed, record_feed_fetched
+from marsad.times import utc_now
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

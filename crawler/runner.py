@@ -17,8 +17,9 @@ from scrapy.settings import Settings
 
 from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.spiders.feeds import FeedJob, FeedSpider
-from marsad.storage.db import open_store, utc_now
+from marsad.storage.db import open_store
 from marsad.storage.feeds import get_feed_state, upsert_feed
+from marsad.times import utc_now
 
 if TYPE_CHECKING:
     from marsad.alerts.rules import Rule

@@ -3,7 +3,6 @@ that name the file, the key and the problem."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from marsad.alerts.channels import Channel, ChannelError, parse_channels
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.times import parse_duration
 
 
 class ConfigError(ValueError):
@@ -32,20 +32,14 @@ class Config:
     source_path: Path | None = None
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery"}
 
 
-def parse_duration(value: object, where: str) -> float:
-    """'90s', '5m', '2h', '1d' or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m and float(m.group(1)) > 0:
-            return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ConfigError(f'{where}: must be a duration such as "90s", "5m", "2h", got {value!r}')
+def _duration(value: object, where: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def load_config(path: str | Path, *, db_override: str | Path | None = None) -> Config:
@@ -125,7 +119,7 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{where} {name!r}.url: must be an http(s) URL, got {url!r}")
-        every = parse_duration(table.get("every", "10m"), f"{where} {name!r}.every")
+        every = _duration(table.get("every", "10m"), f"{where} {name!r}.every")
         if every < 10:
             raise ConfigError(f"{where} {name!r}.every: polling more often than every 10s is rude")
         source = table.get("source", name)
@@ -157,7 +151,7 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
     return CrawlConfig(
         user_agent=ua,
         obey_robots=robots,
-        download_timeout=parse_duration(
+        download_timeout=_duration(
             table.get("download_timeout", d.download_timeout), "crawl.download_timeout"
         ),
         max_page_bytes=_positive_int(table, "max_page_bytes", d.max_page_bytes, "crawl"),
@@ -168,7 +162,7 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         max_articles_per_feed=_positive_int(
             table, "max_articles_per_feed", d.max_articles_per_feed, "crawl"
         ),
-        max_backoff=parse_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
+        max_backoff=_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
     )
 
 
@@ -177,12 +171,10 @@ def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     known = {"every", "max_attempts", "backoff_base", "backoff_max"}
     _reject_unknown(table, known, "delivery")
     return DeliveryConfig(
-        every=parse_duration(table.get("every", d.every), "delivery.every"),
+        every=_duration(table.get("every", d.every), "delivery.every"),
         max_attempts=_positive_int(table, "max_attempts", d.max_attempts, "delivery"),
-        backoff_base=parse_duration(
-            table.get("backoff_base", d.backoff_base), "delivery.backoff_base"
-        ),
-        backoff_max=parse_duration(table.get("backoff_max", d.backoff_max), "delivery.backoff_max"),
+        backoff_base=_duration(table.get("backoff_base", d.backoff_base), "delivery.backoff_base"),
+        backoff_max=_duration(table.get("backoff_max", d.backoff_max), "delivery.backoff_max"),
     )
 
 

@@ -49,8 +49,9 @@ def crawl_once(config: Config) -> int:
 async def _build_context(config: Config) -> JobContext:
     from marsad.crawler.runner import make_runner
     from marsad.scheduler.jobs import JobContext
-    from marsad.storage.db import open_store, utc_now
+    from marsad.storage.db import open_store
     from marsad.storage.feeds import upsert_feed
+    from marsad.times import utc_now
 
     db = open_store(config.store_path)
     now = utc_now()
@@ -102,8 +103,8 @@ async def _daemon_main(config: Config) -> int:
     from apscheduler.triggers.interval import IntervalTrigger
 
     from marsad.scheduler.jobs import deliver_pending, poll_feed
-    from marsad.storage.db import to_iso
     from marsad.storage.feeds import get_feed_state, record_next_poll
+    from marsad.times import to_iso
 
     ctx = await _build_context(config)
     loop = asyncio.get_running_loop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -36,18 +35,3 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
     if migrate:
         migrations.apply(db)
     return db
-
-
-def utc_now() -> str:
-    """The current time as the ISO-8601 UTC string every timestamp column uses."""
-    return to_iso(datetime.now(UTC))
-
-
-def to_iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -16,8 +16,8 @@ from marsad.alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
-from marsad.storage.db import to_iso
 from marsad.storage.models import DueAlert, NewArticle
+from marsad.times import to_iso
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CONFIG = DeliveryConfig(max_attempts=5, backoff_base=30.0, backoff_max=600.0)

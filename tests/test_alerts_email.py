@@ -22,8 +22,8 @@ from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.render import MARK_CLOSE, MARK_OPEN, message_id
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
-from marsad.storage.db import to_iso
 from marsad.storage.models import NewArticle
+from marsad.times import to_iso
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 RULE = Rule("انسحاب", ("الانسحاب",), ("mail",))

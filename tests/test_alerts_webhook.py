@@ -22,10 +22,11 @@ from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.rules import Rule
 from marsad.alerts.signing import verify
-from marsad.alerts.webhook import classify, parse_retry_after
+from marsad.alerts.webhook import RETRY_AFTER_MAX, classify
 from marsad.ingest import ingest_article
-from marsad.storage.db import from_iso, to_iso
+from marsad.retry import retry_after_seconds
 from marsad.storage.models import NewArticle
+from marsad.times import from_iso, to_iso
 from tests.webhook_sink import WebhookSink
 
 SECRET_ENV = "MARSAD_TEST_WEBHOOK_SECRET"
@@ -375,4 +376,4 @@ def test_classify(status: int, ok: bool, permanent: bool) -> None:
     ],
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, T0) == seconds
+    assert retry_after_seconds(value, T0, cap=RETRY_AFTER_MAX) == seconds

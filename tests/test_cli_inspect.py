@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from marsad.cli import cli
-from marsad.cli.inspect import parse_when
 from marsad.storage.db import open_store
 from marsad.storage.feeds import record_feed_failed, record_feed_fetched, upsert_feed
 from marsad.storage.outbox import mark_dead, mark_sent, record_delivery
@@ -384,32 +383,3 @@ def test_every_inspect_command_has_help_and_json() -> None:
         command = cli.commands[name]
         assert command.help, name
         assert any("--json" in p.opts for p in command.params), name
-
-
-# --- times --------------------------------------------------------------------------------------
-
-NOW = datetime(2024, 5, 3, 15, 30, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "end_of_day", "expected"),
-    [
-        ("today", False, "2024-05-03T00:00:00Z"),
-        ("today", True, "2024-05-04T00:00:00Z"),
-        ("yesterday", False, "2024-05-02T00:00:00Z"),
-        ("6h", False, "2024-05-03T09:30:00Z"),
-        ("7d", False, "2024-04-26T15:30:00Z"),
-        ("30m", False, "2024-05-03T15:00:00Z"),
-        ("2024-05-01", False, "2024-05-01T00:00:00Z"),
-        ("2024-05-01", True, "2024-05-02T00:00:00Z"),
-        ("2024-05-01T10:00:00+03:00", False, "2024-05-01T07:00:00Z"),
-        ("2024-05-01T10:00:00Z", True, "2024-05-01T10:00:00Z"),
-    ],
-)
-def test_parse_when(text: str, end_of_day: bool, expected: str) -> None:
-    assert parse_when(text, NOW, end_of_day=end_of_day) == expected
-
-
-def test_parse_when_rejects_nonsense() -> None:
-    with pytest.raises(ValueError, match="expected today"):
-        parse_when("soon", NOW)

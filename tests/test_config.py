@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from marsad.config import ConfigError, load_config, parse_duration
+from marsad.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,10 +79,3 @@ def test_invalid_configs_name_the_key(tmp_path: Path, body: str, message: str) -
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400), (45, 45)]
-)
-def test_durations(value: object, seconds: float) -> None:
-    assert parse_duration(value, "x") == seconds

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from marsad.storage.db import from_iso, open_store
+from marsad.storage.db import open_store
+from marsad.times import from_iso
 from tests.feedserver import FeedServer
 
 CRAWLRUN = Path(__file__).resolve().parent / "crawlrun.py"

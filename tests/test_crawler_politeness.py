@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from marsad.crawler.config import CrawlConfig
-from marsad.crawler.middlewares import retry_after_seconds
 from marsad.crawler.runner import crawler_settings
 from marsad.crawler.spiders.feeds import (
     BACKOFF_BASE,
@@ -13,6 +12,7 @@ from marsad.crawler.spiders.feeds import (
     backoff_seconds,
     conditional_headers,
 )
+from marsad.retry import retry_after_seconds
 from marsad.storage.models import FeedState
 
 

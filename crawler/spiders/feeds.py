@@ -27,10 +27,12 @@ from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.extract import extract_article, guess_language
 from marsad.crawler.feeds import FeedEntry, FeedResult, parse_feed
 from marsad.crawler.items import ArticleItem, FeedOutcome
-from marsad.crawler.middlewares import PAUSE_STATUSES, retry_after_seconds
+from marsad.crawler.middlewares import PAUSE_STATUSES
+from marsad.retry import exponential_backoff, retry_after_seconds
 from marsad.storage.articles import known_guids, known_urls
-from marsad.storage.db import open_store, to_iso
+from marsad.storage.db import open_store
 from marsad.storage.models import FeedState, NewArticle
+from marsad.times import to_iso
 from marsad.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -57,8 +59,7 @@ class FeedJob:
 
 def backoff_seconds(consecutive_failures: int, max_backoff: float) -> float:
     """Wait after the ``consecutive_failures``-th failure in a row (1 → BACKOFF_BASE)."""
-    exponent = min(max(consecutive_failures - 1, 0), 30)
-    return float(min(max_backoff, BACKOFF_BASE * 2**exponent))
+    return exponential_backoff(consecutive_failures - 1, BACKOFF_BASE, max_backoff)
 
 
 def conditional_headers(state: FeedState) -> dict[str, str]:

@@ -32,44 +32,13 @@ from marsad.cli.common import (
 from marsad.config import Config
 from marsad.inspect.metadata import datasette_metadata, schema_markdown
 from marsad.storage import queries
-from marsad.storage.db import open_store, to_iso, utc_now
+from marsad.storage.db import open_store
 from marsad.storage.outbox import requeue_alert
 from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.times import parse_when, to_iso, utc_now
 from marsad.urls import canonical_url
 
 # --- Times on the command line ----------------------------------------------------------------
-
-_RELATIVE = re.compile(r"^(\d+)([mhd])$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_when(text: str, now: datetime, *, end_of_day: bool = False) -> str:
-    """A time given on the command line, as the store's ISO-8601 UTC string.
-
-    ``today``, ``yesterday``, ``30m``/``6h``/``7d`` ago, a date ``2024-05-01`` (UTC; with
-    ``end_of_day`` — for ``--until`` — the start of the next day, so the day is included) or an
-    ISO-8601 time with an offset or ``Z``. Raises ValueError.
-    """
-    text = text.strip()
-    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_span = timedelta(days=1) if end_of_day else timedelta(0)
-    if text == "today":
-        return to_iso(midnight + day_span)
-    if text == "yesterday":
-        return to_iso(midnight - timedelta(days=1) + day_span)
-    relative = _RELATIVE.match(text)
-    if relative:
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
-        return to_iso(now - timedelta(**{unit: int(relative.group(1))}))
-    if _DATE.match(text):
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        return to_iso(day + day_span)
-    try:
-        return to_iso(datetime.fromisoformat(text))
-    except ValueError:
-        raise ValueError(
-            f"{text!r}: expected today, yesterday, 30m, 6h, 7d, 2024-05-01 or an ISO-8601 time"
-        ) from None
 
 
 def _when(option: str, text: str | None, *, end_of_day: bool = False) -> str | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,8 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.config import ConfigError, parse_duration
 from marsad.storage.backtest import ArchivedArticle, iter_articles_since
-from marsad.storage.db import to_iso
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from marsad.times import parse_when
 
 
 @dataclass(frozen=True)
@@ -113,17 +109,10 @@ def _load_rules(path: Path) -> tuple[Rule, ...]:
 
 
 def _since(value: str, now: datetime) -> str:
-    if _DATE.match(value.strip()):
-        try:
-            day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            fail(f"--since: not a date: {value!r}")
-        return to_iso(day)
     try:
-        seconds = parse_duration(value, "--since")
-    except ConfigError as exc:
-        fail(f"{exc} or a date such as 2024-01-31")
-    return to_iso(now - timedelta(seconds=seconds))
+        return parse_when(value, now)
+    except ValueError as exc:
+        fail(f"--since: {exc}")
 
 
 def _match_json(article: ArchivedArticle, m: Match) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from marsad.alerts.rules import Rule
 from marsad.arabic import normalize
 from marsad.storage import articles as store
 from marsad.storage import lsh
-from marsad.storage.db import utc_now
 from marsad.storage.dedup import PreparedBody, body_hash, find_duplicate, prepare_body
 from marsad.storage.models import DuplicateVerdict, NewArticle
 from marsad.storage.outbox import enqueue_alert
+from marsad.times import utc_now
 
 
 @dataclass(frozen=True)
