@@ -5,7 +5,7 @@ see :mod:`arabic.morphology`) goes into one hash map, so the cost of a word of t
 with the number of rules. Each written word is analysed once and remembered, which is what makes
 news text cheap: most of its words have been seen before.
 
-Everything goes through :func:`match_article` (or :meth:`RuleIndex.match`); a rule yields
+Everything goes through :meth:`RuleIndex.match` (built by :func:`compile_rules`); a rule yields
 matches only when its logic (any/all/none, threshold, near, fields) holds, because callers treat
 any match of a rule as "the rule fired".
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import compress, count, product
 from operator import itemgetter, not_
 from typing import cast
@@ -390,28 +389,10 @@ def _designation_variants(keys: Sequence[str]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(spelled))
 
 
-@lru_cache(maxsize=16)
-def compile_rules(rules: tuple[Rule, ...]) -> RuleIndex:
-    """The compiled index of ``rules``, built once per distinct tuple of rules."""
+def compile_rules(rules: Iterable[Rule]) -> RuleIndex:
+    """The rules compiled once, at the edge (the daemon's start, a CLI command), and passed down
+    to every article's match: compiling is the expensive part, matching the cheap one."""
     return RuleIndex(rules)
-
-
-# The daemon and the importer pass the same tuple for every article: skip even the hashing.
-_last: tuple[object, RuleIndex] | None = None
-
-
-def match_article(rules: Sequence[Rule], title: str, text: str) -> list[Match]:
-    """Every match of every rule that fires on this article (see :meth:`RuleIndex.match`)."""
-    global _last
-    if not rules:
-        return []
-    last = _last
-    if last is not None and last[0] is rules:
-        return last[1].match(title, text)
-    index = compile_rules(tuple(rules))
-    if isinstance(rules, tuple):
-        _last = (rules, index)
-    return index.match(title, text)
 
 
 def snippet(text: str, start: int, end: int, radius: int = SNIPPET_RADIUS) -> str:

@@ -19,8 +19,10 @@ A keyword is a string or a table with ``keyword`` and optional ``exact`` (no for
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from marsad.arabic.tokens import token_spans
@@ -113,6 +115,23 @@ def parse_rules(tables: object, *, where: str = "rules") -> tuple[Rule, ...]:
         seen.add(rule.name)
         rules.append(rule)
     return tuple(rules)
+
+
+def load_rules_file(path: Path) -> tuple[Rule, ...]:
+    """The ``[[rules]]`` of a TOML file (a whole marsad.toml will do); :class:`RuleError`
+    names the file and what is wrong with it."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return parse_rules(document.get("rules"))
+    except RuleError as exc:
+        raise RuleError(f"{path}: {exc}") from None
 
 
 def _parse_rule(table: object, where: str) -> Rule:

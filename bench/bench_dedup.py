@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from marsad.alerts.matching import compile_rules
 from marsad.arabic import normalize
 from marsad.ingest import ingest_article
 from marsad.storage import lsh
@@ -255,7 +256,7 @@ def run_sample(db_path: Path, items: list[dict[str, Any]]) -> dict[str, float]:
         find_duplicate(db, body)
         dedup_ms.append((time.perf_counter() - started) * 1e3)
         started = time.perf_counter()
-        ingest_article(db, article, ())
+        ingest_article(db, article, compile_rules(()))
         ingest_ms.append((time.perf_counter() - started) * 1e3)
     db.close()
     return {

@@ -60,9 +60,7 @@ class StorePipeline:
         assert self.db is not None
         spider = self.spider
         try:
-            result = ingest_article(
-                self.db, item.article, spider.rules, rule_channels=spider.rule_channels
-            )
+            result = ingest_article(self.db, item.article, spider.rules)
         except Exception as exc:  # one bad article must not lose the rest of the crawl
             logger.exception("cannot store %s", item.article.url)
             spider.note_error(

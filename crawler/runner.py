@@ -7,7 +7,7 @@ likes on the same runner (a Twisted reactor cannot be restarted).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from marsad.storage.feeds import get_feed_state, upsert_feed
 from marsad.times import utc_now
 
 if TYPE_CHECKING:
-    from marsad.alerts.rules import Rule
+    from marsad.alerts.matching import RuleIndex
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ async def crawl_feeds(
     *,
     feeds: Sequence[FeedConfig],
     store_path: Path,
-    rules: Sequence[Rule],
-    rule_channels: Mapping[str, Sequence[str]] | None,
+    rules: RuleIndex,
     crawl: CrawlConfig,
 ) -> CrawlReport:
     """Run one crawl over ``feeds`` (those not backing off) and say what happened."""
@@ -76,8 +75,7 @@ async def crawl_feeds(
             jobs=jobs,
             store_path=store_path,
             crawl=crawl,
-            rules=tuple(rules),
-            rule_channels=rule_channels,
+            rules=rules,
         )
     except Exception as exc:  # the daemon keeps scheduling; the report says what broke
         logger.exception("crawl of %d feeds failed", len(jobs))

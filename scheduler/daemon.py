@@ -47,6 +47,7 @@ def crawl_once(config: Config) -> int:
 
 
 async def _build_context(config: Config) -> JobContext:
+    from marsad.alerts.matching import compile_rules
     from marsad.crawler.runner import make_runner
     from marsad.scheduler.jobs import JobContext
     from marsad.storage.db import open_store
@@ -57,7 +58,9 @@ async def _build_context(config: Config) -> JobContext:
     now = utc_now()
     for feed in config.feeds:
         upsert_feed(db, feed.name, feed.url, now)
-    return JobContext(config=config, runner=make_runner(config.crawl), db=db)
+    return JobContext(
+        config=config, runner=make_runner(config.crawl), db=db, rules=compile_rules(config.rules)
+    )
 
 
 async def _crawl_once_main(config: Config) -> int:
@@ -72,8 +75,7 @@ async def _crawl_once_main(config: Config) -> int:
             ctx.runner,
             feeds=config.feeds,
             store_path=config.store_path,
-            rules=config.rules,
-            rule_channels=None,
+            rules=ctx.rules,
             crawl=config.crawl,
         )
         log.info(

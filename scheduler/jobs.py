@@ -18,6 +18,7 @@ from marsad.crawler.runner import CrawlReport, crawl_feeds
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from marsad.alerts.matching import RuleIndex
     from marsad.config import Config
 
 log = logging.getLogger("marsad.jobs")
@@ -30,6 +31,7 @@ class JobContext:
     config: Config
     runner: Any  # scrapy.crawler.AsyncCrawlerRunner (untyped)
     db: Database
+    rules: RuleIndex  # compiled once, at start
     # One delivery pass at a time: a feed job and the periodic delivery job must never pick up
     # the same pending alert twice.
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -45,8 +47,7 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
                 ctx.runner,
                 feeds=[feed],
                 store_path=ctx.config.store_path,
-                rules=ctx.config.rules,
-                rule_channels=None,
+                rules=ctx.rules,
                 crawl=ctx.config.crawl,
             )
         except Exception:

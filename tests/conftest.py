@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
+from marsad.alerts.matching import Match, compile_rules
+from marsad.alerts.rules import Rule
 from marsad.storage.db import open_store
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -26,3 +28,8 @@ def store() -> Iterator[Database]:
     db = open_store(":memory:")
     yield db
     db.close()
+
+
+def match_rules(rules: Iterable[Rule], title: str, text: str) -> list[Match]:
+    """Compile ``rules`` and match one article: what a test of one case needs."""
+    return compile_rules(rules).match(title, text)

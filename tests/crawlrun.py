@@ -17,7 +17,8 @@ from scrapy.utils.reactor import install_reactor
 
 install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 
-from marsad.alerts.rules import Rule  # noqa: E402  (after the reactor, as in the daemon)
+from marsad.alerts.matching import compile_rules  # noqa: E402  (after the reactor, as the daemon)
+from marsad.alerts.rules import Rule  # noqa: E402
 from marsad.crawler.config import CrawlConfig, FeedConfig  # noqa: E402
 from marsad.crawler.runner import crawl_feeds, make_runner  # noqa: E402
 
@@ -25,7 +26,9 @@ from marsad.crawler.runner import crawl_feeds, make_runner  # noqa: E402
 async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
     crawl = CrawlConfig(**spec["crawl"])
     feeds = [FeedConfig(**f) for f in spec["feeds"]]
-    rules = [Rule(r["name"], tuple(r["keywords"]), tuple(r["channels"])) for r in spec["rules"]]
+    rules = compile_rules(
+        Rule(r["name"], tuple(r["keywords"]), tuple(r["channels"])) for r in spec["rules"]
+    )
     runner = make_runner(crawl)
     reports = []
     for _ in range(spec["crawls"]):
@@ -34,7 +37,6 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
             feeds=feeds,
             store_path=Path(spec["store"]),
             rules=rules,
-            rule_channels=spec.get("rule_channels"),
             crawl=crawl,
         )
         reports.append(asdict(report))

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
+from marsad.alerts.matching import compile_rules
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
@@ -63,7 +64,7 @@ def queue(db: Database, n: int) -> list[int]:
         article = NewArticle(
             url=url, canonical_url=url, source="أ", title=f"الانسحاب رقم {i}", text=f"نص {i} " * i
         )
-        ingest_article(db, article, [rule], now=to_iso(T0))
+        ingest_article(db, article, compile_rules([rule]), now=to_iso(T0))
     return [int(row["id"]) for row in db.query("SELECT id FROM alerts ORDER BY id")]
 
 

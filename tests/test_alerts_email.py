@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from marsad.alerts.channels import Channel, EmailChannel
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.alerts.matching import compile_rules
 from marsad.alerts.render import MARK_CLOSE, MARK_OPEN, message_id
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
@@ -114,7 +115,7 @@ def mail(inbox: Inbox, **kwargs: Any) -> dict[str, Channel]:
 def queue(db: Database) -> int:
     url = "https://a.example/1?x=1&y=<2>"
     article = NewArticle(url=url, canonical_url=url, source="وكالة أ", title=TITLE, text=BODY)
-    assert ingest_article(db, article, [RULE], now=to_iso(T0)).alerts_queued == 1
+    assert ingest_article(db, article, compile_rules([RULE]), now=to_iso(T0)).alerts_queued == 1
     return int(next(db.query("SELECT id FROM alerts"))["id"])
 
 

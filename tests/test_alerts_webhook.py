@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from marsad.alerts.channels import Channel, WebhookChannel
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.alerts.signing import verify
 from marsad.alerts.webhook import RETRY_AFTER_MAX, classify
@@ -71,7 +72,7 @@ def hook(url: str, **kwargs: Any) -> dict[str, Channel]:
 
 def queue(db: Database, url: str = "https://a.example/1", source: str = "أ") -> int:
     article = NewArticle(url=url, canonical_url=url, source=source, title=TITLE, text=BODY)
-    result = ingest_article(db, article, [RULE], now=to_iso(T0))
+    result = ingest_article(db, article, compile_rules([RULE]), now=to_iso(T0))
     assert result.alerts_queued == 1
     return int(next(db.query("SELECT id FROM alerts ORDER BY id DESC LIMIT 1"))["id"])
 
@@ -152,7 +153,7 @@ def test_payload_counts_the_outlets_carrying_the_story_at_send_time(
         title="نقلاً عن أ: " + TITLE,
         text=BODY,
     )
-    assert ingest_article(store, copy, [RULE], now=to_iso(T0)).status == "copy"
+    assert ingest_article(store, copy, compile_rules([RULE]), now=to_iso(T0)).status == "copy"
 
     assert run(store, hook(sink.url), clock).sent == 1
     [request] = sink.requests

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
 from marsad.storage import lsh
@@ -107,7 +108,9 @@ def article(
 
 
 def add(db: Database, url: str, text: str, published: str, source: str = "a") -> int:
-    result = ingest_article(db, article(url, text, published=published, source=source), ())
+    result = ingest_article(
+        db, article(url, text, published=published, source=source), compile_rules(())
+    )
     return result.article_id
 
 
@@ -121,7 +124,7 @@ def test_repost_joins_the_original_story(store: Database, shape: str) -> None:
     copy = ingest_article(
         store,
         article("https://b.example/9", COPIES[shape], title="عنوان آخر تماما", source="b"),
-        (),
+        compile_rules(()),
     )
     assert copy.status == "copy", shape
     assert copy.story_id == story_of(store, original)
@@ -159,7 +162,9 @@ def test_repost_joins_the_original_story(store: Database, shape: str) -> None:
 )
 def test_other_text_stays_its_own_story(store: Database, text: str) -> None:
     original = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
-    other = ingest_article(store, article("https://b.example/2", text, source="b"), ())
+    other = ingest_article(
+        store, article("https://b.example/2", text, source="b"), compile_rules(())
+    )
     assert other.status == "new"
     assert other.story_id != story_of(store, original)
 
@@ -195,9 +200,11 @@ def test_two_excerpts_then_their_original_make_one_story(store: Database) -> Non
 
 def test_one_alert_per_story_and_the_story_counts_outlets(store: Database) -> None:
     rules = (Rule("transport", ("النقل",), ("ops",)),)
-    first = ingest_article(store, article("https://a.example/1", ORIGINAL), rules)
+    first = ingest_article(store, article("https://a.example/1", ORIGINAL), compile_rules(rules))
     copies = [
-        ingest_article(store, article(f"https://x{n}.example/1", text, source=f"x{n}"), rules)
+        ingest_article(
+            store, article(f"https://x{n}.example/1", text, source=f"x{n}"), compile_rules(rules)
+        )
         for n, text in enumerate(COPIES.values())
     ]
     assert first.alerts_queued == 1
@@ -209,7 +216,9 @@ def test_one_alert_per_story_and_the_story_counts_outlets(store: Database) -> No
 
 
 def test_provenance_is_kept_on_the_article(store: Database) -> None:
-    copy = ingest_article(store, article("https://a.example/1", COPIES["credit line added"]), ())
+    copy = ingest_article(
+        store, article("https://a.example/1", COPIES["credit line added"]), compile_rules(())
+    )
     row = store.execute("SELECT provenance FROM articles WHERE id = ?", [copy.article_id])
     assert json.loads(row.fetchone()[0]) == {"credits": ["news.example.com"]}
 

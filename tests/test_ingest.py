@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from sqlite_utils import Database
 
+from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
 from marsad.storage.models import NewArticle
@@ -23,7 +24,7 @@ def article(
 
 
 def test_new_article_is_stored_matched_and_alerted(store: Database) -> None:
-    result = ingest_article(store, article("https://a.example/1"), RULES)
+    result = ingest_article(store, article("https://a.example/1"), compile_rules(RULES))
     assert result.status == "new"
     assert result.alerts_queued == 1
     row = store.execute("SELECT text_norm, story_id FROM articles").fetchone()
@@ -35,9 +36,11 @@ def test_new_article_is_stored_matched_and_alerted(store: Database) -> None:
 
 
 def test_same_url_or_guid_is_stored_once(store: Database) -> None:
-    first = ingest_article(store, article("https://a.example/1", guid="g-1"), RULES)
-    again = ingest_article(store, article("https://a.example/1"), RULES)
-    by_guid = ingest_article(store, article("https://b.example/x", guid="g-1"), RULES)
+    first = ingest_article(store, article("https://a.example/1", guid="g-1"), compile_rules(RULES))
+    again = ingest_article(store, article("https://a.example/1"), compile_rules(RULES))
+    by_guid = ingest_article(
+        store, article("https://b.example/x", guid="g-1"), compile_rules(RULES)
+    )
     assert again.status == by_guid.status == "known"
     assert again.article_id == by_guid.article_id == first.article_id
     assert store.table("articles").count == 1
@@ -48,11 +51,13 @@ def test_same_url_or_guid_is_stored_once(store: Database) -> None:
 
 
 def test_exact_copy_joins_the_story_without_a_second_alert(store: Database) -> None:
-    first = ingest_article(store, article("https://a.example/1"), RULES)
+    first = ingest_article(store, article("https://a.example/1"), compile_rules(RULES))
     # Same body with different diacritics and hamza spelling, another outlet and headline.
     copy_text = BODY.replace("أعلن", "اعلن").replace("الانسحاب", "الانْسِحَاب")
     copy = ingest_article(
-        store, article("https://b.example/2", title="عنوان آخر", text=copy_text, source="b"), RULES
+        store,
+        article("https://b.example/2", title="عنوان آخر", text=copy_text, source="b"),
+        compile_rules(RULES),
     )
     assert copy.status == "copy"
     assert copy.duplicate_of == first.article_id
@@ -66,6 +71,6 @@ def test_exact_copy_joins_the_story_without_a_second_alert(store: Database) -> N
 def test_alert_is_never_written_without_its_article(store: Database) -> None:
     store.execute("CREATE TRIGGER boom BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'x'); END")
     with pytest.raises(sqlite3.IntegrityError):
-        ingest_article(store, article("https://a.example/1"), RULES)
+        ingest_article(store, article("https://a.example/1"), compile_rules(RULES))
     assert store.table("articles").count == 0
     assert store.table("matches").count == 0

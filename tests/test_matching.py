@@ -11,10 +11,10 @@ from marsad.alerts.matching import (
     RuleIndex,
     compile_rules,
     marked_snippet,
-    match_article,
     snippet,
 )
 from marsad.alerts.rules import Keyword, Rule
+from tests.conftest import match_rules
 
 TITLE = "التحالف يكمل انسحابه من قاعدة K1"
 BODY = (
@@ -33,7 +33,7 @@ def names(matches: list[Match]) -> set[str]:
 
 
 def test_every_match_explains_itself() -> None:
-    found = match_article((Rule("w", ("انسحاب",)),), TITLE, BODY)
+    found = match_rules((Rule("w", ("انسحاب",)),), TITLE, BODY)
     assert [(m.rule, m.keyword, m.field, m.surface) for m in found] == [
         ("w", "انسحاب", "title", "انسحابه"),
         ("w", "انسحاب", "body", "انسحبت"),
@@ -52,7 +52,7 @@ def test_all_none_and_threshold() -> None:
         Rule("three-of-three", any_of=kw("القيارة", "عين الأسد", "الموصل"), threshold=3),
         Rule("any-and-all", any_of=kw("الموصل", "كركوك"), all_of=kw("K1")),
     )
-    found = match_article(rules, TITLE, BODY)
+    found = match_rules(rules, TITLE, BODY)
     assert names(found) == {"all", "two-of-three", "any-and-all"}
     # None-group words never show up as matches.
     assert all(m.keyword != "بشار" for m in found)
@@ -62,19 +62,19 @@ def test_near_counts_words_between_hits_in_one_field() -> None:
     close = Rule("close", all_of=kw("انسحاب", "كركوك"), near=8)
     far = Rule("far", all_of=kw("انسحاب", "عين الأسد"), near=5)
     wide = Rule("wide", all_of=kw("انسحاب", "عين الأسد"), near=30)
-    found = match_article((close, far, wide), TITLE, BODY)
+    found = match_rules((close, far, wide), TITLE, BODY)
     assert names(found) == {"close", "wide"}
     # Only the hits inside a window that satisfies the rule are shown.
     assert {m.surface for m in found if m.rule == "close"} == {"انسحبت", "كركوك"}
     # Title and body are separate: a title hit is not "near" a body hit.
     split = Rule("split", all_of=kw("انسحاب", "القيارة"), near=0, fields=("title", "body"))
-    assert not match_article((split,), "انسحاب", "القيارة")
+    assert not match_rules((split,), "انسحاب", "القيارة")
 
 
 def test_field_scope() -> None:
     title_only = Rule("t", ("K1",), fields=("title",))
     body_word_in_title = Rule("b", ("كركوك",), fields=("title",))
-    found = match_article((title_only, body_word_in_title), TITLE, BODY)
+    found = match_rules((title_only, body_word_in_title), TITLE, BODY)
     assert [(m.rule, m.field, m.surface) for m in found] == [("t", "title", "K1")]
 
 
@@ -86,22 +86,23 @@ def test_aliases_forms_and_exact() -> None:
             Keyword("قاعدة", exact=True),
         ),
     )
-    found = match_article((rule,), "", "Troops left Ain al-Asad, then قاعدته and القاعدة.")
+    found = match_rules((rule,), "", "Troops left Ain al-Asad, then قاعدته and القاعدة.")
     assert [(m.keyword, m.surface) for m in found] == [("عين الأسد", "Ain al-Asad")]
 
 
 def test_phrases_need_consecutive_words() -> None:
     rule = Rule("a", ("عين الأسد",))
-    assert match_article((rule,), "", "في قاعدة وعين الأسد الجوية")
-    assert not match_article((rule,), "", "قالت عين: الأسد غاب")
-    assert not match_article((rule,), "", "عين على الأسد")
+    assert match_rules((rule,), "", "في قاعدة وعين الأسد الجوية")
+    assert not match_rules((rule,), "", "قالت عين: الأسد غاب")
+    assert not match_rules((rule,), "", "عين على الأسد")
 
 
-def test_compiled_once_per_rules_tuple() -> None:
+def test_an_index_holds_its_rules_and_matches_the_same_from_any_iterable() -> None:
     rules = (Rule("w", ("انسحاب",)),)
-    assert compile_rules(rules) is compile_rules(tuple(rules))
-    assert match_article(list(rules), "", "الانسحاب") == match_article(rules, "", "الانسحاب")
-    assert match_article((), "", "الانسحاب") == []
+    index = compile_rules(iter(rules))
+    assert index.rules == rules
+    assert index.match("", "الانسحاب") == match_rules(list(rules), "", "الانسحاب")
+    assert compile_rules(()).match("", "الانسحاب") == []
 
 
 def test_snippets() -> None:

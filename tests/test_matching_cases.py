@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from marsad.alerts.matching import match_article
 from marsad.alerts.rules import Keyword, Rule
+from tests.conftest import match_rules
 
 CASES: list[tuple[str | Keyword, str, str]] = [
     # Nouns with clitics, dual and plural, and their look-alikes.
@@ -214,7 +214,7 @@ CASES: list[tuple[str | Keyword, str, str]] = [
 @pytest.mark.parametrize(("keyword", "text", "expect"), CASES)
 def test_case(keyword: str | Keyword, text: str, expect: str) -> None:
     kw = keyword if isinstance(keyword, Keyword) else Keyword(keyword)
-    found = match_article((Rule("r", any_of=(kw,)),), "", text)
+    found = match_rules((Rule("r", any_of=(kw,)),), "", text)
     assert bool(found) == (expect == "match"), [m.surface for m in found]
     for m in found:
         assert text[m.start : m.end] == m.surface

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from scrapy.exceptions import (
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from marsad.alerts.matching import RuleIndex, compile_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.extract import extract_article, guess_language
 from marsad.crawler.feeds import FeedEntry, FeedResult, parse_feed
@@ -82,16 +83,14 @@ class FeedSpider(scrapy.Spider):
         jobs: Sequence[FeedJob] = (),
         store_path: str | Path = ":memory:",
         crawl: CrawlConfig | None = None,
-        rules: Sequence[Any] = (),
-        rule_channels: Mapping[str, Sequence[str]] | None = None,
+        rules: RuleIndex | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.jobs = tuple(jobs)
         self.store_path = store_path
         self.crawl_config = crawl or CrawlConfig()
-        self.rules = tuple(rules)
-        self.rule_channels = rule_channels
+        self.rules = rules if rules is not None else compile_rules(())
         self.errors: list[str] = []
         self._db: Database | None = None
         # Canonical URLs already followed in this crawl (two feeds may list one article).

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tomllib
-from collections.abc import Iterator, Sequence
-from itertools import islice
+from dataclasses import asdict
 from pathlib import Path
 
 import click
-from sqlite_utils import Database
 
-from marsad.alerts.matching import match_article
-from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.alerts.matching import compile_rules
+from marsad.alerts.rules import RuleError, load_rules_file
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -23,16 +20,9 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.ingest import PreparedArticle, ingest_article
-from marsad.ingest.ahead import prepared_ahead
-from marsad.ingest.jsonl import LineError, open_jsonl, read_articles
+from marsad.ingest.importer import import_file
+from marsad.ingest.jsonl import LineError
 from marsad.storage.articles import iter_articles_for_export
-from marsad.storage.models import NewArticle
-
-# Articles per commit. Each commit rewrites every page of the copy-detection index's small
-# level it touched, so fewer, larger commits write less (at 1M stored, 2,000 gave 479 and
-# 552/s against 384 and 514/s for 500, paired runs).
-IMPORT_BATCH = 2_000
 
 
 @click.command("import")
@@ -57,57 +47,24 @@ def import_command(
     """
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
-    counts = {"new": 0, "copy": 0, "known": 0, "bad": 0, "alerts": 0}
+
+    def report(error: LineError) -> None:
+        click.echo(f"{file}:{error.line}: skipped: {error.message}", err=True)
+
     try:
-        with open_jsonl(file) as stream:
-            items = prepared_ahead(read_articles(stream), workers)
-            while _import_some(db, items, IMPORT_BATCH, config.rules, counts, file):
-                pass
+        counts = import_file(
+            db, file, compile_rules(config.rules), workers=workers, on_bad_line=report
+        )
     except (OSError, EOFError) as exc:
         fail(f"{file}: cannot read: {exc}")
     if as_json:
-        emit_json(counts)
+        emit_json(asdict(counts))
     else:
         click.echo(
-            f"imported {counts['new']} new, {counts['copy']} copies, {counts['known']} already "
-            f"stored, {counts['bad']} bad lines; {counts['alerts']} alerts queued "
+            f"imported {counts.new} new, {counts.copy} copies, {counts.known} already "
+            f"stored, {counts.bad} bad lines; {counts.alerts} alerts queued "
             f"→ {config.store_path}"
         )
-
-
-def _import_some(
-    db: Database,
-    items: Iterator[tuple[NewArticle | LineError, PreparedArticle | None]],
-    size: int,
-    rules: Sequence[Rule],
-    counts: dict[str, int],
-    file: Path,
-) -> bool:
-    """Ingest up to ``size`` items in one commit; False once ``items`` is exhausted.
-
-    One commit for many articles spares rewriting the same pages each time; each article is
-    still its own savepoint inside it, so an alert is never kept without its article. Items are
-    taken one at a time, so only the articles in flight are held in memory. A read error (a
-    file cut short) is raised after what was read before it is committed.
-    """
-    taken = 0
-    error: OSError | EOFError | None = None
-    with db.atomic():
-        try:
-            for item, prepared in islice(items, size):
-                taken += 1
-                if isinstance(item, LineError):
-                    counts["bad"] += 1
-                    click.echo(f"{file}:{item.line}: skipped: {item.message}", err=True)
-                    continue
-                result = ingest_article(db, item, rules, prepared=prepared)
-                counts[result.status] += 1
-                counts["alerts"] += result.alerts_queued
-        except (OSError, EOFError) as exc:
-            error = exc
-    if error is not None:
-        raise error
-    return taken == size
 
 
 @click.command("match")
@@ -126,12 +83,9 @@ def match_command(rules_file: Path) -> None:
     Offsets are character offsets into the original title or text.
     """
     try:
-        document = tomllib.loads(rules_file.read_text(encoding="utf-8"))
-        rules = parse_rules(document.get("rules"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        fail(f"{rules_file}: invalid TOML: {exc}")
+        index = compile_rules(load_rules_file(rules_file))
     except RuleError as exc:
-        fail(f"{rules_file}: {exc}")
+        fail(str(exc))
     for number, raw in enumerate(sys.stdin, start=1):
         if not raw.strip():
             continue
@@ -146,7 +100,7 @@ def match_command(rules_file: Path) -> None:
         except ValueError as exc:
             click.echo(f"stdin:{number}: skipped: {exc}", err=True)
             continue
-        found = match_article(rules, title, text)
+        found = index.match(title, text)
         emit_json(
             {
                 "id": record.get("id"),

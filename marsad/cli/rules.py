@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from marsad.alerts.matching import Match, compile_rules, marked_snippet
-from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.alerts.rules import Rule, RuleError, load_rules_file
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -100,12 +99,9 @@ def backtest(rule: Rule, articles: Any, *, since: str) -> Backtest:
 
 def _load_rules(path: Path) -> tuple[Rule, ...]:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-        return parse_rules(document.get("rules"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        fail(f"{path}: invalid TOML: {exc}")
+        return load_rules_file(path)
     except RuleError as exc:
-        fail(f"{path}: {exc}")
+        fail(str(exc))
 
 
 def _since(value: str, now: datetime) -> str:

@@ -11,12 +11,12 @@ written without its article, nor an article without its alerts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from marsad.alerts.matching import Match, match_article, snippet
+from marsad.alerts.matching import Match, RuleIndex, snippet
 from marsad.alerts.payload import build_payload, idempotency_key
 from marsad.alerts.rules import Rule
 from marsad.arabic import normalize
@@ -68,17 +68,16 @@ def prepare_article(article: NewArticle) -> PreparedArticle:
 def ingest_article(
     db: Database,
     article: NewArticle,
-    rules: Sequence[Rule],
+    rules: RuleIndex,
     *,
     now: str | None = None,
-    rule_channels: Mapping[str, Sequence[str]] | None = None,
     prepared: PreparedArticle | None = None,
 ) -> IngestResult:
     """Store ``article`` unless it is already held, match it and queue its alerts.
 
-    ``rule_channels`` overrides each rule's own channel list (the daemon drops channels that are
-    not configured); by default a rule's alerts go to the channels it names. ``prepared`` is
-    :func:`prepare_article` of this article if the caller computed it already.
+    ``rules`` is compiled once by the caller (:func:`marsad.alerts.matching.compile_rules`); a
+    rule's alerts go to the channels it names. ``prepared`` is :func:`prepare_article` of this
+    article if the caller computed it already.
     """
     now = now or utc_now()
     with db.atomic():
@@ -117,7 +116,7 @@ def ingest_article(
             if duplicate_of == article_id:
                 duplicate_of = verdict.original_id
 
-        matches = match_article(rules, article.title, article.text)
+        matches = rules.match(article.title, article.text)
         for m in matches:
             source_text = article.title if m.field == "title" else article.text
             store.insert_match(
@@ -131,9 +130,7 @@ def ingest_article(
                 surface=m.surface,
                 snippet=snippet(source_text, m.start, m.end),
             )
-        queued = _queue_alerts(
-            db, article, article_id, story_id, rules, matches, now, rule_channels
-        )
+        queued = _queue_alerts(db, article, article_id, story_id, rules.rules, matches, now)
         return IngestResult(
             status="copy" if verdict else "new",
             article_id=article_id,
@@ -170,14 +167,13 @@ def _queue_alerts(
     rules: Sequence[Rule],
     matches: Sequence[Match],
     now: str,
-    rule_channels: Mapping[str, Sequence[str]] | None,
 ) -> int:
     queued = 0
     for rule in rules:
         hits = [m for m in matches if m.rule == rule.name]
         if not hits:
             continue
-        channels = rule_channels.get(rule.name, ()) if rule_channels else rule.channels
+        channels = rule.channels
         payload = build_payload(
             article, article_id=article_id, story_id=story_id, rule=rule.name, matches=hits
         )
