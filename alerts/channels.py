@@ -52,7 +52,9 @@ _EMAIL_KEYS = {
 }
 
 
-def parse_channels(tables: object, *, where: str = "channels") -> dict[str, Channel]:
+def parse_channels(
+    tables: object, *, environ: Mapping[str, str], where: str = "channels"
+) -> dict[str, Channel]:
     if tables is None:
         return {}
     if not isinstance(tables, Mapping):

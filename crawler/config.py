@@ -11,6 +11,7 @@ class FeedConfig:
     url: str
     every: float  # seconds between polls, before jitter
     source: str  # the outlet name stored on its articles
+    kind: str = "rss"  # which spider reads it: a key of marsad.crawler.spiders.SPIDERS
 
 
 @dataclass(frozen=True)

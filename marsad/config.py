@@ -3,6 +3,7 @@ that name the file, the key and the problem."""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from marsad.alerts.channels import Channel, ChannelError, parse_channels
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
 from marsad.times import parse_duration
 
 
@@ -42,8 +44,14 @@ def _duration(value: object, where: str) -> float:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_config(path: str | Path, *, db_override: str | Path | None = None) -> Config:
-    """Read and validate a config file. ``db_override`` (from ``--db``) replaces [store] path."""
+def load_config(
+    path: str | Path,
+    *,
+    db_override: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate a config file. ``db_override`` (from ``--db``) replaces [store] path;
+    channel secrets are looked up in ``environ`` (default: the process environment), once."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -57,7 +65,11 @@ def load_config(path: str | Path, *, db_override: str | Path | None = None) -> C
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     try:
         return config_from_document(
-            document, base_dir=path.parent, db_override=db_override, source_path=path
+            document,
+            base_dir=path.parent,
+            db_override=db_override,
+            source_path=path,
+            environ=environ,
         )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
@@ -69,6 +81,7 @@ def config_from_document(
     base_dir: Path = Path("."),
     db_override: str | Path | None = None,
     source_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     unknown = sorted(set(document) - _TOP_KEYS)
     if unknown:
@@ -79,7 +92,9 @@ def config_from_document(
         store_path = base_dir / store_path
     try:
         rules = parse_rules(document.get("rules"))
-        channels = parse_channels(document.get("channels"))
+        channels = parse_channels(
+            document.get("channels"), environ=os.environ if environ is None else environ
+        )
     except (RuleError, ChannelError) as exc:
         raise ConfigError(str(exc)) from exc
     for index, rule in enumerate(rules):
@@ -108,7 +123,7 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
     for index, table in enumerate(value):
         where = f"feeds[{index}]"
         table = _table(table, where)
-        _reject_unknown(table, {"name", "url", "every", "source"}, where)
+        _reject_unknown(table, {"name", "url", "every", "source", "kind"}, where)
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}.name: required, a non-empty string")
@@ -125,7 +140,12 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
         source = table.get("source", name)
         if not isinstance(source, str) or not source.strip():
             raise ConfigError(f"{where} {name!r}.source: must be a non-empty string")
-        feeds.append(FeedConfig(name=name, url=str(url), every=every, source=source))
+        kind = table.get("kind", DEFAULT_KIND)
+        if kind not in SPIDERS:
+            raise ConfigError(
+                f"{where} {name!r}.kind: must be one of {', '.join(sorted(SPIDERS))}, got {kind!r}"
+            )
+        feeds.append(FeedConfig(name=name, url=str(url), every=every, source=source, kind=kind))
     return tuple(feeds)
 
 

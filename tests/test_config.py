@@ -79,3 +79,16 @@ def test_invalid_configs_name_the_key(tmp_path: Path, body: str, message: str) -
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_a_feed_kind_must_be_one_the_crawler_has_a_spider_for(tmp_path: Path) -> None:
+    path = tmp_path / "marsad.toml"
+    path.write_text(
+        '[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\nkind = "rss"\n'
+        '[[feeds]]\nname = "b"\nurl = "https://b.example/sitemap.xml"\nkind = "gopher"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"feeds\[1\] 'b'.kind: must be one of rss, got 'gopher'"):
+        load_config(path)
+    path.write_text('[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\n', encoding="utf-8")
+    assert load_config(path).feeds[0].kind == "rss"

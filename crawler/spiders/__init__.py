@@ -1,0 +1,15 @@
+"""The spiders, one per kind of source, looked up by the ``kind`` of a ``[[feeds]]`` table.
+
+A new kind of source is one spider module and one entry here; the config accepts exactly these
+kinds. Values are import paths, so reading the config does not import Scrapy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SPIDERS: Mapping[str, str] = {
+    # RSS 0.9x, 1.0 and 2.0, and Atom: feedparser reads them all.
+    "rss": "marsad.crawler.spiders.feeds.FeedSpider",
+}
+DEFAULT_KIND = "rss"
