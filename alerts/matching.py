@@ -20,6 +20,7 @@ from operator import itemgetter, not_
 from typing import cast
 
 from marsad.alerts.rules import Keyword, Rule
+from marsad.arabic.letters import LATIN_LETTER_NAMES
 from marsad.arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
 from marsad.arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
 
@@ -30,35 +31,6 @@ SNIPPET_RADIUS = 80
 _GAP = re.compile(
     r"[\s\-\u2010-\u2015\u00ad\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]*"
 )
-# How Arabic text spells Latin letters in designations (K1 → ك 1, كي 1; F-16 → اف 16).
-_LETTER_NAMES: dict[str, tuple[str, ...]] = {
-    "a": ("ايه", "اي"),
-    "b": ("بي", "ب"),
-    "c": ("سي",),
-    "d": ("دي", "د"),
-    "e": ("اي",),
-    "f": ("اف", "ف"),
-    "g": ("جي",),
-    "h": ("اتش", "اش"),
-    "i": ("اي", "آي"),
-    "j": ("جي", "جاي"),
-    "k": ("ك", "كي", "كاي"),
-    "l": ("ال", "ل"),
-    "m": ("ام", "م"),
-    "n": ("ان", "ن"),
-    "o": ("او",),
-    "p": ("بي", "ب"),
-    "q": ("كيو", "ق"),
-    "r": ("ار", "ر"),
-    "s": ("اس", "س"),
-    "t": ("تي", "ت"),
-    "u": ("يو",),
-    "v": ("في", "ف"),
-    "w": ("دبليو",),
-    "x": ("اكس",),
-    "y": ("واي",),
-    "z": ("زد", "زي", "ز"),
-}
 _MAX_DESIGNATION_LETTERS = 3
 # A bound on remembered words, so a long-running daemon does not grow without end.
 _CACHE_LIMIT = 400_000
@@ -381,7 +353,7 @@ def _designation_variants(keys: Sequence[str]) -> list[tuple[str, ...]]:
         if key.isdigit():
             options.append([(key,)])
         else:
-            names = [_LETTER_NAMES.get(c) for c in key]
+            names = [LATIN_LETTER_NAMES.get(c) for c in key]
             if any(n is None for n in names):
                 return []
             options.append(list(product(*(n for n in names if n is not None))))

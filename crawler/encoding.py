@@ -11,6 +11,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from marsad.arabic.script import is_basic_arabic_letter
+
 # How much of the page to search for a <meta> charset (the HTML spec says 1024; sites are sloppy).
 _META_WINDOW = 4096
 _CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""", re.IGNORECASE)
@@ -23,7 +25,7 @@ _BOMS = (
 )
 # Labels that browsers read as windows-1252 (the WHATWG Encoding Standard does the same).
 _AS_CP1252 = frozenset({"iso-8859-1", "latin-1", "ascii", "us-ascii", "iso8859-1", "latin1"})
-_ARABIC_LETTERS = (0x0621, 0x064A)
+_FIRST_LETTER = 0x0621  # hamza: letters and harakat run from here to the end of _HARAKAT
 _HARAKAT = (0x064B, 0x0652)
 # Below this the bytes are not Arabic in either encoding (Arabic text scores about 1).
 _MIN_SCORE = 0.5
@@ -115,16 +117,16 @@ def arabic_score(text: str) -> float:
     previous = " "
     for ch in text:
         code = ord(ch)
-        if _is_arabic_letter(code):
+        if is_basic_arabic_letter(ch):
             letters += 1
             if previous.isascii() and previous.isalpha():
                 mixed += 1
         elif code < 0x80:
-            if ch.isalpha() and _is_arabic_letter(ord(previous)):
+            if ch.isalpha() and is_basic_arabic_letter(previous):
                 mixed += 1
         elif _HARAKAT[0] <= code <= _HARAKAT[1]:
             # A haraka sits on a letter (or on shadda); after a space it is a mis-decoded byte.
-            if not (_ARABIC_LETTERS[0] <= ord(previous) <= _HARAKAT[1]):
+            if not (_FIRST_LETTER <= ord(previous) <= _HARAKAT[1]):
                 orphan_harakat += 1
         elif 0xC0 <= code <= 0xFF:
             latin += 1
@@ -137,11 +139,6 @@ def arabic_score(text: str) -> float:
         return 0.0
     penalty = 4 * (latin + bad + mixed) + 3 * orphan_harakat
     return (letters + 4 * articles - penalty) / total
-
-
-def _is_arabic_letter(code: int) -> bool:
-    # Tatweel (U+0640) is a stretching mark, not a letter; à read as ISO-8859-6 becomes one.
-    return _ARABIC_LETTERS[0] <= code <= _ARABIC_LETTERS[1] and code != 0x0640
 
 
 def _try_decode(body: bytes, encoding: str) -> str | None:

@@ -10,6 +10,7 @@ import trafilatura
 from trafilatura.settings import use_config
 
 from marsad.arabic import normalize
+from marsad.arabic.script import arabic_letter_share
 from marsad.crawler.encoding import decode_html
 from marsad.times import to_utc_iso
 
@@ -100,11 +101,7 @@ def strip_leading_furniture(text: str, title: str | None) -> str:
 
 def guess_language(text: str) -> str | None:
     """``"ar"`` when most letters are Arabic, else None (we only need to tell Arabic apart)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return None
-    arabic = sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f")
-    return "ar" if arabic / len(letters) > 0.5 else None
+    return "ar" if arabic_letter_share(text) > 0.5 else None
 
 
 def _clean(value: object) -> str | None:

@@ -7,7 +7,6 @@ Every command reads through :mod:`storage.queries`, prints a rich table for peop
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlite_utils import Database
 
+from marsad.arabic.script import has_arabic
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -60,8 +60,6 @@ def _open_existing(config_path: str | None, db_path: str | None) -> tuple[Config
 
 # --- Human output ------------------------------------------------------------------------------
 
-_ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-
 
 def _console() -> Console:
     # Off a terminal (a pipe, a file, a test) keep lines long: wrapped Arabic is hard to read.
@@ -93,7 +91,7 @@ def print_table(
         return
     table = Table(title=title, show_lines=False, header_style="bold")
     for key, header in columns:
-        rtl = any(_ARABIC.search(str(row.get(key) or "")) for row in rows)
+        rtl = any(has_arabic(str(row.get(key) or "")) for row in rows)
         table.add_column(header, justify="right" if rtl else "left", overflow="fold")
     for row in rows:
         table.add_row(*[_cell(row.get(key)) for key, _ in columns])
