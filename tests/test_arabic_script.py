@@ -30,5 +30,5 @@ def test_basic_letters_exclude_tatweel_marks_and_digits() -> None:
 def test_letter_share_and_presence() -> None:
     assert arabic_letter_share("") == 0.0
     assert arabic_letter_share("123 !") == 0.0
-    assert arabic_letter_share("قاعدة K1") == pytest.approx(4 / 5)
+    assert arabic_letter_share("قاعدة K1") == pytest.approx(5 / 6)
     assert has_arabic("K1 «ك 1»") and not has_arabic("K1 (K-1)")
