@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ class Rule:
     default (forms of the word) mode; ``any_of`` then holds those keywords."""
 
     name: str
-    keywords: tuple[str, ...] = ()
+    # Only a shorthand of the constructor: plain words become ``any_of`` keywords.
+    keywords: InitVar[tuple[str, ...]] = ()
     channels: tuple[str, ...] = ()
     any_of: tuple[Keyword, ...] = ()
     all_of: tuple[Keyword, ...] = ()
@@ -59,29 +60,12 @@ class Rule:
     near: int | None = None
     fields: tuple[str, ...] = FIELDS
     threshold: int = 1
-    # Hash once: the matcher looks rules up by the tuple of them for every article.
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.any_of and self.keywords:
-            object.__setattr__(self, "any_of", tuple(Keyword(k) for k in self.keywords))
-        if not self.keywords and self.any_of:
-            object.__setattr__(self, "keywords", tuple(k.text for k in self.any_of))
-        values = (
-            self.name,
-            self.keywords,
-            self.channels,
-            self.any_of,
-            self.all_of,
-            self.none_of,
-            self.near,
-            self.fields,
-            self.threshold,
-        )
-        object.__setattr__(self, "_hash", hash(values))
-
-    def __hash__(self) -> int:
-        return self._hash
+    def __post_init__(self, keywords: tuple[str, ...]) -> None:
+        if keywords and self.any_of:
+            raise ValueError(f"rule {self.name!r}: give keywords or any_of, not both")
+        if keywords:
+            object.__setattr__(self, "any_of", tuple(Keyword(k) for k in keywords))
 
 
 _RULE_KEYS = {
@@ -189,7 +173,6 @@ def _parse_rule(table: object, where: str) -> Rule:
     channels = _strings(table.get("channels", []), f"{label}: channels")
     return Rule(
         name=name.strip(),
-        keywords=tuple(k.text for k in any_of),
         channels=channels,
         any_of=any_of,
         all_of=all_of,

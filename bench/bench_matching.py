@@ -111,7 +111,7 @@ def naive_patterns(rules: tuple[Rule, ...]) -> list[re.Pattern[str]]:
     """The baseline: per rule, one regex of its normalised keywords with optional clitics."""
     out = []
     for rule in rules:
-        words = "|".join(re.escape(normalize(k)) for k in rule.keywords)
+        words = "|".join(re.escape(normalize(k.text)) for k in rule.any_of)
         out.append(re.compile(rf"(?<!\w)(?:[وف]?(?:[بكل]|ال|لل)?)?(?:{words})(?!\d)"))
     return out
 

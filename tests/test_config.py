@@ -46,7 +46,7 @@ secret_env = "SECRET"
     assert config.store_path == tmp_path / "x.db"
     assert config.feeds[0].every == 300
     assert config.feeds[0].source == "a"
-    assert config.rules[0].keywords == ("انسحاب", "عين الأسد")
+    assert [k.text for k in config.rules[0].any_of] == ["انسحاب", "عين الأسد"]
     assert load_config(path, db_override="/tmp/other.db").store_path == Path("/tmp/other.db")
 
 
