@@ -1,7 +1,8 @@
 """``marsad run`` and ``marsad crawl --once``: build the objects, register the jobs, run.
 
 One process, Scrapy's asyncio reactor started once, one long-lived AsyncCrawlerRunner, and an
-APScheduler AsyncIOScheduler with one job per feed plus a delivery job (see PITFALLS.md).
+APScheduler AsyncIOScheduler (its jobs are coroutines on the reactor's loop; in a thread pool Scrapy
+silently scrapes nothing) with one job per feed plus a delivery job.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ async def _daemon_main(config: Config) -> int:
     )
     await stop.wait()
 
-    # Order matters (PITFALLS.md): pause scheduling, let in-flight jobs finish, only then stop
+    # Order matters: pause scheduling, let in-flight jobs finish, only then stop
     # the crawler engine and shut the scheduler down; the reverse cancels a crawl mid-run.
     scheduler.pause()
     pending = set(ctx.inflight)

@@ -1,6 +1,6 @@
 """Running one coroutine on Scrapy's asyncio Twisted reactor, started once per process.
 
-The reactor cannot be restarted (PITFALLS.md): every entry point that crawls calls
+A Twisted reactor cannot be restarted: every entry point that crawls calls
 :func:`run_on_reactor` exactly once, with a coroutine that does all its work.
 """
 
