@@ -1,7 +1,8 @@
 """The Datasette plugin ``marsad inspect`` registers: Arabic-aware search, read-only
 connections and right-to-left display.
 
-Registered in-process by :func:`scheduler.cli_inspect.serve_store` (not through an entry point),
+Registered in-process by :func:`marsad.inspect.server.build_datasette` (not through an entry
+point),
 so it only affects the Datasette that marsad starts.
 """
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from marsad.cli.inspect import build_datasette
+from marsad.inspect.server import build_datasette
 from tests.test_cli_inspect import build_store
 
 

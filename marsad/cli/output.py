@@ -1,0 +1,141 @@
+"""Printing for people: rich tables that keep Arabic readable, and the layouts of ``search`` and
+``show``. Off a terminal lines stay long, since wrapped Arabic is hard to read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from marsad.arabic.script import has_arabic
+from marsad.cli.common import stdout_is_terminal
+
+ALERT_COLUMNS = [
+    ("alert_id", "id"),
+    ("created_at", "queued"),
+    ("rule", "rule"),
+    ("channel", "channel"),
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("last_error", "last error"),
+    ("title", "title"),
+    ("source", "source"),
+    ("outlets", "carried by"),
+]
+
+
+def _console() -> Console:
+    # Off a terminal (a pipe, a file, a test) keep lines long: wrapped Arabic is hard to read.
+    if stdout_is_terminal():
+        return Console(highlight=False)
+    return Console(highlight=False, width=200, no_color=True)
+
+
+def _cell(value: Any) -> Text:
+    if value is None:
+        return Text("")
+    if isinstance(value, float):
+        return Text(f"{value:g}")
+    return Text(str(value))
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    title: str | None = None,
+    empty: str = "nothing to show",
+) -> None:
+    """Rows as a table. A column holding Arabic is right-aligned, so it reads from its start;
+    every value stays in its own cell, so no right-to-left run spills into its neighbours."""
+    console = _console()
+    if not rows:
+        console.print(Text(empty))
+        return
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for key, header in columns:
+        rtl = any(has_arabic(str(row.get(key) or "")) for row in rows)
+        table.add_column(header, justify="right" if rtl else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*[_cell(row.get(key)) for key, _ in columns])
+    console.print(table)
+
+
+def print_fields(record: dict[str, Any], keys: Iterable[str], *, title: str) -> None:
+    console = _console()
+    table = Table(title=title, show_header=False, box=None)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key in keys:
+        table.add_row(key, _cell(record.get(key)))
+    console.print(table)
+
+
+def print_search(results: list[dict[str, Any]], query: str) -> None:
+    console = _console()
+    if not results:
+        console.print(Text(f"no article matches {query}"))
+        return
+    table = Table(title=f"{len(results)} result(s) for {query}", show_lines=True)
+    table.add_column("id")
+    table.add_column("source")
+    table.add_column("published")
+    table.add_column("story", justify="right")
+    table.add_column("title / snippet", justify="right", overflow="fold")
+    for r in results:
+        text = Text(r["title"], style="bold")
+        text.append("\n")
+        offset = len(text)
+        text.append(r["snippet"])
+        for start, end in r["hits"]:
+            text.stylize("reverse", offset + start, offset + end)
+        outlets = r["outlet_count"]
+        story = f"{r['story_id']} ({outlets} outlet{'s' if outlets != 1 else ''})"
+        table.add_row(str(r["id"]), r["source"], r["published"] or "", story, text)
+    console.print(table)
+
+
+def print_show(record: dict[str, Any]) -> None:
+    console = _console()
+    article = record["article"]
+    if article:
+        print_fields(
+            article,
+            ["id", "title", "source", "url", "published", "author", "story_id", "duplicate_of"],
+            title=f"Article {article['id']}",
+        )
+        console.print(Text(article["text"], justify="right"))
+        console.print()
+    print_fields(
+        record["story"],
+        ["story_id", "title", "article_count", "outlet_count", "outlets", "first_seen", "rules"],
+        title=f"Story {record['story']['story_id']}",
+    )
+    print_table(
+        record["articles"],
+        [
+            ("id", "id"),
+            ("source", "source"),
+            ("published", "published"),
+            ("title", "title"),
+            ("duplicate_of", "copy of"),
+            ("similarity", "similarity"),
+        ],
+        title="Articles: the original and its copies",
+    )
+    print_table(
+        record["matches"],
+        [
+            ("article_id", "article"),
+            ("rule", "rule"),
+            ("keyword", "keyword"),
+            ("surface", "as written"),
+            ("snippet", "snippet"),
+        ],
+        title="Watch-rule matches",
+        empty="no watch rule matched",
+    )
+    print_table(record["alerts"], ALERT_COLUMNS, title="Alerts", empty="no alerts")

@@ -1,0 +1,118 @@
+"""What a person asks of the store, as library calls: the ``marsad search|show|alerts retry|stats``
+commands are thin over these, and so is anything else that wants the same answers.
+
+Each returns plain rows (dicts) ready to print or dump as JSON, and raises
+:class:`InspectionError` with a message for the person when the question has no answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from marsad.storage import queries
+from marsad.storage.outbox import requeue_alert
+from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.times import to_iso
+from marsad.urls import canonical_url
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+class InspectionError(ValueError):
+    """The question cannot be answered; the message says why, for a person."""
+
+
+def search(
+    db: Database,
+    query: str,
+    *,
+    source: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    rule: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Articles matching ``query`` (see :func:`storage.search.parse_query`), best first, each
+    with a ``snippet`` in the original spelling and the ``hits`` (spans) inside it."""
+    try:
+        parsed = parse_query(query)
+    except SearchSyntaxError as exc:
+        raise InspectionError(str(exc)) from None
+    try:
+        rows = queries.search_articles(
+            db, parsed.fts(), source=source, since=since, until=until, rule=rule, limit=limit
+        )
+    except sqlite3.Error as exc:
+        raise InspectionError(describe_sqlite_error(exc)) from None
+    results = []
+    for row in rows:
+        found = snippet(row["text"] or row["title"], parsed.terms)
+        result = {k: v for k, v in row.items() if k != "text"}
+        result["snippet"] = found.text
+        result["hits"] = [list(hit) for hit in found.hits]
+        results.append(result)
+    return results
+
+
+def show(db: Database, target: str, *, is_story: bool = False) -> dict[str, Any]:
+    """One article (by id or URL, any spelling of it) or story (by id) in full: the article,
+    its story, the story's articles, matches and alerts."""
+    article: dict[str, Any] | None = None
+    if is_story:
+        story = queries.get_story(db, int(target)) if target.isdigit() else None
+        if story is None:
+            raise InspectionError(f"no story {target}")
+        if story["original_id"] is not None:
+            article = queries.get_article(db, story["original_id"])
+    else:
+        article_id = int(target) if target.isdigit() else _article_id_by_url(db, target)
+        article = queries.get_article(db, article_id) if article_id is not None else None
+        if article is None:
+            raise InspectionError(f"no article {target}")
+        story = queries.get_story(db, article["story_id"])
+        if story is None:
+            raise InspectionError(f"article {target} points at a missing story")
+    story_id = story["story_id"]
+    return {
+        "article": article,
+        "story": story,
+        "articles": queries.story_articles(db, story_id),
+        "matches": queries.story_matches(db, story_id),
+        "alerts": queries.story_alerts(db, story_id),
+    }
+
+
+def _article_id_by_url(db: Database, url: str) -> int | None:
+    try:
+        canonical = canonical_url(url)
+    except ValueError:
+        canonical = url
+    return queries.find_article_id(db, url=url, canonical_url=canonical)
+
+
+def retry_alert(db: Database, alert_id: int, now: str) -> dict[str, Any]:
+    """Re-queue a dead or pending alert for an immediate attempt; its row as it was before."""
+    alert = queries.get_alert(db, alert_id)
+    if alert is None:
+        raise InspectionError(f"no alert {alert_id}")
+    if alert["status"] == "sent":
+        raise InspectionError(
+            f"alert {alert_id} was already sent at {alert['sent_at']}; nothing to retry"
+        )
+    with db.atomic():
+        requeued = requeue_alert(db, alert_id, now)
+    if not requeued:
+        raise InspectionError(f"alert {alert_id} could not be re-queued")
+    return alert
+
+
+def stats(db: Database, *, days: int, now: datetime) -> dict[str, Any]:
+    """Totals over the store and per-day counts (UTC) for the ``days`` days up to ``now``."""
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "totals": queries.store_totals(db),
+        "per_day": queries.counts_per_day(db, to_iso(start - timedelta(days=days - 1))),
+    }
