@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from marsad.alerts.matching import Match, compile_rules, marked_snippet
+from marsad.alerts.backtest import Backtest, backtest_store, match_record
 from marsad.alerts.rules import Rule, RuleError, load_rules_file
 from marsad.cli.common import (
     emit_json,
@@ -19,20 +17,7 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.storage.backtest import ArchivedArticle, iter_articles_since
 from marsad.times import parse_when
-
-
-@dataclass(frozen=True)
-class Backtest:
-    rule: str
-    since: str
-    scanned: int
-    fired: list[tuple[ArchivedArticle, list[Match]]]
-
-    @property
-    def stories(self) -> int:
-        return len({article.story_id for article, _ in self.fired})
 
 
 @click.group("rules")
@@ -77,24 +62,11 @@ def test_command(
         fail(f"no rule named {rule_name!r} (defined: {known})")
     start = _since(since, datetime.now(UTC))
     db = open_config_store(config)
-    result = backtest(rule, iter_articles_since(db, start), since=start)
+    result = backtest_store(db, rule, since=start)
     if as_json:
-        emit_json(_as_json(result, samples))
+        emit_json(result.to_dict(samples))
     else:
         _print(result, samples)
-
-
-def backtest(rule: Rule, articles: Any, *, since: str) -> Backtest:
-    """Match one rule against ``articles`` (an iterable of :class:`ArchivedArticle`)."""
-    index = compile_rules((rule,))
-    scanned = 0
-    fired: list[tuple[ArchivedArticle, list[Match]]] = []
-    for article in articles:
-        scanned += 1
-        found = index.match(article.title, article.text)
-        if found:
-            fired.append((article, found))
-    return Backtest(rule=rule.name, since=since, scanned=scanned, fired=fired)
 
 
 def _load_rules(path: Path) -> tuple[Rule, ...]:
@@ -111,40 +83,6 @@ def _since(value: str, now: datetime) -> str:
         fail(f"--since: {exc}")
 
 
-def _match_json(article: ArchivedArticle, m: Match) -> dict[str, Any]:
-    source = article.title if m.field == "title" else article.text
-    return {
-        "keyword": m.keyword,
-        "field": m.field,
-        "surface": m.surface,
-        "start": m.start,
-        "end": m.end,
-        "snippet": marked_snippet(source, m.start, m.end),
-    }
-
-
-def _as_json(result: Backtest, samples: int) -> dict[str, Any]:
-    return {
-        "rule": result.rule,
-        "since": result.since,
-        "scanned": result.scanned,
-        "articles": len(result.fired),
-        "stories": result.stories,
-        "samples": [
-            {
-                "article_id": article.id,
-                "story_id": article.story_id,
-                "title": article.title,
-                "source": article.source,
-                "url": article.url,
-                "date": article.date,
-                "matches": [_match_json(article, m) for m in found],
-            }
-            for article, found in result.fired[:samples]
-        ],
-    }
-
-
 def _print(result: Backtest, samples: int) -> None:
     click.echo(
         f"rule {result.rule!r} since {result.since}: would have fired on "
@@ -153,5 +91,5 @@ def _print(result: Backtest, samples: int) -> None:
     for article, found in result.fired[:samples]:
         click.echo(f"\n{article.date}  {article.source}  {article.title}")
         for m in found:
-            hit = _match_json(article, m)
+            hit = match_record(article, m)
             click.echo(f"  {m.keyword} → {m.surface} ({m.field}): {hit['snippet']}")
