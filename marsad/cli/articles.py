@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from marsad.alerts.match_lines import SkippedLine, match_lines
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import RuleError, load_rules_file
 from marsad.cli.common import (
@@ -22,7 +22,7 @@ from marsad.cli.common import (
 )
 from marsad.ingest.importer import import_file
 from marsad.ingest.jsonl import LineError
-from marsad.storage.articles import iter_articles_for_export
+from marsad.storage.export import WRITERS, export_articles
 
 
 @click.command("import")
@@ -86,47 +86,21 @@ def match_command(rules_file: Path) -> None:
         index = compile_rules(load_rules_file(rules_file))
     except RuleError as exc:
         fail(str(exc))
-    for number, raw in enumerate(sys.stdin, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-            if not isinstance(record, dict):
-                raise ValueError("expected a JSON object")
-            title = record.get("title") or ""
-            text = record.get("text") or ""
-            if not isinstance(title, str) or not isinstance(text, str):
-                raise ValueError("title and text must be strings")
-        except ValueError as exc:
-            click.echo(f"stdin:{number}: skipped: {exc}", err=True)
-            continue
-        found = index.match(title, text)
-        emit_json(
-            {
-                "id": record.get("id"),
-                "matches": [
-                    {
-                        "rule": m.rule,
-                        "keyword": m.keyword,
-                        "field": m.field,
-                        "start": m.start,
-                        "end": m.end,
-                        "surface": m.surface,
-                    }
-                    for m in found
-                ],
-            }
-        )
+    for result in match_lines(index, sys.stdin):
+        if isinstance(result, SkippedLine):
+            click.echo(f"stdin:{result.line}: skipped: {result.reason}", err=True)
+        else:
+            emit_json(result)
 
 
 @click.command("export")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl"]),
+    type=click.Choice(sorted(WRITERS)),
     default="jsonl",
     show_default=True,
-    help="Output format.",
+    help="jsonl: one JSON object a line; csv: UTF-8 with a BOM, for spreadsheets.",
 )
 @click.option(
     "--output",
@@ -138,14 +112,14 @@ def match_command(rules_file: Path) -> None:
 def export_command(
     fmt: str, output: Path | None, config_path: str | None, db_path: str | None
 ) -> None:
-    """Write every stored article as one JSON line: url, title, text, source, published,
-    story_id, duplicate_of (null for an original) and more."""
+    """Write every stored article, oldest first: url, title, text, source, published, story_id,
+    duplicate_of (empty for an original) and more."""
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
-    target = output.open("w", encoding="utf-8") if output else sys.stdout
+    # newline="": the csv writer ends its lines itself.
+    target = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
-        for row in iter_articles_for_export(db):
-            target.write(json.dumps(row, ensure_ascii=False) + "\n")
+        export_articles(db, target, fmt)
     finally:
         if output:
             target.close()

@@ -30,10 +30,11 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
 
 
 @click.command("crawl")
-@click.option("--once", is_flag=True, required=True, help="Fetch every feed once, then exit.")
+# A crawl always runs once; the flag stays accepted (hidden) for scripts that pass it.
+@click.option("--once", is_flag=True, hidden=True, expose_value=False)
 @store_options
 @click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
-def crawl_command(once: bool, config_path: str | None, db_path: str | None, log_level: str) -> None:
+def crawl_command(config_path: str | None, db_path: str | None, log_level: str) -> None:
     """Fetch every feed once, store and match the new articles, deliver alerts, exit.
 
     Exits 1 when every feed failed, 0 otherwise.
