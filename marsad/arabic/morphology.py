@@ -106,9 +106,6 @@ class Kind:
         affixed = frozenset(s for p, s in pairs if p or s)
         object.__setattr__(self, "affixed_suffixes", affixed)
 
-    def accepts(self, prefix: str, suffix: str) -> bool:
-        return (prefix, suffix) in self.pairs
-
 
 _POSSESSIVE_SUFFIXES = frozenset(
     {*_ENCLITICS, *("ات" + e for e in _ENCLITICS), *("ت" + e for e in _ENCLITICS)}
