@@ -1,4 +1,4 @@
-"""``marsad run``, ``marsad crawl --once`` and ``marsad deliver``."""
+"""``marsad run``, ``marsad crawl`` and ``marsad deliver``."""
 
 from __future__ import annotations
 
