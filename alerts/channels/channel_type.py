@@ -1,0 +1,52 @@
+"""The seam a channel type plugs into: what a configured channel is, what sends over it, and the
+record that registers the type (:data:`marsad.alerts.channels.CHANNEL_TYPES`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from marsad.alerts.outcome import Outcome
+    from marsad.storage.models import DueAlert
+
+
+class Channel(Protocol):
+    """One configured channel: its name in the config, and the name of its type."""
+
+    # The ``type`` of its [channels.NAME] table: how delivery finds the type's sender.
+    kind: ClassVar[str]
+
+    @property
+    def name(self) -> str: ...
+
+
+ChannelT = TypeVar("ChannelT", bound=Channel)
+ChannelT_contra = TypeVar("ChannelT_contra", contravariant=True)
+
+
+class Sender(Protocol[ChannelT_contra]):
+    """Sends alerts over channels of one type for the length of one delivery pass."""
+
+    async def send(
+        self, alert: DueAlert, story: Mapping[str, Any], channel: ChannelT_contra, *, now: datetime
+    ) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+# parse(name, table, where, environ): the channel configured by ``table``, its secrets looked up
+# in ``environ``; raises ChannelError naming ``where`` and the key.
+Parse = Callable[[str, Mapping[str, object], str, Mapping[str, str]], ChannelT]
+
+
+@dataclass(frozen=True)
+class ChannelType(Generic[ChannelT]):
+    """A kind of channel, registered once: how to read its table and what sends over it."""
+
+    name: str
+    parse: Parse[ChannelT]
+    # Called once per delivery pass that has alerts for a channel of this type.
+    sender: Callable[[], Sender[ChannelT]]
