@@ -14,12 +14,10 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from marsad.alerts.channels import EmailChannel, WebhookChannel
-from marsad.alerts.email import EmailSender
+from marsad.alerts.channels import CHANNEL_TYPES
 from marsad.alerts.outcome import Outcome
-from marsad.alerts.webhook import WebhookSender
 from marsad.retry import exponential_backoff
 from marsad.storage.outbox import (
     due_alerts,
@@ -34,7 +32,7 @@ from marsad.times import to_iso
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from marsad.alerts.channels import Channel
+    from marsad.alerts.channels import Channel, ChannelType, Sender
     from marsad.alerts.config import DeliveryConfig
     from marsad.storage.models import DueAlert
 
@@ -43,23 +41,6 @@ log = logging.getLogger("marsad.delivery")
 # Up to this fraction of the backoff is added at random, so alerts that failed together (one
 # receiver down) do not all come back in the same second.
 JITTER = 0.1
-
-
-class Sender(Protocol):
-    """Sends alerts over one kind of channel for the length of one delivery pass."""
-
-    async def send(
-        self, alert: DueAlert, story: Mapping[str, Any], channel: Any, *, now: datetime
-    ) -> Outcome: ...
-
-    async def aclose(self) -> None: ...
-
-
-# One entry per channel type: a new kind of channel is a new entry here, not a new branch.
-SENDERS: Mapping[type, Callable[[], Sender]] = {
-    WebhookChannel: WebhookSender,
-    EmailChannel: EmailSender,
-}
 
 
 @dataclass
@@ -96,36 +77,36 @@ async def deliver_due(
     *,
     now: Callable[[], datetime] | None = None,
     limit: int = 100,
-    senders: Mapping[type, Callable[[], Sender]] | None = None,
+    channel_types: Mapping[str, ChannelType[Any]] = CHANNEL_TYPES,
 ) -> DeliveryReport:
     """Send every alert due at ``now()`` (up to ``limit``), one after another.
 
-    ``now`` is injectable so tests can walk through retries without sleeping; ``senders``
-    replaces the registry of senders per channel type.
+    ``now`` is injectable so tests can walk through retries without sleeping; each channel's
+    sender comes from its type in ``channel_types`` (a test passes its own registry).
     """
     clock = now or (lambda: datetime.now(UTC))
-    registry = SENDERS if senders is None else senders
     report = DeliveryReport()
     due = due_alerts(db, to_iso(clock()), limit)
     if not due:
         return report
     async with AsyncExitStack() as stack:
-        opened: dict[type, Sender] = {}
+        # One sender per channel type for the whole pass, opened on first use.
+        opened: dict[str, Sender[Any]] = {}
         for alert in due:
             channel = channels.get(alert.channel)
-            factory = registry.get(type(channel)) if channel is not None else None
+            channel_type = channel_types.get(channel.kind) if channel is not None else None
             attempted = clock()
-            if channel is None or factory is None:
+            if channel is None or channel_type is None:
                 reason = (
                     f"channel {alert.channel!r} is not configured"
                     if channel is None
-                    else f"no sender for channel type {type(channel).__name__}"
+                    else f"no sender for channel type {channel.kind}"
                 )
                 _settle(db, alert, Outcome.failed(reason), config, attempted, 0, report)
                 continue
-            sender = opened.get(type(channel))
+            sender = opened.get(channel.kind)
             if sender is None:
-                sender = opened[type(channel)] = factory()
+                sender = opened[channel.kind] = channel_type.sender()
                 stack.push_async_callback(sender.aclose)
             story = story_alert_summary(db, alert.story_id)
             started = time.monotonic()

@@ -1,4 +1,5 @@
-"""The delivery job's own rules: the backoff formula, the sender registry, a failing sender."""
+"""The delivery job's own rules: the backoff formula, senders found through the channel-type
+registry, a failing sender."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlite_utils import Database
 
+from marsad.alerts.channels import CHANNEL_TYPES, ChannelType, parse_channels
 from marsad.alerts.config import DeliveryConfig
-from marsad.alerts.delivery import JITTER, SENDERS, deliver_due, retry_delay
+from marsad.alerts.delivery import JITTER, deliver_due, retry_delay
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.rules import Rule
@@ -28,10 +30,10 @@ CONFIG = DeliveryConfig(max_attempts=5, backoff_base=30.0, backoff_max=600.0)
 class LogChannel:
     """A channel type the package does not know: proves a new channel is a registry entry."""
 
+    kind: ClassVar[str] = "log"
     name: str
 
 
-# Typed loosely: Channel (the union parse_channels produces) does not know this type.
 LOG: dict[str, Any] = {"log": LogChannel("log")}
 
 
@@ -55,6 +57,15 @@ class LogSender:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+def log_type(sender: LogSender) -> ChannelType[LogChannel]:
+    """The log channel type, every pass sending through ``sender``."""
+    return ChannelType(
+        name=LogChannel.kind,
+        parse=lambda name, table, where, environ: LogChannel(name),
+        sender=lambda: sender,
+    )
 
 
 def queue(db: Database, n: int) -> list[int]:
@@ -89,8 +100,12 @@ def test_new_channel_type_is_a_registry_entry_and_no_transaction_spans_a_send(
 ) -> None:
     ids = queue(store, 3)
     sender = LogSender(store)
-    registry = {**SENDERS, LogChannel: lambda: sender}
-    report = asyncio.run(deliver_due(store, LOG, CONFIG, now=lambda: T0, senders=registry))
+    registry = {**CHANNEL_TYPES, "log": log_type(sender)}
+    channels = parse_channels({"log": {"type": "log"}}, environ={}, channel_types=registry)
+    assert channels == LOG
+    report = asyncio.run(
+        deliver_due(store, channels, CONFIG, now=lambda: T0, channel_types=registry)
+    )
     assert (report.sent, report.retried, report.dead) == (3, 0, 0)
     assert sender.sent == ids
     assert sender.in_transaction == [False, False, False]
@@ -106,7 +121,7 @@ def test_a_sender_that_raises_loses_nothing_and_the_pass_goes_on(store: Database
             LOG,
             CONFIG,
             now=lambda: T0,
-            senders={LogChannel: lambda: sender},
+            channel_types={"log": log_type(sender)},
         )
     )
     assert (report.sent, report.retried) == (1, 1)
@@ -118,10 +133,10 @@ def test_a_sender_that_raises_loses_nothing_and_the_pass_goes_on(store: Database
 
 def test_a_channel_type_without_a_sender_is_dead(store: Database) -> None:
     [alert_id] = queue(store, 1)
-    report = asyncio.run(deliver_due(store, LOG, CONFIG, now=lambda: T0, senders={}))
+    report = asyncio.run(deliver_due(store, LOG, CONFIG, now=lambda: T0, channel_types={}))
     assert report.dead == 1
     row = next(store.query("SELECT status, last_error FROM alerts WHERE id = ?", [alert_id]))
-    assert (row["status"], row["last_error"]) == ("dead", "no sender for channel type LogChannel")
+    assert (row["status"], row["last_error"]) == ("dead", "no sender for channel type log")
 
 
 def test_limit_bounds_one_pass(store: Database) -> None:
@@ -134,7 +149,7 @@ def test_limit_bounds_one_pass(store: Database) -> None:
             CONFIG,
             now=lambda: T0,
             limit=2,
-            senders={LogChannel: lambda: sender},
+            channel_types={"log": log_type(sender)},
         )
     )
     assert report.sent == 2

@@ -1,10 +1,14 @@
-"""E-mail delivery against a real SMTP server (aiosmtpd) on 127.0.0.1, through the real outbox."""
+"""E-mail delivery against a real SMTP server (aiosmtpd) on 127.0.0.1, through the real outbox.
+
+Channels are parsed from [channels.NAME] tables, as the config loader does, with the password
+from an injected environment.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Mapping
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -13,14 +17,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlite_utils import Database
 
-from marsad.alerts.channels import Channel, EmailChannel
+from marsad.alerts.channels import Channel, parse_channels
+from marsad.alerts.channels.email import MARK_CLOSE, MARK_OPEN, EmailChannel, message_id
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.matching import compile_rules
-from marsad.alerts.render import MARK_CLOSE, MARK_OPEN, message_id
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
 from marsad.storage.models import NewArticle
@@ -32,6 +36,9 @@ RULE = Rule("انسحاب", ("الانسحاب",), ("mail",))
 TITLE = "التحالف يعلن الانسحاب\r\nBcc: victim@example.com\x07 من القاعدة\u202e"
 BODY = "أعلن التحالف اليوم الانسحاب من القاعدة الجوية بعد سنوات من <الوجود> العسكري فيها."
 CONFIG = DeliveryConfig(max_attempts=4, backoff_base=30.0, backoff_max=3600.0)
+PASSWORD_ENV = "MARSAD_TEST_SMTP_PASSWORD"
+# ASCII: smtplib encodes AUTH as ASCII, so it cannot send a non-ASCII password at all.
+PASSWORD = "p4ss-w0rd"
 
 
 class Inbox:
@@ -39,6 +46,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        self.logins: list[tuple[str, str]] = []
         self.reply_rcpt: str | None = None
         self.reply_data: str | None = None
         self.port = 0
@@ -56,6 +64,16 @@ class Inbox:
             return self.reply_data
         self.envelopes.append(envelope)
         return "250 OK"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        """Keeps every login tried; takes only ``marsad`` with :data:`PASSWORD`."""
+        assert isinstance(auth_data, LoginPassword)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.logins.append((login, password))
+        # handled=False: aiosmtpd then answers a refusal with 535 itself.
+        return AuthResult(success=(login, password) == ("marsad", PASSWORD), handled=False)
 
     def messages(self) -> list[EmailMessage]:
         parser = BytesParser(policy=policy.default)
@@ -86,10 +104,8 @@ class EphemeralController(Controller):
         return create()
 
 
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = EphemeralController(handler, hostname="127.0.0.1", port=0)
+def serve(handler: Inbox, **smtp_options: Any) -> Iterator[Inbox]:
+    controller = EphemeralController(handler, hostname="127.0.0.1", port=0, **smtp_options)
     controller.start()
     handler.port = controller.port
     try:
@@ -98,18 +114,36 @@ def inbox() -> Iterator[Inbox]:
         controller.stop()
 
 
-def mail(inbox: Inbox, **kwargs: Any) -> dict[str, Channel]:
-    return {
-        "mail": EmailChannel(
-            name="mail",
-            to=("desk@example.org", "editor@example.org"),
-            sender="Marsad <alerts@marsad.example>",
-            smtp_host="127.0.0.1",
-            smtp_port=inbox.port,
-            timeout=5.0,
-            **kwargs,
-        )
-    }
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    yield from serve(Inbox())
+
+
+@pytest.fixture
+def login_inbox() -> Iterator[Inbox]:
+    """A server that asks for a login. Over plain SMTP: loopback only, and no TLS to set up."""
+    handler = Inbox()
+    yield from serve(handler, authenticator=handler.authenticate, auth_require_tls=False)
+
+
+def mail(
+    inbox: Inbox, *, environ: Mapping[str, str] | None = None, **table: Any
+) -> dict[str, Channel]:
+    """A [channels.mail] table sending to ``inbox`` (plus ``table``), parsed with ``environ``."""
+    return parse_channels(
+        {
+            "mail": {
+                "type": "email",
+                "to": ["desk@example.org", "editor@example.org"],
+                "from": "Marsad <alerts@marsad.example>",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": inbox.port,
+                "timeout": 5.0,
+                **table,
+            }
+        },
+        environ=environ or {},
+    )
 
 
 def queue(db: Database) -> int:
@@ -197,15 +231,59 @@ def test_every_recipient_refused_permanently_is_dead(store: Database, inbox: Inb
     assert "no such user" in alert_row(store, alert_id)["last_error"]
 
 
-def test_missing_password_is_recorded_and_retried(
-    store: Database, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+def test_login_uses_the_password_from_the_injected_environment(
+    store: Database, login_inbox: Inbox
 ) -> None:
-    monkeypatch.delenv("MARSAD_TEST_SMTP_PASSWORD", raising=False)
     alert_id = queue(store)
-    channels = mail(inbox, username="marsad", password_env="MARSAD_TEST_SMTP_PASSWORD")
+    channels = mail(
+        login_inbox,
+        username="marsad",
+        password_env=PASSWORD_ENV,
+        environ={PASSWORD_ENV: PASSWORD},
+    )
+    assert run(store, channels).sent == 1
+    assert login_inbox.logins == [("marsad", PASSWORD)]
+    assert len(login_inbox.envelopes) == 1
+    assert alert_row(store, alert_id)["status"] == "sent"
+
+
+def test_a_refused_login_is_dead(store: Database, login_inbox: Inbox) -> None:
+    alert_id = queue(store)
+    channels = mail(
+        login_inbox, username="marsad", password_env=PASSWORD_ENV, environ={PASSWORD_ENV: "wrong"}
+    )
+    assert run(store, channels).dead == 1
+    assert "SMTP 535" in alert_row(store, alert_id)["last_error"]
+    assert login_inbox.envelopes == []
+
+
+def test_password_is_kept_on_the_channel_but_never_shown(inbox: Inbox) -> None:
+    [channel] = mail(
+        inbox, username="marsad", password_env=PASSWORD_ENV, environ={PASSWORD_ENV: PASSWORD}
+    ).values()
+    assert isinstance(channel, EmailChannel)
+    assert (channel.password_env, channel.password) == (PASSWORD_ENV, PASSWORD)
+    assert PASSWORD_ENV in repr(channel)
+    assert PASSWORD not in repr(channel) and PASSWORD not in str(channel)
+
+
+@pytest.mark.parametrize("environ", [{}, {PASSWORD_ENV: ""}], ids=["missing", "empty"])
+def test_missing_password_is_recorded_and_retried(
+    store: Database,
+    login_inbox: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+    environ: dict[str, str],
+) -> None:
+    # In the process environment but not in the one the channels were parsed with: the sender
+    # never looks at the process environment.
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    alert_id = queue(store)
+    channels = mail(login_inbox, username="marsad", password_env=PASSWORD_ENV, environ=environ)
     assert run(store, channels).retried == 1
-    assert "MARSAD_TEST_SMTP_PASSWORD is not set" in alert_row(store, alert_id)["last_error"]
-    assert inbox.envelopes == []
+    last_error = alert_row(store, alert_id)["last_error"]
+    assert "MARSAD_TEST_SMTP_PASSWORD is not set" in last_error
+    assert last_error == "channel mail: environment variable MARSAD_TEST_SMTP_PASSWORD is not set"
+    assert login_inbox.envelopes == [] and login_inbox.logins == []
 
 
 def test_starttls_not_offered_is_permanent(store: Database, inbox: Inbox) -> None:

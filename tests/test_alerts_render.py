@@ -1,4 +1,5 @@
-"""Rendering alerts, on literals: the webhook JSON and the e-mail, escaping and sanitising."""
+"""Rendering alerts, on literals: the shared safe-text helpers (alerts.render), the webhook JSON
+and the e-mail (each in its channel type's module), escaping and sanitising."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ from typing import Any
 
 import pytest
 
-from marsad.alerts.channels import EmailChannel
-from marsad.alerts.render import (
+from marsad.alerts.channels.email import (
     SUBJECT_MAX,
-    clean_line,
+    EmailChannel,
     email_message,
     email_subject,
-    highlight_span,
     message_id,
-    webhook_body,
 )
+from marsad.alerts.channels.webhook import webhook_body
+from marsad.alerts.render import clean_line, highlight_span, split_snippet
 from marsad.storage.models import DueAlert
 
 STORY = {"articles": 3, "outlets": 2, "sources": ["الجزيرة", "العربية"]}
@@ -80,6 +80,12 @@ def test_highlight_prefers_a_whole_word() -> None:
     assert highlight_span("إسلام", "سلام") == (1, 5)
     assert highlight_span("لا شيء", "سلام") is None
     assert highlight_span("نص", "") is None
+
+
+def test_split_snippet_cuts_around_the_match_and_cleans_the_pieces() -> None:
+    match = {"snippet": "قال\u202e الوزير إن الانسحاب\n قريب", "surface": "الانسحاب"}
+    assert split_snippet(match) == ("قال الوزير إن ", "الانسحاب", " قريب")
+    assert split_snippet({"snippet": "لا شيء", "surface": "سلام"}) == ("لا شيء", "", "")
 
 
 def test_clean_line_drops_controls_and_bidi_overrides() -> None:

@@ -1,7 +1,8 @@
 """Webhook delivery against a real HTTP listener on 127.0.0.1, through the real outbox.
 
 Alerts are queued by the ingest path; every pass runs with an injected clock, so retries and
-backoff are walked through by moving the clock, never by sleeping.
+backoff are walked through by moving the clock, never by sleeping. Channels are parsed from
+[channels.NAME] tables, as the config loader does, with the secret from an injected environment.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from marsad.alerts.channels import Channel, WebhookChannel
+from marsad.alerts.channels import Channel, parse_channels
+from marsad.alerts.channels.webhook import RETRY_AFTER_MAX, WebhookChannel, classify
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.alerts.signing import verify
-from marsad.alerts.webhook import RETRY_AFTER_MAX, classify
 from marsad.ingest import ingest_article
 from marsad.retry import retry_after_seconds
 from marsad.storage.models import NewArticle
@@ -32,6 +33,7 @@ from tests.webhook_sink import WebhookSink
 
 SECRET_ENV = "MARSAD_TEST_WEBHOOK_SECRET"
 SECRET = "سر-مشترك-s3cret"
+ENVIRON = {SECRET_ENV: SECRET}
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 RULE = Rule("انسحاب", ("الانسحاب",), ("hook",))
 TITLE = "التحالف يعلن الانسحاب من القاعدة"
@@ -61,13 +63,12 @@ def clock() -> Clock:
     return Clock(T0)
 
 
-@pytest.fixture(autouse=True)
-def secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-
-
-def hook(url: str, **kwargs: Any) -> dict[str, Channel]:
-    return {"hook": WebhookChannel(name="hook", url=url, secret_env=SECRET_ENV, **kwargs)}
+def hook(url: str, *, environ: Mapping[str, str] = ENVIRON, **table: Any) -> dict[str, Channel]:
+    """A signed [channels.hook] table (plus ``table``), parsed with the secret from ``environ``."""
+    return parse_channels(
+        {"hook": {"type": "webhook", "url": url, "secret_env": SECRET_ENV, **table}},
+        environ=environ,
+    )
 
 
 def queue(db: Database, url: str = "https://a.example/1", source: str = "أ") -> int:
@@ -273,17 +274,36 @@ def test_backoff_is_capped_at_backoff_max(store: Database, sink: WebhookSink, cl
     assert all(25 <= w <= 25 * 1.1 + 1 for w in waits[2:])
 
 
+@pytest.mark.parametrize("environ", [{}, {SECRET_ENV: ""}], ids=["missing", "empty"])
 def test_missing_secret_is_recorded_and_retried_without_sending(
-    store: Database, sink: WebhookSink, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    store: Database,
+    sink: WebhookSink,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    environ: dict[str, str],
 ) -> None:
-    monkeypatch.delenv(SECRET_ENV)
+    # In the process environment but not in the one the channels were parsed with: the sender
+    # never looks at the process environment.
+    monkeypatch.setenv(SECRET_ENV, SECRET)
     alert_id = queue(store)
-    report = run(store, hook(sink.url), clock)
+    report = run(store, hook(sink.url, environ=environ), clock)
     assert (report.sent, report.retried, report.dead) == (0, 1, 0)
     assert sink.requests == []
     [attempt] = attempts(store, alert_id)
     assert SECRET_ENV in attempt["error"] and "not set" in attempt["error"]
+    assert attempt["error"] == (
+        f"channel hook: environment variable {SECRET_ENV} is not set; "
+        "the webhook is not sent unsigned"
+    )
     assert alert_row(store, alert_id)["status"] == "pending"
+
+
+def test_secret_is_kept_on_the_channel_but_never_shown() -> None:
+    [channel] = hook("https://hooks.example.org/in").values()
+    assert isinstance(channel, WebhookChannel)
+    assert (channel.secret_env, channel.secret) == (SECRET_ENV, SECRET)
+    assert SECRET_ENV in repr(channel)
+    assert SECRET not in repr(channel) and SECRET not in str(channel)
 
 
 def test_channel_no_longer_configured_is_dead(
@@ -323,7 +343,7 @@ def test_configured_headers_are_sent_but_cannot_override_ours(
     queue(store)
     channels = hook(
         sink.url,
-        headers=(("Authorization", "Bearer t"), ("idempotency-key", "forged")),
+        headers={"Authorization": "Bearer t", "idempotency-key": "forged"},
     )
     assert run(store, channels, clock).sent == 1
     [request] = sink.requests
@@ -335,7 +355,8 @@ def test_unsigned_channel_sends_no_signature(
     store: Database, sink: WebhookSink, clock: Clock
 ) -> None:
     queue(store)
-    channels: dict[str, Channel] = {"hook": WebhookChannel(name="hook", url=sink.url)}
+    # The secret is in the environment, but this channel names no variable: nothing to sign with.
+    channels = parse_channels({"hook": {"type": "webhook", "url": sink.url}}, environ=ENVIRON)
     assert run(store, channels, clock).sent == 1
     assert "x-marsad-signature" not in sink.requests[0].headers
 

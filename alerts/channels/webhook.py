@@ -1,35 +1,110 @@
-"""Sending an alert to a webhook: a signed JSON POST over httpx's async client.
+"""The webhook channel type: a signed JSON POST over httpx's async client.
 
 2xx is delivered. 408, 425, 429, 5xx, timeouts and connection errors are worth another try
 (``Retry-After`` is passed on); any other status is a permanent refusal. The signing scheme is
-described in :mod:`alerts.signing`.
+described in :mod:`marsad.alerts.signing`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from marsad.alerts.channels.channel_type import ChannelType
+from marsad.alerts.channels.fields import (
+    ChannelError,
+    optional_str,
+    positive_seconds,
+    reject_unknown,
+    required_str,
+    secret_from,
+)
 from marsad.alerts.outcome import Outcome
-from marsad.alerts.render import webhook_body
+from marsad.alerts.render import highlight_span, scrub
 from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from marsad.retry import retry_after_seconds
 
 if TYPE_CHECKING:
-    from marsad.alerts.channels import WebhookChannel
     from marsad.storage.models import DueAlert
 
+PAYLOAD_VERSION = 1
 USER_AGENT = "marsad/0.1 (alerts)"
 # A receiver asking for more than a week is treated as asking for a week.
 RETRY_AFTER_MAX = 7 * 24 * 3600.0
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 # How much of a response body is kept in the delivery record, to say why it failed.
 _DETAIL_MAX = 300
+_KEYS = frozenset({"type", "url", "secret_env", "timeout", "headers"})
+
+
+@dataclass(frozen=True)
+class WebhookChannel:
+    kind: ClassVar[str] = "webhook"
+
+    name: str
+    url: str
+    # Name of the environment variable holding the HMAC key; the key never sits in the file.
+    secret_env: str | None = None
+    # Its value, looked up when the config was read; never shown, so never logged.
+    secret: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def parse(
+    name: str, table: Mapping[str, object], where: str, environ: Mapping[str, str]
+) -> WebhookChannel:
+    reject_unknown(table, _KEYS, where)
+    url = required_str(table, "url", where)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ChannelError(f"{where}.url: must be an http(s) URL, got {url!r}")
+    headers = table.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ChannelError(f"{where}.headers: must be a table of strings")
+    secret_env = optional_str(table, "secret_env", where)
+    return WebhookChannel(
+        name=name,
+        url=url,
+        secret_env=secret_env,
+        secret=secret_from(environ, secret_env),
+        timeout=positive_seconds(table, "timeout", where, 10.0),
+        headers=tuple(sorted(headers.items())),
+    )
+
+
+def webhook_body(alert: DueAlert, story: Mapping[str, Any]) -> bytes:
+    """The JSON document POSTed to a webhook: UTF-8, Arabic as is, keys sorted (stable).
+
+    ``story`` is the summary of the story at send time (:func:`storage.outbox.story_alert_summary`),
+    so a receiver learns how many outlets carry the story when it hears about it. Pure.
+    """
+    payload = alert.payload
+    matches = []
+    for m in payload.get("matches", []):
+        span = highlight_span(str(m.get("snippet", "")), str(m.get("surface", "")))
+        matches.append({**m, "highlight": list(span) if span else None})
+    document = {
+        "version": PAYLOAD_VERSION,
+        "idempotency_key": alert.idempotency_key,
+        "alert_id": alert.id,
+        "rule": payload.get("rule", alert.rule),
+        "channel": alert.channel,
+        "article": payload.get("article", {}),
+        "matches": matches,
+        "story": {"id": alert.story_id, **story},
+    }
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return scrub(text).encode("utf-8")
 
 
 def classify(status: int, *, retry_after: float | None = None, detail: str = "") -> Outcome:
@@ -61,15 +136,12 @@ class WebhookSender:
         *,
         now: datetime,
     ) -> Outcome:
-        secret: str | None = None
-        if channel.secret_env:
-            secret = os.environ.get(channel.secret_env)
-            if not secret:
-                # Retried: the operator may fix the environment; never send unsigned instead.
-                return Outcome.retry(
-                    f"channel {channel.name}: environment variable {channel.secret_env} "
-                    "is not set; the webhook is not sent unsigned"
-                )
+        if channel.secret_env and not channel.secret:
+            # Retried: the operator may fix the environment; never send unsigned instead.
+            return Outcome.retry(
+                f"channel {channel.name}: environment variable {channel.secret_env} "
+                "is not set; the webhook is not sent unsigned"
+            )
         body = webhook_body(alert, story)
         timestamp = int(now.timestamp())
         headers = httpx.Headers(dict(channel.headers))
@@ -78,8 +150,8 @@ class WebhookSender:
         headers["User-Agent"] = USER_AGENT
         headers[IDEMPOTENCY_HEADER] = alert.idempotency_key
         headers[TIMESTAMP_HEADER] = str(timestamp)
-        if secret:
-            headers[SIGNATURE_HEADER] = sign(secret.encode("utf-8"), timestamp, body)
+        if channel.secret:
+            headers[SIGNATURE_HEADER] = sign(channel.secret.encode("utf-8"), timestamp, body)
         try:
             async with asyncio.timeout(channel.timeout):
                 return await self._post(channel, body, headers, now)
@@ -128,3 +200,6 @@ async def _read_some(response: httpx.Response) -> str:
             break
     text = b"".join(chunks)[:_DETAIL_MAX].decode("utf-8", "replace")
     return " ".join(text.split())
+
+
+CHANNEL_TYPE = ChannelType(name=WebhookChannel.kind, parse=parse, sender=WebhookSender)

@@ -1,0 +1,346 @@
+"""The e-mail channel type: a right-to-left multipart message handed to an SMTP server by
+smtplib, run in a worker thread so the event loop never blocks.
+
+SMTP replies 5xx are permanent (the server will not take this message: unknown recipient,
+rejected sender, failed login); 4xx replies, timeouts and connection errors are worth another
+try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from marsad.alerts.channels.channel_type import ChannelType
+from marsad.alerts.channels.fields import (
+    ChannelError,
+    flag,
+    optional_str,
+    positive_seconds,
+    reject_unknown,
+    secret_from,
+)
+from marsad.alerts.outcome import Outcome
+from marsad.alerts.render import clean_line, split_snippet
+
+if TYPE_CHECKING:
+    from marsad.storage.models import DueAlert
+
+SUBJECT_MAX = 200
+EMAIL_MATCHES_MAX = 10
+# Plain-text highlight marks. Not «»: Arabic news text uses those as quotation marks.
+MARK_OPEN, MARK_CLOSE = "【", "】"
+_FIELD_LABELS = {"title": "العنوان", "body": "النص"}
+_KEYS = frozenset(
+    {
+        "type",
+        "to",
+        "from",
+        "smtp_host",
+        "smtp_port",
+        "starttls",
+        "ssl",
+        "username",
+        "password_env",
+        "timeout",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    kind: ClassVar[str] = "email"
+
+    name: str
+    to: tuple[str, ...]
+    sender: str = "marsad@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    # Name of the environment variable holding the SMTP password; it never sits in the file.
+    password_env: str | None = None
+    # Its value, looked up when the config was read; never shown, so never logged.
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+def parse(
+    name: str, table: Mapping[str, object], where: str, environ: Mapping[str, str]
+) -> EmailChannel:
+    reject_unknown(table, _KEYS, where)
+    to = table.get("to")
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(a, str) and "@" in a for a in to):
+        raise ChannelError(f"{where}.to: must be a non-empty list of e-mail addresses")
+    port = table.get("smtp_port", 25)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ChannelError(f"{where}.smtp_port: must be a port number, got {port!r}")
+    starttls = flag(table, "starttls", where)
+    use_ssl = flag(table, "ssl", where)
+    if starttls and use_ssl:
+        raise ChannelError(f"{where}: starttls and ssl: choose one")
+    username = optional_str(table, "username", where)
+    password_env = optional_str(table, "password_env", where)
+    if bool(username) != bool(password_env):
+        raise ChannelError(f"{where}: username and password_env go together")
+    return EmailChannel(
+        name=name,
+        to=tuple(to),
+        sender=optional_str(table, "from", where) or "marsad@localhost",
+        smtp_host=optional_str(table, "smtp_host", where) or "localhost",
+        smtp_port=port,
+        starttls=starttls,
+        ssl=use_ssl,
+        username=username,
+        password_env=password_env,
+        password=secret_from(environ, password_env),
+        timeout=positive_seconds(table, "timeout", where, 30.0),
+    )
+
+
+# The message. Pure: the payload stored when the alert was queued plus ``story``, the summary of
+# the story at send time (storage.outbox.story_alert_summary: articles, outlets, sources).
+
+
+def email_subject(rule: str, title: str) -> str:
+    return clean_line(f"[marsad] {clean_line(rule)}: {clean_line(title) or '—'}", SUBJECT_MAX)
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    """Derived from the idempotency key: every resend of one alert carries the same Message-ID."""
+    _, at, domain = parseaddr(sender)[1].rpartition("@")
+    if not at or not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
+        domain = "marsad.invalid"
+    local = re.sub(r"[^A-Za-z0-9._-]", "-", idempotency_key) or "alert"
+    return f"<{local}@{domain}>"
+
+
+def email_message(
+    alert: DueAlert,
+    story: Mapping[str, Any],
+    channel: EmailChannel,
+    *,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A multipart/alternative e-mail: plain text and right-to-left HTML."""
+    payload = alert.payload
+    article: Mapping[str, Any] = payload.get("article", {})
+    rule = str(payload.get("rule", alert.rule))
+    subject = email_subject(rule, str(article.get("title") or ""))
+
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = channel.sender
+    msg["To"] = ", ".join(channel.to)
+    msg["Message-ID"] = message_id(alert.idempotency_key, channel.sender)
+    if date is not None:
+        msg["Date"] = format_datetime(date)
+    msg["X-Marsad-Idempotency-Key"] = alert.idempotency_key
+    msg["X-Marsad-Rule"] = clean_line(rule, 100)
+    # RFC 3834: tells auto-responders (vacation replies) not to answer.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = "ar"
+    # base64: Arabic text then passes any relay, including ones that only carry 7-bit mail.
+    msg.set_content(_text_body(rule, article, payload.get("matches", []), story), cte="base64")
+    msg.add_alternative(
+        _html_body(subject, rule, article, payload.get("matches", []), story),
+        subtype="html",
+        cte="base64",
+    )
+    return msg
+
+
+def _text_body(
+    rule: str, article: Mapping[str, Any], matches: list[Any], story: Mapping[str, Any]
+) -> str:
+    lines = [
+        f"[marsad] {clean_line(rule)}",
+        "",
+        clean_line(article.get("title")) or "—",
+        clean_line(article.get("url")),
+        "",
+        f"المصدر: {clean_line(article.get('source'))}",
+    ]
+    if article.get("published"):
+        lines.append(f"تاريخ النشر: {clean_line(article.get('published'))}")
+    lines.append(_outlets_line(story))
+    lines += ["", "الكلمات المطابقة:"]
+    for m in matches[:EMAIL_MATCHES_MAX]:
+        before, hit, after = split_snippet(m)
+        marked = f"{before}{MARK_OPEN}{hit}{MARK_CLOSE}{after}" if hit else before
+        lines.append(f"• {clean_line(m.get('keyword'))} ({_field_label(m)}): {marked}")
+    if len(matches) > EMAIL_MATCHES_MAX:
+        lines.append(f"… (+{len(matches) - EMAIL_MATCHES_MAX})")
+    return "\n".join(lines) + "\n"
+
+
+def _html_body(
+    subject: str,
+    rule: str,
+    article: Mapping[str, Any],
+    matches: list[Any],
+    story: Mapping[str, Any],
+) -> str:
+    e = _escape
+    title = e(article.get("title")) or "—"
+    url = clean_line(article.get("url"))
+    # Only http(s) links: a javascript: or data: URL from a hostile feed must not become a link.
+    if urlsplit(url).scheme in ("http", "https"):
+        heading = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
+    else:
+        heading = title
+    items = []
+    for m in matches[:EMAIL_MATCHES_MAX]:
+        before, hit, after = split_snippet(m)
+        # The pieces are already clean; escape only, keeping the spaces around the match.
+        before, hit, after = (html.escape(piece, quote=True) for piece in (before, hit, after))
+        marked = f"{before}<mark>{hit}</mark>{after}" if hit else before
+        items.append(
+            f"<li><strong>{e(m.get('keyword'))}</strong> ({e(_field_label(m))}): {marked}</li>"
+        )
+    if len(matches) > EMAIL_MATCHES_MAX:
+        items.append(f"<li>… (+{len(matches) - EMAIL_MATCHES_MAX})</li>")
+    published = (
+        f'<p>تاريخ النشر: <bdi dir="ltr">{e(article.get("published"))}</bdi></p>\n'
+        if article.get("published")
+        else ""
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html dir="rtl" lang="ar">\n'
+        '<head><meta charset="utf-8"><title>'
+        f"{e(subject)}</title></head>\n"
+        '<body style="font-family: Tahoma, Arial, sans-serif; line-height: 1.6">\n'
+        f'<p style="color: #666">[marsad] <bdi>{e(rule)}</bdi></p>\n'
+        f"<h2>{heading}</h2>\n"
+        f"<p>المصدر: <bdi>{e(article.get('source'))}</bdi></p>\n"
+        f"{published}"
+        f"<p>{e(_outlets_line(story))}</p>\n"
+        "<h3>الكلمات المطابقة</h3>\n"
+        f"<ul>\n{chr(10).join(items)}\n</ul>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def _outlets_line(story: Mapping[str, Any]) -> str:
+    sources = "، ".join(clean_line(s) for s in story.get("sources", []))
+    line = (
+        f"عدد وسائل الإعلام التي تنقل الخبر: {int(story.get('outlets', 0))}"
+        f" — عدد المقالات: {int(story.get('articles', 0))}"
+    )
+    return f"{line} ({sources})" if sources else line
+
+
+def _field_label(match: Mapping[str, Any]) -> str:
+    field_name = str(match.get("field", ""))
+    return _FIELD_LABELS.get(field_name, clean_line(field_name))
+
+
+def _escape(value: object) -> str:
+    return html.escape(clean_line(value), quote=True)
+
+
+# Sending.
+
+
+class EmailSender:
+    """Sends one message per alert, each over its own SMTP connection."""
+
+    async def send(
+        self,
+        alert: DueAlert,
+        story: Mapping[str, Any],
+        channel: EmailChannel,
+        *,
+        now: datetime,
+    ) -> Outcome:
+        if channel.password_env and not channel.password:
+            # Retried: the operator may fix the environment; never try without the login.
+            return Outcome.retry(
+                f"channel {channel.name}: environment variable {channel.password_env} is not set"
+            )
+        try:
+            message = email_message(alert, story, channel, date=now)
+        except ValueError as exc:
+            # A header the e-mail library refuses (a bad From/To in the config).
+            return Outcome.failed(f"channel {channel.name}: cannot build the message: {exc}")
+        return await asyncio.to_thread(submit, channel, message)
+
+    async def aclose(self) -> None:
+        """Nothing held between sends."""
+
+
+def submit(channel: EmailChannel, message: EmailMessage) -> Outcome:
+    """Blocking: hand ``message`` to the channel's SMTP server and classify what it said."""
+    try:
+        with _connect(channel) as smtp:
+            if channel.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if channel.username and channel.password is not None:
+                smtp.login(channel.username, channel.password)
+            refused = smtp.send_message(message, channel.sender, list(channel.to))
+    except smtplib.SMTPRecipientsRefused as exc:
+        return _classify_refused(exc.recipients)
+    except smtplib.SMTPResponseException as exc:
+        return _classify_reply(exc.smtp_code, exc.smtp_error)
+    except smtplib.SMTPNotSupportedError as exc:
+        return Outcome.failed(f"SMTP server does not support what the channel needs: {exc}")
+    except (smtplib.SMTPException, OSError) as exc:
+        # Disconnects, refused or reset connections, timeouts, TLS handshake failures.
+        return Outcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    if refused:
+        # Some recipients took it: the alert is delivered; the record says who did not.
+        return Outcome.sent(250, f"refused by some recipients: {_describe(refused)}")
+    return Outcome.sent(250)
+
+
+def _connect(channel: EmailChannel) -> smtplib.SMTP:
+    if channel.ssl:
+        return smtplib.SMTP_SSL(
+            channel.smtp_host,
+            channel.smtp_port,
+            timeout=channel.timeout,
+            context=ssl.create_default_context(),
+        )
+    return smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=channel.timeout)
+
+
+def _classify_reply(code: int, text: bytes | str) -> Outcome:
+    reason = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    message = f"SMTP {code}: {' '.join(reason.split())}"
+    if 500 <= code < 600:
+        return Outcome.failed(message, code)
+    return Outcome.retry(message, code)
+
+
+def _classify_refused(recipients: Mapping[str, tuple[int, bytes]]) -> Outcome:
+    """Every recipient refused: permanent only when every refusal was permanent."""
+    message = f"all recipients refused: {_describe(recipients)}"
+    codes = [code for code, _ in recipients.values()]
+    if codes and all(500 <= code < 600 for code in codes):
+        return Outcome.failed(message, max(codes))
+    return Outcome.retry(message, min(codes) if codes else None)
+
+
+def _describe(recipients: Mapping[str, tuple[int, bytes]]) -> str:
+    parts = []
+    for address, (code, text) in sorted(recipients.items()):
+        reason = " ".join(text.decode("utf-8", "replace").split())
+        parts.append(f"{address} ({code} {reason})")
+    return "; ".join(parts)
+
+
+CHANNEL_TYPE = ChannelType(name=EmailChannel.kind, parse=parse, sender=EmailSender)
