@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
 from sqlite_utils import Database
 
 from marsad.storage.models import FeedState
@@ -20,9 +24,19 @@ def upsert_feed(db: Database, name: str, url: str, now: str) -> int:
 
 def get_feed_state(db: Database, name: str) -> FeedState | None:
     rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
-    if not rows:
-        return None
-    row = rows[0]
+    return _state(rows[0]) if rows else None
+
+
+def feed_states(db: Database, names: Sequence[str]) -> dict[str, FeedState]:
+    """The fetch state of each of these feeds the store holds, by name (one query)."""
+    rows = db.query(
+        "SELECT * FROM feeds WHERE name IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(names))],
+    )
+    return {row["name"]: _state(row) for row in rows}
+
+
+def _state(row: dict[str, Any]) -> FeedState:
     return FeedState(
         id=row["id"],
         name=row["name"],
