@@ -9,15 +9,12 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
 
-from marsad.retry import retry_after_seconds
+from marsad.crawler.fetch_policy import requested_pause
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-
-# Statuses with which a server asks us to come back later.
-PAUSE_STATUSES = frozenset({429, 503})
 
 
 class RetryAfterMiddleware:
@@ -46,11 +43,11 @@ class RetryAfterMiddleware:
             )
 
     def process_response(self, request: Request, response: Response) -> Any:
-        if response.status in PAUSE_STATUSES:
-            wait = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
-            if wait:
-                host = urlsplit(request.url).netloc
-                self._paused_until[host] = time.monotonic() + wait
-                if self.crawler.stats is not None:
-                    self.crawler.stats.inc_value("marsad/retry_after_pauses")
+        wait = requested_pause(
+            response.status, response.headers.get("Retry-After"), datetime.now(UTC)
+        )
+        if wait:
+            host = urlsplit(request.url).netloc
+            self._paused_until[host] = time.monotonic() + wait
+            self.crawler.stats.inc_value("marsad/retry_after_pauses")
         return response

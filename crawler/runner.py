@@ -1,27 +1,35 @@
 """What the daemon calls: build a long-lived crawler runner, run one crawl over some feeds.
 
-The caller installs the asyncio reactor once and then awaits :func:`crawl_feeds` as often as it
-likes on the same runner (a Twisted reactor cannot be restarted).
+The caller installs the asyncio reactor once, opens one store, registers its feeds
+(:func:`register_feeds`) and compiles its rules once, then awaits :func:`crawl_feeds` as often as
+it likes on the same runner (a Twisted reactor cannot be restarted). :func:`crawl_feeds` is the
+one place that creates Crawlers: one per kind of source among the feeds due.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings
+from scrapy.utils.misc import load_object
 
 from marsad.crawler.config import CrawlConfig, FeedConfig
-from marsad.crawler.spiders.feeds import FeedJob, FeedSpider
-from marsad.storage.db import open_store
-from marsad.storage.feeds import get_feed_state, upsert_feed
-from marsad.times import utc_now
+from marsad.crawler.fetch_policy import is_due
+from marsad.crawler.shared import share
+from marsad.crawler.signals import Problem, problem_found
+from marsad.crawler.spiders import SPIDERS
+from marsad.crawler.spiders.base import MAX_ARTICLES_SETTING, MAX_BACKOFF_SETTING, FeedJob
+from marsad.storage.feeds import feed_states, upsert_feed
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from marsad.alerts.matching import RuleIndex
 
 logger = logging.getLogger(__name__)
@@ -52,41 +60,67 @@ def make_runner(crawl: CrawlConfig) -> AsyncCrawlerRunner:
     return AsyncCrawlerRunner(crawler_settings(crawl))
 
 
+def register_feeds(db: Database, feeds: Sequence[FeedConfig], now: str) -> None:
+    """Register the config's feeds in the store (or update their URLs): once, at start."""
+    with db.atomic():
+        for feed in feeds:
+            upsert_feed(db, feed.name, feed.url, now)
+
+
 async def crawl_feeds(
     runner: AsyncCrawlerRunner,
     *,
+    db: Database,
     feeds: Sequence[FeedConfig],
-    store_path: Path,
     rules: RuleIndex,
     crawl: CrawlConfig,
+    spiders: Mapping[str, str] = SPIDERS,
+    now: datetime | None = None,
 ) -> CrawlReport:
-    """Run one crawl over ``feeds`` (those not backing off) and say what happened."""
-    jobs, skipped = _due_jobs(feeds, store_path)
+    """Run one crawl over ``feeds`` (those not backing off at ``now``) and say what happened.
+
+    ``db`` is the caller's open store, in which the feeds are registered; ``spiders`` maps each
+    feed's ``kind`` to the import path of the spider that reads it.
+    """
+    jobs, skipped = _due_jobs(db, feeds, now or datetime.now(UTC))
     if not jobs:
         return CrawlReport(0, 0, 0, skipped, 0, 0, 0, 0, ())
+    by_kind: dict[str, list[FeedJob]] = {}
+    for job in jobs:
+        by_kind.setdefault(job.feed.kind, []).append(job)
+    unknown = sorted(set(by_kind) - set(spiders))
+    if unknown:
+        raise ValueError(f"no spider for kind {', '.join(map(repr, unknown))}")
     # Each crawl gets the runner's settings with this crawl's limits, so a config reload counts.
     settings = runner.settings.copy()
     _apply_politeness(settings, crawl)
-    crawler = Crawler(FeedSpider, settings)
-    errors: list[str] = []
+    share(settings, store=db, rules=rules)
+    crawlers = [
+        (Crawler(load_object(spiders[kind]), settings), tuple(kind_jobs))
+        for kind, kind_jobs in by_kind.items()
+    ]
+    problems = _Problems()
+    for crawler, _ in crawlers:
+        crawler.signals.connect(problems.receive, signal=problem_found)
     try:
-        await runner.crawl(
-            crawler,
-            jobs=jobs,
-            store_path=store_path,
-            crawl=crawl,
-            rules=rules,
+        outcomes = await asyncio.gather(
+            *(runner.crawl(crawler, jobs=kind_jobs) for crawler, kind_jobs in crawlers),
+            return_exceptions=True,
         )
-    except Exception as exc:  # the daemon keeps scheduling; the report says what broke
-        logger.exception("crawl of %d feeds failed", len(jobs))
-        errors.append(f"crawl failed: {exc!r}")
-    spider = getattr(crawler, "spider", None)
-    if isinstance(spider, FeedSpider):
-        errors[:0] = spider.errors
-    stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    finally:
+        for crawler, _ in crawlers:
+            crawler.signals.disconnect(problems.receive, signal=problem_found)
+    errors = list(problems.messages)
+    for (_, kind_jobs), outcome in zip(crawlers, outcomes, strict=True):
+        if isinstance(outcome, Exception):  # the daemon keeps scheduling; the report says it
+            logger.error("crawl of %d feeds failed", len(kind_jobs), exc_info=outcome)
+            errors.append(f"crawl failed: {outcome!r}")
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    counts = _marsad_counts([crawler for crawler, _ in crawlers])
 
     def count(key: str) -> int:
-        return int(stats.get(f"marsad/{key}", 0))
+        return int(counts.get(key, 0))
 
     return CrawlReport(
         feeds_ok=count("feeds_ok"),
@@ -101,26 +135,55 @@ async def crawl_feeds(
     )
 
 
-def _due_jobs(feeds: Sequence[FeedConfig], store_path: Path) -> tuple[tuple[FeedJob, ...], int]:
-    """Register every feed; return those not backing off, and how many are."""
-    now = utc_now()
+class _Problems:
+    """Collects the messages of the problem_found signal while the runner awaits the crawl.
+
+    Signal receivers are weak references: this object is held by crawl_feeds until the crawl is
+    over, so its bound method stays connected for exactly that long.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def receive(self, problem: Problem) -> None:
+        self.messages.append(problem.message)
+
+
+def _due_jobs(
+    db: Database, feeds: Sequence[FeedConfig], now: datetime
+) -> tuple[list[FeedJob], int]:
+    """The feeds not backing off at ``now`` with their stored state, and how many are."""
+    states = feed_states(db, [feed.name for feed in feeds])
+    missing = [feed.name for feed in feeds if feed.name not in states]
+    if missing:
+        raise ValueError(
+            f"feeds not registered in the store (register_feeds first): {', '.join(missing)}"
+        )
     jobs: list[FeedJob] = []
     skipped = 0
-    db = open_store(store_path)
-    try:
-        for feed in feeds:
-            upsert_feed(db, feed.name, feed.url, now)
-            state = get_feed_state(db, feed.name)
-            assert state is not None
-            # ISO-8601 UTC strings of one format compare in time order.
-            if state.backoff_until and state.backoff_until > now:
-                logger.info("feed %r backs off until %s", feed.name, state.backoff_until)
-                skipped += 1
-                continue
-            jobs.append(FeedJob(feed=feed, state=state))
-    finally:
-        db.close()
-    return tuple(jobs), skipped
+    for feed in feeds:
+        state = states[feed.name]
+        if not is_due(state, now):
+            logger.info("feed %r backs off until %s", feed.name, state.backoff_until)
+            skipped += 1
+            continue
+        jobs.append(FeedJob(feed=feed, state=state))
+    return jobs, skipped
+
+
+def _marsad_counts(crawlers: Sequence[Crawler]) -> dict[str, Any]:
+    """The ``marsad/`` stats of these crawlers, summed, without the prefix."""
+    counts: dict[str, Any] = {}
+    for crawler in crawlers:
+        try:
+            stats = crawler.stats.get_stats()
+        except RuntimeError:  # the crawl failed before it had stats
+            continue
+        for key, value in stats.items():
+            if key.startswith("marsad/") and isinstance(value, int | float):
+                name = key.removeprefix("marsad/")
+                counts[name] = counts.get(name, 0) + value
+    return counts
 
 
 def _apply_politeness(settings: Settings, crawl: CrawlConfig) -> None:
@@ -133,6 +196,8 @@ def _apply_politeness(settings: Settings, crawl: CrawlConfig) -> None:
             "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
             "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
             "DOWNLOAD_DELAY": crawl.delay,
+            MAX_ARTICLES_SETTING: crawl.max_articles_per_feed,
+            MAX_BACKOFF_SETTING: crawl.max_backoff,
         },
         priority="project",
     )

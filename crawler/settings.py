@@ -42,5 +42,11 @@ RETRY_EXCEPTIONS = [
 
 DOWNLOADER_MIDDLEWARES = {"marsad.crawler.middlewares.RetryAfterMiddleware": 560}
 ITEM_PIPELINES = {"marsad.crawler.pipelines.StorePipeline": 300}
+EXTENSIONS = {"marsad.crawler.extensions.FeedLedger": 500}
+
+# Ours. MARSAD_STORE and MARSAD_RULES (marsad.crawler.shared) have no default: the caller of a
+# crawl owns the store connection and the compiled rules and puts them in each crawl's settings.
+MARSAD_MAX_ARTICLES_PER_FEED = _DEFAULTS.max_articles_per_feed
+MARSAD_MAX_BACKOFF = _DEFAULTS.max_backoff
 
 LOG_LEVEL = "INFO"

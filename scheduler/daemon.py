@@ -48,52 +48,27 @@ def crawl_once(config: Config) -> int:
 
 
 async def _build_context(config: Config) -> JobContext:
+    """The daemon's objects: its one store connection (feeds registered once, here), the
+    compiled rules and the long-lived crawler runner."""
     from marsad.alerts.matching import compile_rules
-    from marsad.crawler.runner import make_runner
+    from marsad.crawler.runner import make_runner, register_feeds
     from marsad.scheduler.jobs import JobContext
     from marsad.storage.db import open_store
-    from marsad.storage.feeds import upsert_feed
     from marsad.times import utc_now
 
     db = open_store(config.store_path)
-    now = utc_now()
-    for feed in config.feeds:
-        upsert_feed(db, feed.name, feed.url, now)
+    register_feeds(db, config.feeds, utc_now())
     return JobContext(
         config=config, runner=make_runner(config.crawl), db=db, rules=compile_rules(config.rules)
     )
 
 
 async def _crawl_once_main(config: Config) -> int:
-    from marsad.crawler.runner import crawl_feeds
-    from marsad.scheduler.jobs import deliver_pending
+    from marsad.scheduler.jobs import crawl_all
 
     ctx = await _build_context(config)
     try:
-        # All feeds in one crawl (Scrapy spreads the requests per domain), then one delivery
-        # pass, so each alert already counts every outlet this run found for its story.
-        report = await crawl_feeds(
-            ctx.runner,
-            feeds=config.feeds,
-            store_path=config.store_path,
-            rules=ctx.rules,
-            crawl=config.crawl,
-        )
-        log.info(
-            "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
-            "%d copies, %d already stored; %d alerts queued",
-            report.feeds_ok,
-            report.feeds_unchanged,
-            report.feeds_failed,
-            report.feeds_skipped_backoff,
-            report.articles_new,
-            report.articles_copy,
-            report.articles_known,
-            report.alerts_queued,
-        )
-        for error in report.errors:
-            log.warning("%s", error)
-        await deliver_pending(ctx)
+        report = await crawl_all(ctx)
     finally:
         ctx.db.close()
     attempted = report.feeds_ok + report.feeds_unchanged + report.feeds_failed
@@ -106,10 +81,14 @@ async def _daemon_main(config: Config) -> int:
     from apscheduler.triggers.interval import IntervalTrigger
 
     from marsad.scheduler.jobs import deliver_pending, poll_feed
-    from marsad.storage.feeds import get_feed_state, record_next_poll
+    from marsad.storage.feeds import feed_states, record_next_poll
     from marsad.times import to_iso
 
     ctx = await _build_context(config)
+    feed_ids = {
+        f"feed:{name}": state.id
+        for name, state in feed_states(ctx.db, [feed.name for feed in config.feeds]).items()
+    }
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -145,8 +124,8 @@ async def _daemon_main(config: Config) -> int:
             misfire_grace_time=int(feed.every),
             next_run_time=first,
         )
-        if (state := get_feed_state(ctx.db, feed.name)) is not None:
-            record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
+        if job.id in feed_ids:
+            record_next_poll(ctx.db, feed_ids[job.id], to_iso(job.next_run_time))
     scheduler.add_job(
         deliver_pending,
         IntervalTrigger(seconds=config.delivery.every),
@@ -157,11 +136,6 @@ async def _daemon_main(config: Config) -> int:
         coalesce=True,
         next_run_time=start,
     )
-    feed_ids = {
-        f"feed:{feed.name}": state.id
-        for feed in config.feeds
-        if (state := get_feed_state(ctx.db, feed.name)) is not None
-    }
 
     def note_next_poll(event: JobExecutionEvent) -> None:
         # `marsad feeds` shows when each feed is polled next.

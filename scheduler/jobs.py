@@ -30,7 +30,7 @@ class JobContext:
 
     config: Config
     runner: Any  # scrapy.crawler.AsyncCrawlerRunner (untyped)
-    db: Database
+    db: Database  # the daemon's one store connection, open for its whole life
     rules: RuleIndex  # compiled once, at start
     # One delivery pass at a time: a feed job and the periodic delivery job must never pick up
     # the same pending alert twice.
@@ -44,11 +44,7 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
     with _tracked(ctx):
         try:
             report = await crawl_feeds(
-                ctx.runner,
-                feeds=[feed],
-                store_path=ctx.config.store_path,
-                rules=ctx.rules,
-                crawl=ctx.config.crawl,
+                ctx.runner, db=ctx.db, feeds=[feed], rules=ctx.rules, crawl=ctx.config.crawl
             )
         except Exception:
             log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
@@ -64,6 +60,33 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
         )
         if report.alerts_queued:
             await deliver_pending(ctx)
+    return report
+
+
+async def crawl_all(ctx: JobContext) -> CrawlReport:
+    """Crawl every feed at once, then deliver in one pass (``marsad crawl --once``).
+
+    All feeds in one call (one crawl per kind of source; Scrapy spreads the requests per domain),
+    then one delivery pass, so each alert already counts every outlet this run found for its story.
+    """
+    report = await crawl_feeds(
+        ctx.runner, db=ctx.db, feeds=ctx.config.feeds, rules=ctx.rules, crawl=ctx.config.crawl
+    )
+    log.info(
+        "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
+        "%d copies, %d already stored; %d alerts queued",
+        report.feeds_ok,
+        report.feeds_unchanged,
+        report.feeds_failed,
+        report.feeds_skipped_backoff,
+        report.articles_new,
+        report.articles_copy,
+        report.articles_known,
+        report.alerts_queued,
+    )
+    for error in report.errors:
+        log.warning("%s", error)
+    await deliver_pending(ctx)
     return report
 
 

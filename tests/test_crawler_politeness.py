@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from marsad.crawler.config import CrawlConfig
-from marsad.crawler.runner import crawler_settings
-from marsad.crawler.spiders.feeds import (
+from marsad.crawler.fetch_policy import (
     BACKOFF_BASE,
     UNCONDITIONAL_EVERY,
     backoff_seconds,
     conditional_headers,
 )
+from marsad.crawler.runner import crawler_settings
 from marsad.retry import retry_after_seconds
 from marsad.storage.models import FeedState
 

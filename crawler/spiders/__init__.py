@@ -1,7 +1,9 @@
 """The spiders, one per kind of source, looked up by the ``kind`` of a ``[[feeds]]`` table.
 
-A new kind of source is one spider module and one entry here; the config accepts exactly these
-kinds. Values are import paths, so reading the config does not import Scrapy.
+A new kind of source is one spider module (a :class:`~marsad.crawler.spiders.base.SourceSpider`
+that says how a response becomes entries) and one entry here; the config accepts exactly these
+kinds, and :func:`marsad.crawler.runner.crawl_feeds` runs each kind's spider over its feeds.
+Values are import paths, so reading the config does not import Scrapy.
 """
 
 from __future__ import annotations
