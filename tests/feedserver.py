@@ -2,7 +2,8 @@
 
 Routes cover what a feed crawler meets: conditional GET (304), 500, 503 with Retry-After, a
 truncated feed, a page that hangs (for a bounded time), a huge page, Arabic pages in
-windows-1256 and ISO-8859-6 with no charset, and a robots.txt that disallows /private/.
+windows-1256 and ISO-8859-6 with no charset, a robots.txt that disallows /private/, and an HTML
+list of latest articles (a source of another kind than a feed).
 Every request is logged so tests can say what was (not) fetched.
 """
 
@@ -23,6 +24,11 @@ ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 # The longest a hanging page holds its connection; far above the tests' download timeout.
 HANG_SECONDS = 10.0
 HUGE_BYTES = 3 * 1024 * 1024
+# The latest-articles page: relative links (resolved against the page) and their titles.
+LATEST = (
+    ("/articles/container-ship.html", "وصول أول سفينة حاويات إلى الرصيف الجديد"),
+    ("../articles/mountain-rain.html", "أمطار غزيرة تغلق الطرق الجبلية"),
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,14 @@ class FeedServer:
         body = b"<html><body>" + filler * (HUGE_BYTES // len(filler) + 1) + b"</body></html>"
         h.reply(200, body, "text/html; charset=utf-8")
 
+    def latest(self, h: _Handler) -> None:
+        items = "".join(f'<li><a href="{href}">{title}</a></li>' for href, title in LATEST)
+        body = (
+            '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
+            f'<title>أحدث الأخبار</title></head><body><ul class="latest">{items}</ul></body></html>'
+        )
+        h.reply(200, body.encode("utf-8"), "text/html; charset=utf-8")
+
     def routes(self) -> dict[str, Callable[[_Handler], None]]:
         def page(name: str, encoding: str, content_type: str) -> Callable[[_Handler], None]:
             return lambda h: h.reply(200, self._fixture(name).encode(encoding), content_type)
@@ -131,6 +145,7 @@ class FeedServer:
             "/feeds/broken.xml": self.broken,
             "/feeds/error.xml": status(500),
             "/feeds/busy.xml": status(503, {"Retry-After": "120"}),
+            "/pages/latest.html": self.latest,
             "/articles/bridge.html": utf8_page,
             "/copies/bridge.html": utf8_page,
             # No charset in the header and none in the page: the decoder has to guess.
