@@ -1,6 +1,6 @@
 """``marsad demo``: one full cycle, offline, on loopback.
 
-Serves the bundled outlets (scheduler/demo_content.py), crawls them into a fresh store with the
+Serves the bundled outlets (marsad/demo/content.py), crawls them into a fresh store with the
 real crawler, matches the example rules, delivers the alerts to a local webhook sink, and
 prints what arrived.
 """
@@ -29,7 +29,7 @@ DEMO_RULES: list[dict[str, Any]] = [
 ]
 
 
-def demo_config(site_url: str, sink_url: str, store_path: Path) -> Config:
+def demo_config(site_url: str, sink_url: str, store_path: Path, secret: str) -> Config:
     return config_from_document(
         {
             "feeds": [
@@ -43,6 +43,7 @@ def demo_config(site_url: str, sink_url: str, store_path: Path) -> Config:
             "crawl": {"delay": 0, "download_timeout": "10s"},
         },
         db_override=store_path,
+        environ={SECRET_ENV: secret},
     )
 
 
@@ -58,12 +59,13 @@ def run_demo(workdir: Path) -> int:
     from marsad.scheduler.daemon import configure_logging, crawl_once
 
     store = fresh_store_path(workdir)
-    os.environ.setdefault(SECRET_ENV, secrets.token_hex(16))
+    # A fixed secret from the environment if one is set, so a receiver can be pointed at it.
+    secret = os.environ.get(SECRET_ENV) or secrets.token_hex(16)
     site = LoopbackServer()
     site.set_pages(render_site(OUTLETS, site.base_url))
     sink = LoopbackServer()
     try:
-        config = demo_config(site.base_url, sink.base_url, store)
+        config = demo_config(site.base_url, sink.base_url, store, secret)
         click.echo(f"Serving {len(OUTLETS)} sample Arabic outlets on {site.base_url}")
         for outlet in OUTLETS:
             click.echo(
@@ -77,7 +79,7 @@ def run_demo(workdir: Path) -> int:
     finally:
         site.close()
         sink.close()
-    _print_alerts(received, os.environ[SECRET_ENV].encode())
+    _print_alerts(received, secret.encode())
     _print_stories(store)
     _print_next_steps(store)
     return code if received else 1
