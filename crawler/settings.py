@@ -27,6 +27,9 @@ DOWNLOAD_WARNSIZE = 0  # the max size is the limit; a warning below it is noise
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19 turns on an HTTP server per crawl that runs Python code sent to it (token in a file
+# under the user's profile); a daemon that crawls untrusted sites has no use for one.
+REMOTE_CONTROL_ENABLED = False
 HTTPCACHE_ENABLED = False
 
 # One retry for a dropped connection or a 5xx; never for a timeout (a hanging server would cost
