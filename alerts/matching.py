@@ -136,7 +136,6 @@ class RuleIndex:
         for number in candidates:
             compiled = self._rules[number]
             for hit in _fired(compiled, by_keyword):
-                original = title if hit.field == "title" else text
                 found.append(
                     Match(
                         rule=compiled.rule.name,
@@ -144,7 +143,7 @@ class RuleIndex:
                         field=hit.field,
                         start=hit.start,
                         end=hit.end,
-                        surface=original[hit.start : hit.end],
+                        surface=field_text(title, text, hit.field)[hit.start : hit.end],
                     )
                 )
         return found
@@ -365,6 +364,11 @@ def compile_rules(rules: Iterable[Rule]) -> RuleIndex:
     """The rules compiled once, at the edge (the daemon's start, a CLI command), and passed down
     to every article's match: compiling is the expensive part, matching the cheap one."""
     return RuleIndex(rules)
+
+
+def field_text(title: str, text: str, field: str) -> str:
+    """The article text a match's ``field`` ("title" or "body") names: its offsets count in it."""
+    return title if field == "title" else text
 
 
 def snippet(text: str, start: int, end: int, radius: int = SNIPPET_RADIUS) -> str:

@@ -10,6 +10,7 @@ from marsad.alerts.matching import (
     Match,
     RuleIndex,
     compile_rules,
+    field_text,
     marked_snippet,
     snippet,
 )
@@ -39,8 +40,12 @@ def test_every_match_explains_itself() -> None:
         ("w", "انسحاب", "body", "انسحبت"),
     ]
     for m in found:
-        source = TITLE if m.field == "title" else BODY
-        assert source[m.start : m.end] == m.surface
+        assert field_text(TITLE, BODY, m.field)[m.start : m.end] == m.surface
+
+
+def test_a_match_field_names_the_text_its_offsets_count_in() -> None:
+    assert field_text("t", "b", "title") == "t"
+    assert field_text("t", "b", "body") == "b"
 
 
 def test_all_none_and_threshold() -> None:
