@@ -1,13 +1,44 @@
-"""The content of an alert, built once when the alert is queued."""
+"""The content of an alert, built once when the alert is queued.
+
+Pure: an alert is drafted (:class:`AlertDraft`) before the store has numbered its article and
+story, and :func:`build_payload` fills those numbers in when it is written.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from marsad.alerts.matching import Match, snippet
+from marsad.alerts.matching import Match, field_text, snippet
 from marsad.storage.models import NewArticle
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A match with the text around it, cut once: the ``matches`` table stores it and the
+    alert sends it."""
+
+    match: Match
+    snippet: str
+
+
+@dataclass(frozen=True)
+class AlertDraft:
+    """What an alert for ``rule`` will say about ``article``, but for the ids the store gives."""
+
+    rule: str
+    article: NewArticle
+    quotes: tuple[Quote, ...]
+
+
+def quote(matches: Sequence[Match], title: str, text: str) -> tuple[Quote, ...]:
+    """Each match with its snippet of the field it is in (of an article with this title and
+    text)."""
+    return tuple(
+        Quote(m, snippet(field_text(title, text, m.field), m.start, m.end)) for m in matches
+    )
 
 
 def idempotency_key(story_id: int, rule: str, channel: str) -> str:
@@ -16,30 +47,11 @@ def idempotency_key(story_id: int, rule: str, channel: str) -> str:
     return f"marsad-{digest[:32]}"
 
 
-def build_payload(
-    article: NewArticle,
-    *,
-    article_id: int,
-    story_id: int,
-    rule: str,
-    matches: Sequence[Match],
-) -> dict[str, Any]:
+def build_payload(draft: AlertDraft, *, article_id: int, story_id: int) -> dict[str, Any]:
     """The article and why it matched: what a webhook receives and an email shows."""
-    hits = []
-    for m in matches:
-        source_text = article.title if m.field == "title" else article.text
-        hits.append(
-            {
-                "keyword": m.keyword,
-                "field": m.field,
-                "surface": m.surface,
-                "start": m.start,
-                "end": m.end,
-                "snippet": snippet(source_text, m.start, m.end),
-            }
-        )
+    article = draft.article
     return {
-        "rule": rule,
+        "rule": draft.rule,
         "article": {
             "id": article_id,
             "story_id": story_id,
@@ -50,5 +62,15 @@ def build_payload(
             "author": article.author,
             "language": article.language,
         },
-        "matches": hits,
+        "matches": [
+            {
+                "keyword": q.match.keyword,
+                "field": q.match.field,
+                "surface": q.match.surface,
+                "start": q.match.start,
+                "end": q.match.end,
+                "snippet": q.snippet,
+            }
+            for q in draft.quotes
+        ],
     }

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-from marsad.ingest import PreparedArticle, prepare_article
 from marsad.ingest.jsonl import LineError
+from marsad.ingest.prepare import PreparedArticle, prepare_article
 from marsad.storage.models import NewArticle
 
 Item = NewArticle | LineError

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marsad.ingest.ahead import prepared_ahead
-from marsad.ingest.article import PreparedArticle, ingest_article
+from marsad.ingest.article import ingest_article
 from marsad.ingest.jsonl import LineError, open_jsonl, read_articles
+from marsad.ingest.prepare import PreparedArticle
 from marsad.storage.models import NewArticle
 
 if TYPE_CHECKING:

@@ -1,0 +1,125 @@
+"""Writing a plan (:mod:`marsad.ingest.plan`) to the store: the third phase of ingesting.
+
+The caller holds the transaction: the article, its index rows, its story, its matches and its
+alerts are written together or not at all. Only the store's answers to these writes are read
+back (the ids it gives, the story's original after it is recounted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from marsad.alerts.payload import build_payload, idempotency_key
+from marsad.storage import articles as store
+from marsad.storage import lsh
+from marsad.storage.outbox import enqueue_alert
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from marsad.alerts.matching import Match
+    from marsad.ingest.plan import ArticlePlan, PlannedAlert, SightingPlan
+    from marsad.storage.models import DuplicateVerdict
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one article. ``status`` is "new", "copy" or "known".
+
+    For a copy, ``duplicate_of`` is its story's original; when the copy was published earlier
+    than that original and so took its place, it is the article it displaced."""
+
+    status: str
+    article_id: int
+    story_id: int | None = None
+    duplicate_of: int | None = None
+    matches: tuple[Match, ...] = ()
+    alerts_queued: int = 0
+
+
+def write_sighting(db: Database, plan: SightingPlan) -> IngestResult:
+    store.record_sighting(db, plan.article_id, plan.feed_id, plan.url, plan.reason, plan.seen_at)
+    return IngestResult(status="known", article_id=plan.article_id)
+
+
+def write_article(db: Database, plan: ArticlePlan) -> IngestResult:
+    article, prepared, verdict, now = plan.article, plan.prepared, plan.verdict, plan.fetched_at
+    story_id = verdict.story_id if verdict else store.insert_story(db, article.title, now)
+    article_id = store.insert_article(
+        db,
+        article,
+        title_norm=prepared.title_norm,
+        text_norm=prepared.text_norm,
+        body_hash=prepared.body.body_hash,
+        story_id=story_id,
+        fetched_at=now,
+        duplicate=verdict,
+        provenance=prepared.body.provenance_json(),
+    )
+    lsh.index_article(db, article_id, prepared.body.fingerprint)
+    duplicate_of: int | None = None
+    if verdict is None:
+        store.refresh_story(db, story_id, now)
+    else:
+        _join_story(db, article_id, verdict, now)
+        duplicate_of = store.story_original(db, story_id)
+        if duplicate_of == article_id:
+            duplicate_of = verdict.original_id
+    for q in plan.quotes:
+        m = q.match
+        store.insert_match(
+            db,
+            article_id,
+            rule=m.rule,
+            keyword=m.keyword,
+            field=m.field,
+            start=m.start,
+            end=m.end,
+            surface=m.surface,
+            snippet=q.snippet,
+        )
+    queued = sum(_queue(db, alert, article_id, story_id, now) for alert in plan.alerts)
+    return IngestResult(
+        status="copy" if verdict else "new",
+        article_id=article_id,
+        story_id=story_id,
+        duplicate_of=duplicate_of,
+        matches=plan.matches,
+        alerts_queued=queued,
+    )
+
+
+def _join_story(db: Database, article_id: int, verdict: DuplicateVerdict, now: str) -> None:
+    """Add the article to its story; merge stories it proved to be one; move the original."""
+    story_id = verdict.story_id
+    for other in verdict.evidence.get("merge", ()):
+        store.merge_story(db, story_id, int(other), now)
+    store.refresh_story(db, story_id, now)
+    original = store.story_original(db, story_id)
+    if original is None or (original == verdict.original_id and "merge" not in verdict.evidence):
+        return
+    store.repoint_copies(db, story_id, original)
+    store.explain_former_originals(
+        db,
+        story_id,
+        verdict.similarity,
+        {**verdict.evidence, "original_moved_to": original, "via": article_id},
+    )
+
+
+def _queue(db: Database, alert: PlannedAlert, article_id: int, story_id: int, now: str) -> bool:
+    """Queue one alert; False when its story already has one for this rule and channel (a
+    later copy of the story finds the alert queued and the INSERT is ignored)."""
+    rule = alert.draft.rule
+    queued = enqueue_alert(
+        db,
+        article_id=article_id,
+        story_id=story_id,
+        rule=rule,
+        channel=alert.channel,
+        idempotency_key=idempotency_key(story_id, rule, alert.channel),
+        payload=build_payload(alert.draft, article_id=article_id, story_id=story_id),
+        created_at=now,
+    )
+    return queued is not None
