@@ -175,14 +175,6 @@ def _near_duplicates(db: Database, body: PreparedBody) -> list[_Verified]:
     return accepted
 
 
-def forget(db: Database, article_id: int) -> None:
-    """Take an article out of the near-duplicate index, e.g. before deleting it."""
-    found = store.article_bodies(db, [article_id]).get(article_id)
-    if found is not None:
-        text, title_norm, _ = found
-        lsh.forget_article(db, article_id, prepare_body(text, title_norm).fingerprint)
-
-
 def decide(sim: Similarity, size_a: int, size_b: int) -> str | None:
     """Which rule makes two shingle sets copies of each other ("jaccard", "containment"), if any."""
     if sim.jaccard >= JACCARD_ACCEPT:

@@ -79,17 +79,6 @@ def _insert_sql(table: str, count: int) -> str:
     )
 
 
-@lru_cache(maxsize=256)
-def _delete_sql(table: str, count: int) -> str:
-    # A plain IN list on the key's first column: SQLite seeks the B-tree once per value (a
-    # row-value IN (VALUES …) would scan the whole table).
-    return (
-        f"DELETE FROM {table} WHERE article_id = ? AND band_key IN ("
-        + ", ".join(["?"] * count)
-        + ")"
-    )
-
-
 def index_keys(fp: Fingerprint) -> list[int]:
     """Every key the article is filed under: its MinHash bands, then its chunks."""
     return [*band_keys(fp), *fp.chunks] if fp.indexable else []
@@ -181,14 +170,3 @@ def fingerprints_of(db: Database, article_ids: Sequence[int]) -> dict[int, Finge
         int(r["article_id"]): Fingerprint(signature=bytes(r["signature"]), shingles=r["shingles"])
         for r in rows
     }
-
-
-def forget_article(db: Database, article_id: int, fp: Fingerprint) -> None:
-    """Take an article out of the index (before deleting it). ``fp`` is its fingerprint as
-    computed from its text (chunk keys are not stored): its rows are found by key, so no index
-    on article_id is needed."""
-    keys = index_keys(fp)
-    if keys:
-        for table in LEVELS:
-            db.execute(_delete_sql(table, len(keys)), [article_id, *keys])
-    db.execute("DELETE FROM fingerprints WHERE article_id = ?", [article_id])

@@ -26,9 +26,9 @@ def search_articles(
 ) -> list[Row]:
     """Articles whose normalised title or text match the FTS5 expression ``match``, best first.
 
-    ``match`` must come from :func:`storage.search.fts_query`. Title hits weigh five times body
-    hits. ``since``/``until`` bound the publication time (fetch time when unknown), ``until``
-    exclusive; ``rule`` keeps articles that matched that watch rule.
+    ``match`` must be the ``fts()`` of a :func:`storage.search.parse_query`. Title hits weigh
+    five times body hits. ``since``/``until`` bound the publication time (fetch time when
+    unknown), ``until`` exclusive; ``rule`` keeps articles that matched that watch rule.
     """
     return list(
         db.query(
@@ -194,17 +194,6 @@ def list_alerts(
 def get_alert(db: Database, alert_id: int) -> Row | None:
     rows = list(db.query("SELECT * FROM alert_deliveries WHERE alert_id = ?", [alert_id]))
     return rows[0] if rows else None
-
-
-def alert_attempts(db: Database, alert_id: int) -> list[Row]:
-    """Every delivery attempt of one alert, oldest first."""
-    return list(
-        db.query(
-            "SELECT attempted_at, ok, status_code, error, duration_ms FROM deliveries "
-            "WHERE alert_id = ? ORDER BY attempted_at, id",
-            [alert_id],
-        )
-    )
 
 
 def list_feed_health(db: Database, *, failing_only: bool = False) -> list[Row]:

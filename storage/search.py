@@ -118,11 +118,6 @@ def _term(raw: str, *, prefix: bool, shown: str) -> Term | None:
     return Term(tokens, prefix=prefix)
 
 
-def fts_query(text: str) -> str:
-    """The FTS5 MATCH expression for user input (normalised, every term quoted)."""
-    return parse_query(text).fts()
-
-
 def describe_sqlite_error(exc: sqlite3.Error) -> str:
     """A message for an error SQLite raised while running a search, without SQL jargon."""
     message = str(exc)

@@ -17,7 +17,6 @@ from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
 from marsad.storage import lsh
 from marsad.storage.db import open_store
-from marsad.storage.dedup import forget
 from marsad.storage.migrations import migrations
 from marsad.storage.models import NewArticle
 
@@ -240,14 +239,11 @@ def fold_to(db: Database, level: str) -> None:
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_every_article_is_indexed_and_can_be_forgotten(store: Database, level: str) -> None:
+def test_every_article_is_indexed_at_one_level(store: Database, level: str) -> None:
     new = add(store, "https://a.example/1", ORIGINAL, "2024-05-01T08:00:00Z")
     fold_to(store, level)
     for table in LEVELS:
         assert (index_rows(store, table, new) > 37) == (table == level), table
-    forget(store, new)
-    for table in (*LEVELS, "fingerprints"):
-        assert store.table(table).count == 0, table
 
 
 @pytest.mark.parametrize("level", LEVELS)

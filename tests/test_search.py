@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlite_utils import Database
 
-from marsad.storage.search import SearchSyntaxError, fts_query, parse_query, snippet
+from marsad.storage.search import SearchSyntaxError, parse_query, snippet
 
 
 @pytest.mark.parametrize(
@@ -26,8 +26,8 @@ from marsad.storage.search import SearchSyntaxError, fts_query, parse_query, sni
         ('a"b"', '"a" AND "b"'),
     ],
 )
-def test_fts_query(query: str, expected: str) -> None:
-    assert fts_query(query) == expected
+def test_fts_expression(query: str, expected: str) -> None:
+    assert parse_query(query).fts() == expected
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_malformed(query: str, message: str) -> None:
 )
 def test_any_accepted_input_is_valid_fts5(store: Database, query: str) -> None:
     try:
-        expression = fts_query(query)
+        expression = parse_query(query).fts()
     except SearchSyntaxError:
         return  # refused with a message: also fine
     list(store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", [expression]))
