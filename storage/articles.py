@@ -114,6 +114,16 @@ def insert_article(
     return int(cursor.lastrowid or 0)
 
 
+def set_body_derived(
+    db: Database, article_id: int, *, body_hash: str, provenance: str | None
+) -> None:
+    """Store what is derived from an article's body, for an article stored without it."""
+    db.execute(
+        "UPDATE articles SET body_hash = ?, provenance = ? WHERE id = ?",
+        [body_hash, provenance, article_id],
+    )
+
+
 def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
     """Recount a story's articles and outlets, list its sources and point it at its
     earliest-published article (the earliest fetched when dates tie or are missing)."""

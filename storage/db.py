@@ -1,4 +1,4 @@
-"""Opening the store: WAL mode, foreign keys, migrations applied."""
+"""Opening the store: WAL mode, foreign keys, migrations applied, derived data computed."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from marsad.storage.derived import run_derived_tasks
 from marsad.storage.migrations import migrations
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Database:
-    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+    """Open (creating if needed) the store at ``path`` and bring it up to date
+    (:func:`bring_up_to_date`) unless ``migrate`` is false.
 
     ``":memory:"`` opens a private in-memory store, for tests.
     """
@@ -33,5 +35,12 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
     # so memory does not grow with the archive (measured at 1M: 32 MB was no faster).
     db.execute("PRAGMA cache_size = -16384")
     if migrate:
-        migrations.apply(db)
+        bring_up_to_date(db)
     return db
+
+
+def bring_up_to_date(db: Database) -> None:
+    """Apply pending migrations, then compute the derived data they recorded as needed
+    (:mod:`storage.derived`)."""
+    migrations.apply(db)
+    run_derived_tasks(db)

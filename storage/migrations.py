@@ -1,7 +1,10 @@
 """The schema, as an append-only list of migrations.
 
 Never edit a migration that has shipped: append a new one. Each runs in a transaction together
-with the record that it ran, so applying the list twice is a no-op.
+with the record that it ran, so applying the list twice is a no-op. A migration is frozen
+history: plain SQL (and sqlite-utils), never today's application code, so replaying it on an
+old store gives the same result next year (tests/test_migrations.py checks the imports). Data
+derived by application code is computed by :mod:`storage.derived` on a migration's record.
 """
 
 from __future__ import annotations
@@ -171,35 +174,9 @@ def m0002_copy_detection(db: Database) -> None:
         """,
     ):
         db.execute(statement)
-    _backfill_0002(db)
-
-
-def _backfill_0002(db: Database) -> None:
-    """Give articles stored before copy detection their provenance, body hash and fingerprint."""
-    # Imported here: the rest of the schema must not depend on the fingerprint code.
-    from marsad.storage.dedup import prepare_body
-    from marsad.storage.lsh import index_keys, insert_fingerprint, insert_keys
-
-    last = 0
-    while True:
-        rows = list(
-            db.query(
-                "SELECT id, title_norm, text FROM articles WHERE id > ? ORDER BY id LIMIT 500",
-                [last],
-            )
-        )
-        if not rows:
-            return
-        for row in rows:
-            body = prepare_body(row["text"], row["title_norm"])
-            db.execute(
-                "UPDATE articles SET provenance = ?, body_hash = ? WHERE id = ?",
-                [body.provenance_json(), body.body_hash, row["id"]],
-            )
-            # Straight into lsh_bands, the one index table as of this migration.
-            insert_fingerprint(db, row["id"], body.fingerprint)
-            insert_keys(db, "lsh_bands", row["id"], index_keys(body.fingerprint))
-        last = rows[-1]["id"]
+    # Articles stored before this migration get their provenance, body hash and fingerprint
+    # from the application (storage/derived.py, on 0005's record), not from here: a migration
+    # must give the same result next year, and the fingerprint code will change.
 
 
 @migrations(name="0003_inspection_views")
@@ -238,6 +215,32 @@ def m0004_lsh_staging(db: Database) -> None:
         )
         """,
         "INSERT INTO lsh_state (id, recent_articles, middle_articles) VALUES (1, 0, 0)",
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0005_derived_data_tasks")
+def m0005_derived_data_tasks(db: Database) -> None:
+    # Derived data (provenance, body hash, fingerprint, index keys) is computed by the
+    # application, which knows today's code; a migration only records that it is needed, and
+    # the store's opener (storage/db.py) runs what is recorded. One row per task; none at all
+    # on a store whose every article has its fingerprint, so opening one costs a lookup.
+    for statement in (
+        """
+        CREATE TABLE derived_tasks (
+            name TEXT PRIMARY KEY,
+            recorded_at TEXT NOT NULL
+        )
+        """,
+        # Articles of a store from before 0002 have no fingerprint.
+        """
+        INSERT INTO derived_tasks (name, recorded_at)
+        SELECT 'index_articles', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE EXISTS (
+            SELECT 1 FROM articles a
+            WHERE NOT EXISTS (SELECT 1 FROM fingerprints f WHERE f.article_id = a.id)
+        )
+        """,
     ):
         db.execute(statement)
 

@@ -18,7 +18,7 @@ def test_schema_doc_is_current(store: Database) -> None:
     expected = schema_markdown(store)
     assert DOC.read_text(encoding="utf-8") == expected, (
         "docs/schema.md is stale: regenerate it with `marsad schema > docs/schema.md` "
-        "(and describe any new column in scheduler/inspect_metadata.py)"
+        "(and describe any new column in marsad/inspect/metadata.py)"
     )
 
 
@@ -32,7 +32,7 @@ def test_foundation_and_views_are_described(store: Database) -> None:
     # Every table and view of the schema, and each of their columns, has a description; and
     # nothing described is missing from the schema (a rename would leave a stale description).
     present = {obj["name"] for obj in schema_objects(store)}
-    assert present == set(TABLES), "describe new tables in scheduler/inspect_metadata.py"
+    assert present == set(TABLES), "describe new tables in marsad/inspect/metadata.py"
     for name in present - {"articles_fts"}:
         columns = {c["name"] for c in table_columns(store, name)}
         assert set(COLUMNS[name]) == columns, f"{name}: columns and descriptions differ"
