@@ -1,4 +1,4 @@
-"""``marsad run`` and ``marsad crawl --once``: build the objects, register the jobs, run.
+"""``marsad run`` and ``marsad crawl``: build the objects, register the jobs, run.
 
 One process, Scrapy's asyncio reactor started once, one long-lived AsyncCrawlerRunner, and an
 APScheduler AsyncIOScheduler (its jobs are coroutines on the reactor's loop; in a thread pool Scrapy
@@ -56,11 +56,23 @@ async def _build_context(config: Config) -> JobContext:
     from marsad.storage.db import open_store
     from marsad.times import utc_now
 
+    _warn_of_unset_secrets(config)
     db = open_store(config.store_path)
     register_feeds(db, config.feeds, utc_now())
     return JobContext(
         config=config, runner=make_runner(config.crawl), db=db, rules=compile_rules(config.rules)
     )
+
+
+def _warn_of_unset_secrets(config: Config) -> None:
+    for channel in config.channels.values():
+        for variable in channel.unset_variables():
+            log.warning(
+                "channel %s: environment variable %s is not set: its alerts stay queued until "
+                "marsad is restarted with it set",
+                channel.name,
+                variable,
+            )
 
 
 async def _crawl_once_main(config: Config) -> int:

@@ -108,6 +108,14 @@ def test_a_missing_secret_parses_and_its_send_is_retried(environ: dict[str, str]
     hook, mail = channels["ops"], channels["mail"]
     assert isinstance(hook, WebhookChannel) and isinstance(mail, EmailChannel)
     assert (hook.secret, mail.password) == (None, None)
+    assert (hook.unset_variables(), mail.unset_variables()) == (
+        ("HOOK_SECRET",),
+        ("SMTP_PASSWORD",),
+    )
+    resolved = parse_channels(
+        {"ops": HOOK, "mail": MAIL}, environ={"HOOK_SECRET": "s", "SMTP_PASSWORD": "p"}
+    )
+    assert [c.unset_variables() for c in resolved.values()] == [(), ()]
 
     # The sender refuses before any network I/O: the alert stays pending.
     unsigned = asyncio.run(WebhookSender().send(ALERT, {}, hook, now=T0))
@@ -188,6 +196,9 @@ class RecordChannel:
     label: str
     token_env: str
     token: str | None = field(default=None, repr=False)
+
+    def unset_variables(self) -> tuple[str, ...]:
+        return () if self.token else (self.token_env,)
 
 
 def parse_record(

@@ -276,3 +276,49 @@ every = "10m"
     assert daemon.returncode == 130, output
     assert "waiting for 1 in-flight jobs" in output
     assert "forcing exit" in output
+
+
+def test_a_channel_whose_secret_is_unset_is_named_at_start_and_its_alerts_wait(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> None:
+    config = tmp_path / "marsad.toml"
+    config.write_text(
+        f"""
+[store]
+path = "store.db"
+
+[crawl]
+delay = 0
+
+[[feeds]]
+name = "north"
+url = "{site.base_url}{feed_path(OUTLET)}"
+
+[[rules]]
+name = "withdrawal"
+keywords = ["انسحاب"]
+channels = ["hook"]
+
+[channels.hook]
+type = "webhook"
+url = "{sink.base_url}/hook"
+secret_env = "UNSET_WEBHOOK_SECRET"
+""",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "UNSET_WEBHOOK_SECRET"}
+    result = subprocess.run(
+        [*MARSAD, "crawl", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "channel hook: environment variable UNSET_WEBHOOK_SECRET is not set: its alerts stay "
+        "queued until marsad is restarted with it set"
+    ) in result.stderr
+    assert rows(tmp_path / "store.db", "SELECT status FROM alerts") == [("pending",)]
+    assert sink.received() == []  # never sent unsigned

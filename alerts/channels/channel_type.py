@@ -22,6 +22,11 @@ class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
+    def unset_variables(self) -> tuple[str, ...]:
+        """The environment variables it names that held nothing when the config was read: its
+        alerts stay queued (never sent unsigned) until marsad starts with them set."""
+        ...
+
 
 ChannelT = TypeVar("ChannelT", bound=Channel)
 ChannelT_contra = TypeVar("ChannelT_contra", contravariant=True)

@@ -75,6 +75,9 @@ class EmailChannel:
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
 
+    def unset_variables(self) -> tuple[str, ...]:
+        return (self.password_env,) if self.password_env and not self.password else ()
+
 
 def parse(
     name: str, table: Mapping[str, object], where: str, environ: Mapping[str, str]

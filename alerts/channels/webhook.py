@@ -57,6 +57,9 @@ class WebhookChannel:
     timeout: float = 10.0
     headers: tuple[tuple[str, str], ...] = ()
 
+    def unset_variables(self) -> tuple[str, ...]:
+        return (self.secret_env,) if self.secret_env and not self.secret else ()
+
 
 def parse(
     name: str, table: Mapping[str, object], where: str, environ: Mapping[str, str]
