@@ -23,10 +23,6 @@ def to_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
 def utc_now() -> str:
     """The current time as the ISO-8601 UTC string every timestamp column uses."""
     return to_iso(datetime.now(UTC))

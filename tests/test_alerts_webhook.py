@@ -28,7 +28,7 @@ from marsad.alerts.signing import verify
 from marsad.ingest import ingest_article
 from marsad.retry import retry_after_seconds
 from marsad.storage.models import NewArticle
-from marsad.times import from_iso, to_iso
+from marsad.times import to_iso
 from tests.webhook_sink import WebhookSink
 
 SECRET_ENV = "MARSAD_TEST_WEBHOOK_SECRET"
@@ -174,22 +174,22 @@ def test_server_errors_back_off_exponentially_then_succeed(
     row = alert_row(store, alert_id)
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert "HTTP 500: upstream down" in row["last_error"]
-    wait = (from_iso(row["next_attempt_at"]) - T0).total_seconds()
+    wait = (datetime.fromisoformat(row["next_attempt_at"]) - T0).total_seconds()
     assert 30 <= wait <= 30 * 1.1 + 1
 
     # Not due yet: nothing is sent.
-    clock.set(from_iso(row["next_attempt_at"]) - timedelta(seconds=1))
+    clock.set(datetime.fromisoformat(row["next_attempt_at"]) - timedelta(seconds=1))
     assert run(store, channels, clock) == DeliveryReport()
     assert len(sink.requests) == 1
 
-    second_at = from_iso(row["next_attempt_at"])
+    second_at = datetime.fromisoformat(row["next_attempt_at"])
     clock.set(second_at)
     assert run(store, channels, clock).retried == 1
     row = alert_row(store, alert_id)
-    wait = (from_iso(row["next_attempt_at"]) - second_at).total_seconds()
+    wait = (datetime.fromisoformat(row["next_attempt_at"]) - second_at).total_seconds()
     assert 60 <= wait <= 60 * 1.1 + 1
 
-    clock.set(from_iso(row["next_attempt_at"]))
+    clock.set(datetime.fromisoformat(row["next_attempt_at"]))
     assert run(store, channels, clock).sent == 1
     assert alert_row(store, alert_id)["status"] == "sent"
     assert [(a["ok"], a["status_code"]) for a in attempts(store, alert_id)] == [
@@ -217,7 +217,7 @@ def test_retry_after_is_honoured_over_the_backoff(
     sink.answer_next(503, headers={"Retry-After": retry_after})
     assert run(store, hook(sink.url), clock).retried == 1
     row = alert_row(store, alert_id)
-    assert from_iso(row["next_attempt_at"]) == T0 + timedelta(seconds=expected_wait)
+    assert datetime.fromisoformat(row["next_attempt_at"]) == T0 + timedelta(seconds=expected_wait)
     assert attempts(store, alert_id)[0]["status_code"] == 503
 
 
@@ -226,7 +226,9 @@ def test_429_is_retried(store: Database, sink: WebhookSink, clock: Clock) -> Non
     sink.answer_next(429, headers={"Retry-After": "5"})
     assert run(store, hook(sink.url), clock).retried == 1
     # The backoff (30 s) is longer than Retry-After (5 s): the later of the two wins.
-    wait = (from_iso(alert_row(store, alert_id)["next_attempt_at"]) - T0).total_seconds()
+    wait = (
+        datetime.fromisoformat(alert_row(store, alert_id)["next_attempt_at"]) - T0
+    ).total_seconds()
     assert wait >= 30
 
 
@@ -266,7 +268,7 @@ def test_backoff_is_capped_at_backoff_max(store: Database, sink: WebhookSink, cl
     for _ in range(4):
         started = clock()
         run(store, hook(sink.url), clock, config)
-        due = from_iso(alert_row(store, alert_id)["next_attempt_at"])
+        due = datetime.fromisoformat(alert_row(store, alert_id)["next_attempt_at"])
         waits.append((due - started).total_seconds())
         clock.set(due)
     assert 10 <= waits[0] <= 12

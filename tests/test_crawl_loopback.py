@@ -22,7 +22,6 @@ import pytest
 from sqlite_utils import Database
 
 from marsad.storage.db import open_store
-from marsad.times import from_iso
 from tests.feedserver import FeedServer
 
 CRAWLRUN = Path(__file__).resolve().parent / "crawlrun.py"
@@ -180,10 +179,10 @@ def test_failing_feeds_back_off(scenario: Scenario) -> None:
         assert feeds[name]["consecutive_failures"] == 1, name
         assert feeds[name]["backoff_until"] is not None, name
         assert name in feeds[name]["last_error"]
-    down_wait = from_iso(feeds["down"]["backoff_until"]) - scenario.started
+    down_wait = datetime.fromisoformat(feeds["down"]["backoff_until"]) - scenario.started
     assert timedelta(seconds=50) <= down_wait <= timedelta(minutes=5)
     # Retry-After: 120 outweighs the first back-off step.
-    busy_wait = from_iso(feeds["busy"]["backoff_until"]) - scenario.started
+    busy_wait = datetime.fromisoformat(feeds["busy"]["backoff_until"]) - scenario.started
     assert busy_wait >= timedelta(seconds=115)
     assert feeds["busy"]["last_status"] == 503
     assert feeds["down"]["last_status"] == 500

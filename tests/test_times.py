@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from marsad.times import from_iso, parse_duration, parse_when, to_iso, to_utc_iso
+from marsad.times import parse_duration, parse_when, to_iso, to_utc_iso
 
 NOW = datetime(2024, 5, 3, 15, 30, tzinfo=UTC)
 
@@ -15,7 +15,10 @@ NOW = datetime(2024, 5, 3, 15, 30, tzinfo=UTC)
 def test_iso_round_trip_in_utc_whole_seconds() -> None:
     moment = datetime(2024, 5, 3, 18, 30, 5, 999, tzinfo=timezone(timedelta(hours=3)))
     assert to_iso(moment) == "2024-05-03T15:30:05Z"
-    assert from_iso("2024-05-03T15:30:05Z") == datetime(2024, 5, 3, 15, 30, 5, tzinfo=UTC)
+    # Python reads it back as it is: no parser of our own needed.
+    assert datetime.fromisoformat("2024-05-03T15:30:05Z") == datetime(
+        2024, 5, 3, 15, 30, 5, tzinfo=UTC
+    )
     assert to_iso(datetime(2024, 5, 3, 15, 30)) == "2024-05-03T15:30:00Z"  # naive is UTC
 
 
