@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from marsad.alerts.matching import Match, compile_rules, marked_snippet
+from marsad.alerts.matching import Match, compile_rules, field_text, marked_snippet
 from marsad.storage.backtest import ArchivedArticle, iter_articles_since
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def backtest_store(db: Database, rule: Rule, *, since: str) -> Backtest:
 
 def match_record(article: ArchivedArticle, m: Match) -> dict[str, Any]:
     """One match, with a snippet that marks the matched words."""
-    source = article.title if m.field == "title" else article.text
+    source = field_text(article.title, article.text, m.field)
     return {
         "keyword": m.keyword,
         "field": m.field,
