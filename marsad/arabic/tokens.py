@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import repeat
 
 from marsad.arabic.normalize import normalize_word
@@ -35,15 +34,6 @@ _TOKEN = re.compile(
 
 # Hamza seats vary with spelling habits (مسؤول / مسئول, شؤون / شئون): one key for all of them.
 _SEATS = str.maketrans({"ؤ": "ء", "ئ": "ء"})
-
-
-@dataclass(frozen=True)
-class Token:
-    """One word: its matching key and where it sits in the original text."""
-
-    key: str
-    start: int
-    end: int
 
 
 def match_key(word: str) -> str:
@@ -86,11 +76,6 @@ def plain_keys(words: list[str]) -> list[str]:
 def token_spans(text: str) -> list[tuple[str, int, int]]:
     """Every word of ``text`` as it is written, with its start and end offsets."""
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-
-
-def tokenize(text: str) -> list[Token]:
-    """Every word of ``text`` with its matching key and its span in ``text``."""
-    return [Token(match_key(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 def token_pattern() -> re.Pattern[str]:
