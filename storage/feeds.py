@@ -22,11 +22,6 @@ def upsert_feed(db: Database, name: str, url: str, now: str) -> int:
     return int(rows[0]["id"])
 
 
-def get_feed_state(db: Database, name: str) -> FeedState | None:
-    rows = list(db.query("SELECT * FROM feeds WHERE name = ?", [name]))
-    return _state(rows[0]) if rows else None
-
-
 def feed_states(db: Database, names: Sequence[str]) -> dict[str, FeedState]:
     """The fetch state of each of these feeds the store holds, by name (one query)."""
     rows = db.query(

@@ -29,7 +29,7 @@ from marsad.crawler.runner import crawl_feeds, crawler_settings, make_runner, re
 from marsad.crawler.shared import RULES_SETTING, STORE_SETTING, share
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched, problem_found
 from marsad.crawler.spiders.feeds import FeedSpider
-from marsad.storage.feeds import feed_states, get_feed_state, record_feed_failed
+from marsad.storage.feeds import feed_states, record_feed_failed
 from marsad.storage.models import NewArticle
 
 NOW = "2024-05-12T12:00:00Z"
@@ -211,16 +211,14 @@ def test_the_ledger_records_each_feed_outcome_signalled(
             feed_id, "failed", status=503, error="HTTP 503", backoff_until="2024-05-12T12:32:00Z"
         ),
     )
-    failed = get_feed_state(registered, "sahel")
-    assert failed is not None
+    failed = feed_states(registered, ["sahel"])["sahel"]
     assert (failed.consecutive_failures, failed.backoff_until) == (1, "2024-05-12T12:32:00Z")
     send(
         feed_fetched,
         outcome=outcome(feed_id, "ok", status=200, etag='"v2"', body_hash="abc", new_items=3),
     )
     send(feed_fetched, outcome=outcome(feed_id, "unchanged", status=304))
-    state = get_feed_state(registered, "sahel")
-    assert state is not None
+    state = feed_states(registered, ["sahel"])["sahel"]
     assert (state.etag, state.body_hash, state.consecutive_failures) == ('"v2"', "abc", 0)
     assert (state.backoff_until, state.fetch_count) == (None, 3)
     row = next(registered.query("SELECT * FROM feeds WHERE id = ?", [feed_id]))
