@@ -86,9 +86,9 @@ def sink() -> Iterator[LoopbackServer]:
     server.close()
 
 
-def start_daemon(
-    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
-) -> subprocess.Popen[str]:
+def write_config(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer, *, secret_env: str
+) -> Path:
     config = tmp_path / "marsad.toml"
     config.write_text(
         f"""
@@ -115,10 +115,17 @@ channels = ["hook"]
 [channels.hook]
 type = "webhook"
 url = "{sink.base_url}/hook"
-secret_env = "TEST_WEBHOOK_SECRET"
+secret_env = "{secret_env}"
 """,
         encoding="utf-8",
     )
+    return config
+
+
+def start_daemon(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> subprocess.Popen[str]:
+    config = write_config(tmp_path, site, sink, secret_env="TEST_WEBHOOK_SECRET")
     env = {**os.environ, "TEST_WEBHOOK_SECRET": SECRET}
     return subprocess.Popen(
         [*MARSAD, "run", "--config", str(config)],
@@ -281,31 +288,7 @@ every = "10m"
 def test_a_channel_whose_secret_is_unset_is_named_at_start_and_its_alerts_wait(
     tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
 ) -> None:
-    config = tmp_path / "marsad.toml"
-    config.write_text(
-        f"""
-[store]
-path = "store.db"
-
-[crawl]
-delay = 0
-
-[[feeds]]
-name = "north"
-url = "{site.base_url}{feed_path(OUTLET)}"
-
-[[rules]]
-name = "withdrawal"
-keywords = ["انسحاب"]
-channels = ["hook"]
-
-[channels.hook]
-type = "webhook"
-url = "{sink.base_url}/hook"
-secret_env = "UNSET_WEBHOOK_SECRET"
-""",
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path, site, sink, secret_env="UNSET_WEBHOOK_SECRET")
     env = {k: v for k, v in os.environ.items() if k != "UNSET_WEBHOOK_SECRET"}
     result = subprocess.run(
         [*MARSAD, "crawl", "--config", str(config)],

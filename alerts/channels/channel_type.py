@@ -28,6 +28,19 @@ class Channel(Protocol):
         ...
 
 
+def refused_for_unset_secret(channel: Channel, consequence: str) -> Outcome | None:
+    """A retry, before any network I/O, when a secret the channel names was not set at start:
+    the alert stays queued rather than go out unsigned or without its login."""
+    from marsad.alerts.outcome import Outcome
+
+    unset = channel.unset_variables()
+    if not unset:
+        return None
+    return Outcome.retry(
+        f"channel {channel.name}: environment variable {unset[0]} is not set{consequence}"
+    )
+
+
 ChannelT = TypeVar("ChannelT", bound=Channel)
 ChannelT_contra = TypeVar("ChannelT_contra", contravariant=True)
 

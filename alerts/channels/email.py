@@ -21,7 +21,7 @@ from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from marsad.alerts.channels.channel_type import ChannelType
+from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
 from marsad.alerts.channels.fields import (
     ChannelError,
     flag,
@@ -270,11 +270,8 @@ class EmailSender:
         *,
         now: datetime,
     ) -> Outcome:
-        if channel.password_env and not channel.password:
-            # Retried: the operator may fix the environment; never try without the login.
-            return Outcome.retry(
-                f"channel {channel.name}: environment variable {channel.password_env} is not set"
-            )
+        if (refused := refused_for_unset_secret(channel, "")) is not None:
+            return refused
         try:
             message = email_message(alert, story, channel, date=now)
         except ValueError as exc:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from marsad.alerts.channels.channel_type import ChannelType
+from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
 from marsad.alerts.channels.fields import (
     ChannelError,
     optional_str,
@@ -139,12 +139,10 @@ class WebhookSender:
         *,
         now: datetime,
     ) -> Outcome:
-        if channel.secret_env and not channel.secret:
-            # Retried: the operator may fix the environment; never send unsigned instead.
-            return Outcome.retry(
-                f"channel {channel.name}: environment variable {channel.secret_env} "
-                "is not set; the webhook is not sent unsigned"
-            )
+        if (
+            refused := refused_for_unset_secret(channel, "; the webhook is not sent unsigned")
+        ) is not None:
+            return refused
         body = webhook_body(alert, story)
         timestamp = int(now.timestamp())
         headers = httpx.Headers(dict(channel.headers))

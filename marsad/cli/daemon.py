@@ -7,8 +7,22 @@ from pathlib import Path
 import click
 
 from marsad.cli.common import fail, resolve_config, store_options
+from marsad.config import Config
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
+def _feeds_config(
+    config_path: str | None, db_path: str | None, log_level: str, purpose: str
+) -> Config:
+    """The config of a command that crawls, which needs feeds; logging set up for it."""
+    from marsad.scheduler.daemon import configure_logging
+
+    config = resolve_config(config_path, db_path)
+    if not config.feeds:
+        fail(f"no [[feeds]] in the config: nothing to {purpose} (see marsad.example.toml)")
+    configure_logging(log_level)
+    return config
 
 
 @click.command("run")
@@ -20,13 +34,9 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
     SIGTERM or SIGINT stops scheduling and lets in-flight crawls and deliveries finish, then
     exits 0; a second signal forces an immediate exit (alerts not yet sent stay queued).
     """
-    from marsad.scheduler.daemon import configure_logging, run_daemon
+    from marsad.scheduler.daemon import run_daemon
 
-    config = resolve_config(config_path, db_path)
-    if not config.feeds:
-        fail("no [[feeds]] in the config: nothing to watch (see marsad.example.toml)")
-    configure_logging(log_level)
-    raise SystemExit(run_daemon(config))
+    raise SystemExit(run_daemon(_feeds_config(config_path, db_path, log_level, "watch")))
 
 
 @click.command("crawl")
@@ -39,13 +49,9 @@ def crawl_command(config_path: str | None, db_path: str | None, log_level: str) 
 
     Exits 1 when every feed failed, 0 otherwise.
     """
-    from marsad.scheduler.daemon import configure_logging, crawl_once
+    from marsad.scheduler.daemon import crawl_once
 
-    config = resolve_config(config_path, db_path)
-    if not config.feeds:
-        fail("no [[feeds]] in the config: nothing to crawl (see marsad.example.toml)")
-    configure_logging(log_level)
-    raise SystemExit(crawl_once(config))
+    raise SystemExit(crawl_once(_feeds_config(config_path, db_path, log_level, "crawl")))
 
 
 @click.command("deliver")
