@@ -27,6 +27,7 @@ from marsad.storage.outbox import (
     schedule_retry,
     story_alert_summary,
 )
+from marsad.storage.transactions import write_transaction
 from marsad.times import to_iso
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def _settle(
     """Record the attempt and move the alert on, in one short transaction."""
     stamp = to_iso(at)
     error = outcome.error
-    with db.atomic():
+    with write_transaction(db):
         record_delivery(
             db,
             alert.id,

@@ -41,9 +41,10 @@ def quote(matches: Sequence[Match], title: str, text: str) -> tuple[Quote, ...]:
     )
 
 
-def idempotency_key(story_id: int, rule: str, channel: str) -> str:
-    """Stable across retries and restarts: the receiver can drop a repeat by this key."""
-    digest = hashlib.sha256(f"marsad:{story_id}:{rule}:{channel}".encode()).hexdigest()
+def idempotency_key(store_id: str, story_id: int, rule: str, channel: str) -> str:
+    """Stable across retries and restarts, so the receiver can drop a repeat by this key, and
+    unique across stores (``store_id`` is each store's random identity)."""
+    digest = hashlib.sha256(f"marsad:{store_id}:{story_id}:{rule}:{channel}".encode()).hexdigest()
     return f"marsad-{digest[:32]}"
 
 

@@ -26,6 +26,7 @@ from marsad.crawler.signals import Problem, problem_found
 from marsad.crawler.spiders import SPIDERS
 from marsad.crawler.spiders.base import MAX_ARTICLES_SETTING, MAX_BACKOFF_SETTING, FeedJob
 from marsad.storage.feeds import feed_states, upsert_feed
+from marsad.storage.transactions import write_transaction
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -62,7 +63,7 @@ def make_runner(crawl: CrawlConfig) -> AsyncCrawlerRunner:
 
 def register_feeds(db: Database, feeds: Sequence[FeedConfig], now: str) -> None:
     """Register the config's feeds in the store (or update their URLs): once, at start."""
-    with db.atomic():
+    with write_transaction(db):
         for feed in feeds:
             upsert_feed(db, feed.name, feed.url, now)
 

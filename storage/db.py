@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from marsad.storage.derived import run_derived_tasks
 from marsad.storage.migrations import migrations
+from marsad.storage.transactions import LOCK_TIMEOUT_SECONDS
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Database:
@@ -21,8 +25,8 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
         db = Database(memory=True)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # A long busy timeout lets the CLI read while the daemon writes.
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        # Writers wait for each other (storage/transactions.py takes the lock up front).
+        conn = sqlite3.connect(str(path), timeout=LOCK_TIMEOUT_SECONDS, check_same_thread=False)
         db = Database(conn)
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
@@ -35,8 +39,24 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Database:
     # so memory does not grow with the archive (measured at 1M: 32 MB was no faster).
     db.execute("PRAGMA cache_size = -16384")
     if migrate:
-        bring_up_to_date(db)
+        with _migration_lock(path):
+            bring_up_to_date(db)
     return db
+
+
+@contextmanager
+def _migration_lock(path: str | Path) -> Iterator[None]:
+    """Let one process at a time migrate a store: two opening a new store at once would both
+    run 0001. A lock on a file beside the store, released by the OS if the holder dies."""
+    if str(path) == ":memory:":
+        yield
+        return
+    with open(f"{path}-migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def bring_up_to_date(db: Database) -> None:

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.dedup import prepare_body
+from marsad.storage.transactions import write_transaction
 
 # Articles computed per transaction: a task interrupted part-way resumes where it stopped,
 # since it picks only the articles still without a fingerprint.
@@ -52,7 +53,7 @@ def index_unindexed_articles(db: Database, batch: int = BATCH) -> int:
     empty for the articles that arrive next."""
     done = last = 0
     while rows := articles_without_fingerprint(db, last, batch):
-        with db.atomic():
+        with write_transaction(db):
             for row in rows:
                 body = prepare_body(row["text"], row["title_norm"])
                 store.set_body_derived(
@@ -62,7 +63,7 @@ def index_unindexed_articles(db: Database, batch: int = BATCH) -> int:
         done += len(rows)
         last = rows[-1]["id"]
     if done:
-        with db.atomic():
+        with write_transaction(db):
             recent, middle = lsh.level_counts(db)
             if recent:
                 lsh.fold_recent(db)
@@ -82,7 +83,7 @@ def run_derived_tasks(db: Database) -> list[str]:
     ran = []
     for name in recorded_tasks(db):
         TASKS[name](db)
-        with db.atomic():
+        with write_transaction(db):
             clear_task(db, name)
         ran.append(name)
     return ran

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from marsad.storage import queries
 from marsad.storage.outbox import requeue_alert
 from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.storage.transactions import write_transaction
 from marsad.times import to_iso
 from marsad.urls import canonical_url
 
@@ -102,7 +103,7 @@ def retry_alert(db: Database, alert_id: int, now: str) -> dict[str, Any]:
         raise InspectionError(
             f"alert {alert_id} was already sent at {alert['sent_at']}; nothing to retry"
         )
-    with db.atomic():
+    with write_transaction(db):
         requeued = requeue_alert(db, alert_id, now)
     if not requeued:
         raise InspectionError(f"alert {alert_id} could not be re-queued")

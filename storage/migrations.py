@@ -245,6 +245,75 @@ def m0005_derived_data_tasks(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0006_trust")
+def m0006_trust(db: Database) -> None:
+    for statement in (
+        # One row: this store's own random identity, part of every idempotency key, so two
+        # stores posting to one receiver never send the same key for different alerts.
+        """
+        CREATE TABLE store_identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            store_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        INSERT INTO store_identity (id, store_id, created_at)
+        VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        """,
+        # A delivery pass claims an alert before sending it: who claimed it, and until when
+        # the claim holds (a pass that died lets its claims lapse and another sends them).
+        "ALTER TABLE alerts ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE alerts ADD COLUMN lease_until TEXT",
+        # An alert a rule would have raised but that was held back (an import with alerts
+        # off, an article published outside the alert window): kept so a person can see it.
+        """
+        CREATE TABLE alert_suppressions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            rule TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (article_id, rule, channel)
+        )
+        """,
+        "CREATE INDEX alert_suppressions_story ON alert_suppressions(story_id)",
+        # An article that also quotes another story's original (a roundup of two wire texts):
+        # it joins one story and is listed here against the other, which stays separate.
+        """
+        CREATE TABLE story_quotes (
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            similarity REAL NOT NULL,
+            evidence TEXT,
+            PRIMARY KEY (article_id, story_id)
+        )
+        """,
+        "CREATE INDEX story_quotes_story ON story_quotes(story_id)",
+        # Set when a feed is no longer in the config: kept for history, never counted failing.
+        "ALTER TABLE feeds ADD COLUMN retired_at TEXT",
+        # The entries of a feed that are not stored yet for a reason: a page fetch or a store
+        # that failed (retried on later polls, up to a bound) or an entry that cannot be used
+        # (skipped, with the reason). A feed is "unchanged" only when none is being retried.
+        """
+        CREATE TABLE feed_entries (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            entry_key TEXT NOT NULL,
+            url TEXT,
+            state TEXT NOT NULL CHECK (state IN ('retrying', 'skipped', 'gave_up')),
+            reason TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_seen_at TEXT NOT NULL,
+            last_attempt_at TEXT NOT NULL,
+            PRIMARY KEY (feed_id, entry_key)
+        )
+        """,
+    ):
+        db.execute(statement)
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

@@ -19,6 +19,7 @@ from marsad.ingest.lookup import find_known, find_story
 from marsad.ingest.plan import plan_article, plan_sighting
 from marsad.ingest.prepare import PreparedArticle, prepare_article
 from marsad.ingest.write import IngestResult, write_article, write_sighting
+from marsad.storage.transactions import write_transaction
 from marsad.times import utc_now
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def ingest_article(
     article if the caller computed it already.
     """
     now = now or utc_now()
-    with db.atomic():
+    with write_transaction(db):
         known = find_known(db, article)
         if known is not None:
             return write_sighting(db, plan_sighting(article, known, now))

@@ -19,6 +19,7 @@ from marsad.ingest.article import ingest_article
 from marsad.ingest.jsonl import LineError, open_jsonl, read_articles
 from marsad.ingest.prepare import PreparedArticle
 from marsad.storage.models import NewArticle
+from marsad.storage.transactions import write_transaction
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -71,7 +72,7 @@ def _import_some(
     """Ingest up to ``size`` items in one commit; False once ``items`` is exhausted."""
     taken = 0
     error: OSError | EOFError | None = None
-    with db.atomic():
+    with write_transaction(db):
         try:
             for item, prepared in islice(items, size):
                 taken += 1

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from marsad.alerts.payload import build_payload, idempotency_key
 from marsad.storage import articles as store
 from marsad.storage import lsh
+from marsad.storage.identity import store_id
 from marsad.storage.outbox import enqueue_alert
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def _queue(db: Database, alert: PlannedAlert, article_id: int, story_id: int, no
         story_id=story_id,
         rule=rule,
         channel=alert.channel,
-        idempotency_key=idempotency_key(story_id, rule, alert.channel),
+        idempotency_key=idempotency_key(store_id(db), story_id, rule, alert.channel),
         payload=build_payload(alert.draft, article_id=article_id, story_id=story_id),
         created_at=now,
     )

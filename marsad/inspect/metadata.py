@@ -39,6 +39,19 @@ TABLES: dict[str, str] = {
         "fingerprints, index keys) to compute for stored articles. Run and cleared when the "
         "store is opened; empty otherwise."
     ),
+    "store_identity": "One row: this store's random id, part of every idempotency key.",
+    "alert_suppressions": (
+        "Alerts a rule would have raised but that were held back (an import with alerts off, "
+        "an article published outside the alert window), with the reason."
+    ),
+    "story_quotes": (
+        "An article that also quotes another story's original: it joined one story and is "
+        "listed here against the other, which stays a story of its own."
+    ),
+    "feed_entries": (
+        "Entries of a feed not stored yet for a reason: a page fetch or store that failed "
+        "(retried on later polls, up to a bound) or an entry that cannot be used (skipped)."
+    ),
     "story_overview": (
         "View: each story with its original, copy and outlet counts, the outlets carrying it, "
         "the rules it matched and its alert count."
@@ -80,6 +93,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "fetch_count": "Fetches ever made.",
         "items_total": "New articles ever found in this feed.",
         "created_at": "When the feed was first registered.",
+        "retired_at": "When the feed left the config: kept for history, never counted failing.",
     },
     "stories": {
         "id": "Story id.",
@@ -155,6 +169,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "last_error": "Why the last attempt failed.",
         "created_at": "When the alert was queued (UTC).",
         "sent_at": "When it was delivered.",
+        "claimed_by": "The delivery pass sending it now (null when none is).",
+        "lease_until": "The claim lapses at this time, so a pass that died lets another send it.",
     },
     "deliveries": {
         "id": "Attempt id.",
@@ -172,6 +188,36 @@ COLUMNS: dict[str, dict[str, str]] = {
         "url": "URL as listed.",
         "reason": '"url" or "guid": how it was recognised.',
         "seen_at": "When (UTC).",
+    },
+    "store_identity": {
+        "id": "Always 1.",
+        "store_id": "Random id created by migration 0006; part of every idempotency key.",
+        "created_at": "When it was created (UTC).",
+    },
+    "alert_suppressions": {
+        "id": "Suppression id.",
+        "article_id": "Article that matched.",
+        "story_id": "Its story.",
+        "rule": "Watch rule that matched.",
+        "channel": "Channel the alert would have gone to.",
+        "reason": "Why it was held back.",
+        "created_at": "When (UTC).",
+    },
+    "story_quotes": {
+        "article_id": "Article that also quotes the story.",
+        "story_id": "The story it quotes but did not join.",
+        "similarity": "Containment of that story's original in the article.",
+        "evidence": "JSON: the check that found it.",
+    },
+    "feed_entries": {
+        "feed_id": "Feed listing the entry.",
+        "entry_key": "The entry's identity: its canonical link, its GUID, or a content hash.",
+        "url": "The entry's link, if any.",
+        "state": '"retrying" (failed, tried again on later polls), "skipped" or "gave_up".',
+        "reason": "Why it is not stored.",
+        "attempts": "Attempts to fetch and store it.",
+        "first_seen_at": "When a poll first listed it (UTC).",
+        "last_attempt_at": "The latest attempt.",
     },
     "story_overview": {
         "story_id": "Story id.",
