@@ -25,3 +25,6 @@ class CrawlConfig:
     max_articles_per_feed: int = 200
     # After this many consecutive failures a feed waits up to max_backoff between tries.
     max_backoff: float = 6 * 3600.0
+    # Addresses the crawler may fetch beyond the public internet: CIDRs ("10.0.0.0/8",
+    # "127.0.0.1/32") or host names ("localhost"). Empty: public addresses only.
+    allow_private: tuple[str, ...] = ()

@@ -3,7 +3,9 @@ that name the file, the key and the problem."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from marsad.alerts.channels import Channel, ChannelError, parse_channels
-from marsad.alerts.config import DeliveryConfig
+from marsad.alerts.config import AlertsConfig, DeliveryConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
@@ -31,10 +33,11 @@ class Config:
     channels: Mapping[str, Channel] = field(default_factory=dict)
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source_path: Path | None = None
 
 
-_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery"}
+_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery", "alerts"}
 
 
 def _duration(value: object, where: str) -> float:
@@ -111,6 +114,7 @@ def config_from_document(
         channels=channels,
         crawl=_parse_crawl(_table(document.get("crawl", {}), "crawl")),
         delivery=_parse_delivery(_table(document.get("delivery", {}), "delivery")),
+        alerts=_parse_alerts(_table(document.get("alerts", {}), "alerts")),
         source_path=source_path,
     )
 
@@ -160,6 +164,7 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         "delay",
         "max_articles_per_feed",
         "max_backoff",
+        "allow_private",
     }
     _reject_unknown(table, known, "crawl")
     ua = table.get("user_agent", d.user_agent)
@@ -183,7 +188,41 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
             table, "max_articles_per_feed", d.max_articles_per_feed, "crawl"
         ),
         max_backoff=_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
+        allow_private=_allowed_addresses(table.get("allow_private", [])),
     )
+
+
+def _allowed_addresses(value: object) -> tuple[str, ...]:
+    """``[crawl] allow_private``: CIDRs or IP addresses, or host names."""
+    if not isinstance(value, list):
+        raise ConfigError("crawl.allow_private: must be a list of CIDRs or host names")
+    allowed: list[str] = []
+    for index, item in enumerate(value):
+        where = f"crawl.allow_private[{index}]"
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{where}: must be a CIDR (10.0.0.0/8) or a host name")
+        text = item.strip()
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            if "/" in text or not _HOST_NAME.fullmatch(text):
+                raise ConfigError(f"{where}: {text!r} is neither a CIDR nor a host name") from None
+            text = text.lower().rstrip(".")
+        allowed.append(text)
+    return tuple(allowed)
+
+
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?"
+)
+
+
+def _parse_alerts(table: Mapping[str, Any]) -> AlertsConfig:
+    _reject_unknown(table, {"window"}, "alerts")
+    value = table.get("window", AlertsConfig().window)
+    if value in (0, "0", "off", False):
+        return AlertsConfig(window=None)
+    return AlertsConfig(window=_duration(value, "alerts.window"))
 
 
 def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from marsad.cli.articles import export_command, import_command, match_command
-from marsad.cli.daemon import crawl_command, deliver_command, demo_command, run_command
+from marsad.cli.daemon import crawl_command, demo_command, run_command
+from marsad.cli.deliver import deliver_command
+from marsad.cli.feeds import feeds_command
 from marsad.cli.inspect import (
     alerts_command,
-    feeds_command,
     inspect_command,
     schema_command,
     search_command,

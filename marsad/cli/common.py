@@ -61,6 +61,14 @@ def open_config_store(config: Config) -> Database:
         fail(f"cannot open store {config.store_path}: {exc}")
 
 
+def open_existing_store(config_path: str | None, db_path: str | None) -> tuple[Config, Database]:
+    """Open the configured store; a reading command must not create an empty one."""
+    config = resolve_config(config_path, db_path)
+    if not config.store_path.exists():
+        fail(f"no store at {config.store_path}: run `marsad import` or `marsad run` first")
+    return config, open_config_store(config)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"marsad: {message}", err=True)
     sys.exit(code)

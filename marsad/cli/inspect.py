@@ -1,4 +1,4 @@
-"""Looking inside the store: ``marsad search|stories|show|alerts|feeds|stats|schema|inspect``.
+"""Looking inside the store: ``marsad search|stories|show|alerts|stats|schema|inspect``.
 
 Each command is a few lines over :mod:`marsad.storage.inspection` or :mod:`marsad.storage.queries`:
 a rich table for people (:mod:`marsad.cli.output`) and, with ``--json``, plain JSON for scripts.
@@ -9,14 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-from sqlite_utils import Database
 
 from marsad.cli.common import (
     emit_json,
     fail,
     json_option,
-    open_config_store,
-    resolve_config,
+    open_existing_store,
     store_options,
 )
 from marsad.cli.output import (
@@ -26,7 +24,6 @@ from marsad.cli.output import (
     print_show,
     print_table,
 )
-from marsad.config import Config
 from marsad.storage import inspection, queries
 from marsad.times import parse_when, utc_now
 
@@ -40,14 +37,6 @@ def _when(option: str, text: str | None, *, end_of_day: bool = False) -> str | N
         return parse_when(text, datetime.now(UTC), end_of_day=end_of_day)
     except ValueError as exc:
         fail(f"{option}: {exc}")
-
-
-def _open_existing(config_path: str | None, db_path: str | None) -> tuple[Config, Database]:
-    """Open the configured store; a reading command must not create an empty one."""
-    config = resolve_config(config_path, db_path)
-    if not config.store_path.exists():
-        fail(f"no store at {config.store_path}: run `marsad import` or `marsad run` first")
-    return config, open_config_store(config)
 
 
 @click.command("search")
@@ -78,7 +67,7 @@ def search_command(
     """
     since_iso = _when("--since", since)
     until_iso = _when("--until", until, end_of_day=True)
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     try:
         results = inspection.search(
             db, query, source=source, since=since_iso, until=until_iso, rule=rule, limit=limit
@@ -122,7 +111,7 @@ def stories_command(
 ) -> None:
     """Recent stories: the original, its copies and outlets, first and last seen, rules matched."""
     since_iso = _when("--since", since)
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     rows = queries.list_stories(
         db, since=since_iso, rule=rule, min_outlets=min_outlets, limit=limit
     )
@@ -141,7 +130,7 @@ def show_command(
     target: str, is_story: bool, config_path: str | None, db_path: str | None, as_json: bool
 ) -> None:
     """One article (by URL or id) or story (--story ID) in full, with its copies and alerts."""
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     try:
         record = inspection.show(db, target, is_story=is_story)
     except inspection.InspectionError as exc:
@@ -182,7 +171,7 @@ def alerts_command(
         return
     since_iso = _when("--since", since)
     until_iso = _when("--until", until, end_of_day=True)
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     rows = queries.list_alerts(
         db, status=status, rule=rule, channel=channel, since=since_iso, until=until_iso, limit=limit
     )
@@ -200,7 +189,7 @@ def alerts_retry_command(
     alert_id: int, config_path: str | None, db_path: str | None, as_json: bool
 ) -> None:
     """Re-queue alert ALERT_ID (dead or pending) for an immediate delivery attempt."""
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     try:
         alert = inspection.retry_alert(db, alert_id, utc_now())
     except inspection.InspectionError as exc:
@@ -212,35 +201,6 @@ def alerts_retry_command(
             f"alert {alert_id} ({alert['rule']} → {alert['channel']}) re-queued; was "
             f"{alert['status']}; the delivery job will send it on its next pass"
         )
-
-
-_FEED_COLUMNS = [
-    ("name", "feed"),
-    ("state", "state"),
-    ("last_fetch_at", "last fetch"),
-    ("last_new_item_at", "last new item"),
-    ("items_per_day", "items/day"),
-    ("consecutive_failures", "failures"),
-    ("last_error", "last error"),
-    ("next_poll_at", "next poll"),
-]
-
-
-@click.command("feeds")
-@click.option("--failing", is_flag=True, help="Only feeds whose last fetch failed.")
-@store_options
-@json_option
-def feeds_command(
-    failing: bool, config_path: str | None, db_path: str | None, as_json: bool
-) -> None:
-    """Every feed's health: last fetch, last new item, items per day, consecutive failures and
-    the last error, next poll. Failing feeds first."""
-    _, db = _open_existing(config_path, db_path)
-    rows = queries.list_feed_health(db, failing_only=failing)
-    if as_json:
-        emit_json(rows)
-    else:
-        print_table(rows, _FEED_COLUMNS, title="Feeds", empty="no feeds")
 
 
 _DAY_COLUMNS = [
@@ -258,7 +218,7 @@ _DAY_COLUMNS = [
 @json_option
 def stats_command(days: int, config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Totals over the store, and per-day counts (UTC) of articles, copies and alerts."""
-    _, db = _open_existing(config_path, db_path)
+    _, db = open_existing_store(config_path, db_path)
     result = inspection.stats(db, days=days, now=datetime.now(UTC))
     if as_json:
         emit_json(result)
@@ -296,7 +256,7 @@ def inspect_command(host: str, port: int, config_path: str | None, db_path: str 
     """
     from marsad.inspect.server import serve_store
 
-    config, db = _open_existing(config_path, db_path)
+    config, db = open_existing_store(config_path, db_path)
     # Opening applied any pending migration (the views); Datasette gets its own connections.
     db.close()
     path = config.store_path.resolve()
