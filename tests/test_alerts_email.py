@@ -7,10 +7,12 @@ from an injected environment.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Awaitable, Iterator, Mapping
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
@@ -21,7 +23,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlite_utils import Database
 
 from marsad.alerts.channels import Channel, parse_channels
-from marsad.alerts.channels.email import MARK_CLOSE, MARK_OPEN, EmailChannel, message_id
+from marsad.alerts.channels.email import (
+    MARK_CLOSE,
+    MARK_OPEN,
+    SUBJECT_MAX,
+    EmailChannel,
+    message_id,
+)
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.matching import compile_rules
@@ -117,6 +125,12 @@ def serve(handler: Inbox, **smtp_options: Any) -> Iterator[Inbox]:
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
     yield from serve(Inbox())
+
+
+@pytest.fixture
+def ascii_inbox() -> Iterator[Inbox]:
+    """A server without SMTPUTF8, as many relays are: addresses must be ASCII."""
+    yield from serve(Inbox(), enable_SMTPUTF8=False)
 
 
 @pytest.fixture
@@ -304,3 +318,128 @@ def test_unreachable_server_is_retried(store: Database) -> None:
     }
     assert run(store, channels).retried == 1
     assert "ConnectionRefusedError" in alert_row(store, alert_id)["last_error"]
+
+
+# Headers that carry an article's title (or a rule's name) arrive as they were meant: RFC 2047
+# decoders drop the whitespace between two encoded words, so a header folded at a space between
+# encoded words glues two words together.
+
+LONG_ARABIC = (
+    "التحالف الدولي يعلن الانسحاب الكامل من القاعدة الجوية في شمال البلاد بعد سنوات من الوجود"
+    " العسكري وسط ترقب إقليمي ودولي واسع لما ستؤول إليه الأوضاع الأمنية في المنطقة خلال الأشهر"
+    " المقبلة"
+)
+MIXED = (
+    "عاجل from Reuters: الرئيس يلتقي وفد NATO في العاصمة اليوم to discuss الانسحاب and"
+    " the K1 base في نهاية الأسبوع"
+)
+EMOJI = "🚨 عاجل 🇸🇦 الانسحاب من القاعدة 👨‍👩‍👧 في الشمال ✅ والجنوب 🔥🔥 " * 3
+SPACES = "الانسحاب    من   القاعدة  الجوية          في   الشمال " * 4
+ONE_LONG_WORD = "ع" * 150
+LOOKS_ENCODED = "=?utf-8?q?not_encoded?= title =?utf-8?b?2LnYp9is2YQ=?= as written"
+LONG_ASCII = "Coalition announces withdrawal from the northern air base " * 3
+LONG_RULE = "انسحاب القوات الأجنبية من القواعد العسكرية في الشمال والجنوب والشرق والغرب"
+
+
+def queue_titled(db: Database, title: str, rule: Rule = RULE) -> None:
+    url = "https://a.example/titled"
+    article = NewArticle(url=url, canonical_url=url, source="وكالة أ", title=title, text=BODY)
+    assert ingest_article(db, article, compile_rules([rule]), now=to_iso(T0)).alerts_queued == 1
+
+
+def raw_headers(envelope: Envelope) -> dict[str, str]:
+    """The header block as it crossed the wire: name → value with its folds."""
+    content = (envelope.original_content or b"").decode("ascii")
+    block = content.split("\r\n\r\n", 1)[0]
+    headers: dict[str, str] = {}
+    name = ""
+    for line in block.split("\r\n"):
+        assert len(line) <= 998, line
+        if line[:1] in (" ", "\t"):
+            headers[name] += "\r\n" + line
+        else:
+            name, _, value = line.partition(":")
+            headers[name] = value.lstrip(" ")
+    return headers
+
+
+def rfc2047_decoded(raw: str) -> str:
+    """``raw`` unfolded and decoded by the legacy decoder (email.header), a second reading of
+    RFC 2047 besides email.policy.default's."""
+    unfolded = raw.replace("\r\n", "")
+    return str(make_header(decode_header(unfolded)))
+
+
+@pytest.mark.parametrize(
+    "title",
+    [LONG_ARABIC, MIXED, EMOJI, SPACES, ONE_LONG_WORD, LOOKS_ENCODED, LONG_ASCII],
+    ids=["long-arabic", "mixed", "emoji", "spaces", "one-long-word", "looks-encoded", "ascii"],
+)
+def test_subject_survives_smtp_and_the_parser(store: Database, inbox: Inbox, title: str) -> None:
+    queue_titled(store, title)
+    assert run(store, mail(inbox)).sent == 1
+    [envelope] = inbox.envelopes
+    [message] = inbox.messages()
+    # What the subject is meant to be: the title on one line, whitespace runs made one space,
+    # cut at SUBJECT_MAX with an ellipsis.
+    words = " ".join(title.split())
+    intended = f"[marsad] انسحاب: {words}"
+    if len(intended) > SUBJECT_MAX:
+        intended = intended[: SUBJECT_MAX - 1].rstrip() + "…"
+    assert str(message["Subject"]) == intended
+    raw = raw_headers(envelope)["Subject"]
+    assert rfc2047_decoded(raw) == intended
+    # Folded to the line length RFC 5322 asks for, in encoded words RFC 2047 allows.
+    assert all(len(line) <= 78 for line in f"Subject: {raw}".split("\r\n"))
+    assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", raw))
+
+
+def test_long_subjects_are_folded_several_times(store: Database, inbox: Inbox) -> None:
+    queue_titled(store, LONG_ARABIC)
+    assert run(store, mail(inbox)).sent == 1
+    [envelope] = inbox.envelopes
+    assert raw_headers(envelope)["Subject"].count("\r\n") >= 4
+
+
+def test_rule_header_survives_smtp_and_the_parser(store: Database, inbox: Inbox) -> None:
+    rule = Rule(LONG_RULE, ("الانسحاب",), ("mail",))
+    queue_titled(store, LONG_ARABIC, rule)
+    assert run(store, mail(inbox)).sent == 1
+    [envelope] = inbox.envelopes
+    [message] = inbox.messages()
+    assert message["X-Marsad-Rule"] == LONG_RULE
+    assert rfc2047_decoded(raw_headers(envelope)["X-Marsad-Rule"]) == LONG_RULE
+    assert str(message["Subject"]).startswith(f"[marsad] {LONG_RULE}: التحالف الدولي يعلن")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "مرصد الأخبار العاجلة",
+        "مرصد الأخبار العاجلة للمنطقة العربية والعالم في كل ساعة",
+        "Marsad مرصد 🚨 alerts desk",
+    ],
+    ids=["short", "long", "mixed"],
+)
+def test_sender_display_name_survives_smtp_and_the_parser(
+    store: Database, ascii_inbox: Inbox, name: str
+) -> None:
+    queue_titled(store, LONG_ARABIC)
+    sender = f"{name} <alerts@marsad.example>"
+    to = ["محرر الأخبار في المكتب الإقليمي للشرق الأوسط <desk@example.org>", "editor@example.org"]
+    assert run(store, mail(ascii_inbox, to=to, **{"from": sender})).sent == 1
+    [envelope] = ascii_inbox.envelopes
+    # The envelope carries bare addresses, so a relay without SMTPUTF8 takes the message.
+    assert envelope.mail_from == "alerts@marsad.example"
+    assert envelope.rcpt_tos == ["desk@example.org", "editor@example.org"]
+    [message] = ascii_inbox.messages()
+    [address] = message["From"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "alerts@marsad.example")
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("محرر الأخبار في المكتب الإقليمي للشرق الأوسط", "desk@example.org"),
+        ("", "editor@example.org"),
+    ]
+    headers = raw_headers(envelope)
+    assert rfc2047_decoded(headers["From"]) == sender
+    assert rfc2047_decoded(headers["To"]) == ", ".join(to)
+    assert str(message["Subject"]).startswith("[marsad] انسحاب: التحالف الدولي يعلن")

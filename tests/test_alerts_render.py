@@ -4,7 +4,11 @@ and the e-mail (each in its channel type's module), escaping and sanitising."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -14,6 +18,8 @@ from marsad.alerts.channels.email import (
     EmailChannel,
     email_message,
     email_subject,
+    header_text,
+    mailbox_text,
     message_id,
 )
 from marsad.alerts.channels.webhook import webhook_body
@@ -165,3 +171,75 @@ def test_html_escapes_everything_from_the_article() -> None:
 )
 def test_message_id_is_derived_from_the_idempotency_key(sender: str, domain: str) -> None:
     assert message_id("marsad-abc", sender) == f"<marsad-abc@{domain}>"
+
+
+# Header text: what a decoder reads back is the text, whatever its words, spaces and length.
+_LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإؤئء"
+_OTHERS = ("a", "Z", "0", "9", ".", ":", "=", "?", "_", "«", "»", "ً")
+_EMOJI = ("🚨", "🇸🇦", "👨\u200d👩\u200d👧")
+
+
+def random_text(rng: random.Random) -> str:
+    words = []
+    for _ in range(rng.randint(1, 40)):
+        longest = 60 if rng.random() < 0.1 else 9
+        letters = [
+            rng.choice(_LETTERS) if rng.random() < 0.8 else rng.choice(_OTHERS + _EMOJI)
+            for _ in range(rng.randint(1, longest))
+        ]
+        words.append("".join(letters))
+    return "".join(word + " " * rng.choice((1, 1, 1, 2, 5)) for word in words).rstrip()
+
+
+def read_header(name: str, value: str) -> tuple[str, str]:
+    """``value`` read back by email.policy.default and by the legacy RFC 2047 decoder."""
+    raw = f"{name}: {value}\n\nbody\n".encode("ascii")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    legacy = str(make_header(decode_header(value.replace("\n", ""))))
+    return str(message[name]), legacy
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_header_text_reads_back_as_the_text(seed: int) -> None:
+    rng = random.Random(seed)
+    text = random_text(rng)
+    for name in ("Subject", "X-Marsad-Rule"):
+        value = header_text(name, text)
+        assert read_header(name, value) == (text, text)
+        lines = f"{name}: {value}".split("\n")
+        assert all(len(line) <= 78 for line in lines), lines
+        assert value.isascii()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Withdrawal from the base",
+        "Coalition   announces withdrawal " * 6 + "today",
+        "=?utf-8?b?2LnYp9is2YQ=?= stays as written",
+        "x" * 120,
+    ],
+    ids=["short", "long-with-runs", "looks-encoded", "one-long-word"],
+)
+def test_ascii_header_text_reads_back_as_the_text(text: str) -> None:
+    value = header_text("Subject", text)
+    assert read_header("Subject", value) == (text, text)
+    assert all(len(line) <= 78 for line in f"Subject: {value}".split("\n"))
+
+
+def test_plain_ascii_stays_readable_and_is_folded_before_a_space() -> None:
+    value = header_text("Subject", "Coalition announces withdrawal " * 4 + "today")
+    assert "=?" not in value
+    assert value.count("\n") == 1 and "\n " in value
+
+
+def test_an_arabic_display_name_is_one_encoded_word() -> None:
+    name = "مرصد الأخبار العاجلة للمنطقة العربية والعالم في كل ساعة"
+    text = mailbox_text("From", f"{name} <alerts@marsad.example>")
+    assert text is not None and text.count("=?") == 1 and "\n" not in text
+    message = BytesParser(policy=policy.default).parsebytes(f"From: {text}\n\n".encode("ascii"))
+    [address] = message["From"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "alerts@marsad.example")
+    assert mailbox_text("From", "Marsad <a@marsad.example>") == "Marsad <a@marsad.example>"
+    # Not an address this can encode: left to the e-mail library, which says what is wrong.
+    assert mailbox_text("From", "مرصد <تنبيه@مرصد.example>") is None

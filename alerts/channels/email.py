@@ -9,6 +9,7 @@ try.
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import re
 import smtplib
@@ -16,6 +17,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -122,6 +124,110 @@ def email_subject(rule: str, title: str) -> str:
     return clean_line(f"[marsad] {clean_line(rule)}: {clean_line(title) or '—'}", SUBJECT_MAX)
 
 
+# Header text. Python's folder breaks a long non-ASCII header at a space *between* two RFC 2047
+# encoded words, and decoders drop the whitespace between encoded words (RFC 2047 6.2), so two
+# words arrive glued. Headers carrying text from a feed or the config are encoded and folded
+# here instead, with each space inside an encoded word, and stored raw on a policy that emits
+# raw headers as they are.
+_MESSAGE_POLICY = email_policy.default.clone(refold_source="none")
+LINE_MAX = 78  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters ...
+LINE_HARD_MAX = 998  # ... and MUST within 998.
+ENCODED_WORD_MAX = 75  # RFC 2047 2.
+_EW_START, _EW_END = "=?utf-8?b?", "?="
+_EW_CHROME = len(_EW_START) + len(_EW_END)
+# Plain text a header can carry as it is: printable ASCII words with spaces between them, and
+# nothing a decoder would take for an encoded word.
+_PLAIN_TEXT = re.compile(r"[!-~]+(?: +[!-~]+)*")
+_WORD_AND_SPACE = re.compile(r"\S*\s+|\S+")
+
+
+def header_text(name: str, text: str) -> str:
+    """``text`` as the folded value of header ``name``, each line within :data:`LINE_MAX`.
+
+    Plain ASCII is folded before one of its spaces (unfolding gives it back as it was); any
+    other text becomes encoded words that each hold whole words with the space after them, so
+    a decoder that drops the folds between them loses nothing. Only a word longer than one
+    encoded word is cut, between two characters, which decoders join again.
+    """
+    first_room = LINE_MAX - len(name) - len(": ")
+    if _PLAIN_TEXT.fullmatch(text) and "=?" not in text:
+        folded = _fold_plain(text, first_room)
+        if folded is not None:
+            return folded
+    return _encoded_words(text, first_room, ENCODED_WORD_MAX)
+
+
+def _fold_plain(text: str, first_room: int) -> str | None:
+    """``text`` folded before a space wherever a line would be too long; ``None`` if a word
+    is too long for any line."""
+    lines = [""]
+    room = first_room
+    for word in re.findall(r" *[^ ]+", text):
+        if lines[-1] and len(lines[-1]) + len(word) > room:
+            lines.append("")
+            room = LINE_MAX
+        if len(lines[-1]) + len(word) > room:
+            return None
+        lines[-1] += word
+    return "\n".join(lines)
+
+
+def _encoded_words(text: str, first_room: int, word_max: int) -> str:
+    """``text`` in base64 UTF-8 encoded words of at most ``word_max`` characters, one a line,
+    the first within ``first_room``; each ends after a word's trailing spaces."""
+    first = _payload_bytes(min(first_room, word_max))
+    later = _payload_bytes(min(LINE_MAX - 1, word_max))
+    chunks: list[bytes] = [b""]
+
+    def fits(data: bytes) -> bool:
+        return len(chunks[-1]) + len(data) <= (first if len(chunks) == 1 else later)
+
+    for piece in _WORD_AND_SPACE.findall(text):
+        data = piece.encode("utf-8")
+        if chunks[-1] and not fits(data):
+            chunks.append(b"")
+        if fits(data):
+            chunks[-1] += data
+            continue
+        # Longer than a whole encoded word: cut between characters, never inside one.
+        for char in piece:
+            encoded = char.encode("utf-8")
+            if not fits(encoded):
+                chunks.append(b"")
+            chunks[-1] += encoded
+    return "\n ".join(
+        f"{_EW_START}{base64.b64encode(chunk).decode('ascii')}{_EW_END}" for chunk in chunks
+    )
+
+
+def _payload_bytes(word_length: int) -> int:
+    """How many bytes an encoded word of ``word_length`` characters holds (base64: 3 in 4)."""
+    return max((word_length - _EW_CHROME) // 4 * 3, 4)
+
+
+def mailbox_text(header: str, mailbox: str) -> str | None:
+    """A configured ``Name <address>`` as header text: a non-ASCII display name in encoded
+    words; ``None`` for what this cannot encode (a non-ASCII address).
+
+    The name is kept in one encoded word, longer than RFC 2047's 75 characters if need be:
+    Python's address parser (before gh-128110) keeps the space between two encoded words of
+    a display name where RFC 2047 drops it, so no split of a name reads right in both.
+    """
+    if mailbox.isascii():
+        return mailbox
+    name, address = parseaddr(mailbox)
+    if not name or not address.isascii() or "@" not in address:
+        return None
+    room = LINE_HARD_MAX - len(header) - len(": ") - len(f" <{address}>") - 1
+    return f"{_encoded_words(name, room, room)} <{address}>"
+
+
+def envelope_address(mailbox: str) -> str:
+    """The bare address of a configured ``Name <address>``, for MAIL FROM and RCPT TO: a
+    non-ASCII display name there would make smtplib ask the server for SMTPUTF8."""
+    return parseaddr(mailbox)[1] or mailbox
+
+
 def message_id(idempotency_key: str, sender: str) -> str:
     """Derived from the idempotency key: every resend of one alert carries the same Message-ID."""
     _, at, domain = parseaddr(sender)[1].rpartition("@")
@@ -144,15 +250,15 @@ def email_message(
     rule = str(payload.get("rule", alert.rule))
     subject = email_subject(rule, str(article.get("title") or ""))
 
-    msg = EmailMessage()
-    msg["Subject"] = subject
-    msg["From"] = channel.sender
-    msg["To"] = ", ".join(channel.to)
+    msg = EmailMessage(policy=_MESSAGE_POLICY)
+    _set_text(msg, "Subject", subject)
+    _set_mailboxes(msg, "From", (channel.sender,))
+    _set_mailboxes(msg, "To", channel.to)
     msg["Message-ID"] = message_id(alert.idempotency_key, channel.sender)
     if date is not None:
         msg["Date"] = format_datetime(date)
     msg["X-Marsad-Idempotency-Key"] = alert.idempotency_key
-    msg["X-Marsad-Rule"] = clean_line(rule, 100)
+    _set_text(msg, "X-Marsad-Rule", clean_line(rule, 100))
     # RFC 3834: tells auto-responders (vacation replies) not to answer.
     msg["Auto-Submitted"] = "auto-generated"
     msg["Content-Language"] = "ar"
@@ -164,6 +270,21 @@ def email_message(
         cte="base64",
     )
     return msg
+
+
+def _set_text(msg: EmailMessage, name: str, text: str) -> None:
+    msg.set_raw(name, header_text(name, text))
+
+
+def _set_mailboxes(msg: EmailMessage, name: str, mailboxes: tuple[str, ...]) -> None:
+    texts = [mailbox_text(name, mailbox) for mailbox in mailboxes]
+    if all(mailbox.isascii() for mailbox in mailboxes) or None in texts:
+        # The e-mail library checks and folds ASCII addresses well, and refuses malformed ones.
+        msg[name] = ", ".join(mailboxes)
+        return
+    if any("\r" in mailbox or "\n" in mailbox for mailbox in mailboxes):
+        raise ValueError(f"{name}: a line break in an address")
+    msg.set_raw(name, ",\n ".join(text for text in texts if text is not None))
 
 
 def _text_body(
@@ -291,7 +412,11 @@ def submit(channel: EmailChannel, message: EmailMessage) -> Outcome:
                 smtp.starttls(context=ssl.create_default_context())
             if channel.username and channel.password is not None:
                 smtp.login(channel.username, channel.password)
-            refused = smtp.send_message(message, channel.sender, list(channel.to))
+            refused = smtp.send_message(
+                message,
+                envelope_address(channel.sender),
+                [envelope_address(to) for to in channel.to],
+            )
     except smtplib.SMTPRecipientsRefused as exc:
         return _classify_refused(exc.recipients)
     except smtplib.SMTPResponseException as exc:
