@@ -7,11 +7,12 @@ compiled index the daemon uses, so a backtest answers exactly what the rule woul
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.matching import Match, compile_rules, field_text, marked_snippet
 from marsad.storage.backtest import ArchivedArticle, iter_articles_since
+from marsad.storage.suppressions import suppressed_articles
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -25,6 +26,9 @@ class Backtest:
     since: str
     scanned: int
     fired: list[tuple[ArchivedArticle, list[Match]]]
+    # The articles fired on whose alert of this rule was held back when they were stored
+    # (older than the alert window, imported with --no-alerts): `marsad alerts --suppressed`.
+    held_back: frozenset[int] = frozenset()
 
     @property
     def stories(self) -> int:
@@ -38,6 +42,7 @@ class Backtest:
             "scanned": self.scanned,
             "articles": len(self.fired),
             "stories": self.stories,
+            "held_back": len(self.held_back),
             "samples": [
                 {
                     "article_id": article.id,
@@ -46,6 +51,7 @@ class Backtest:
                     "source": article.source,
                     "url": article.url,
                     "date": article.date,
+                    "held_back": article.id in self.held_back,
                     "matches": [match_record(article, m) for m in found],
                 }
                 for article, found in self.fired[:samples]
@@ -67,8 +73,11 @@ def backtest(rule: Rule, articles: Iterable[ArchivedArticle], *, since: str) -> 
 
 
 def backtest_store(db: Database, rule: Rule, *, since: str) -> Backtest:
-    """Match one rule against the stored articles dated at or after ``since``."""
-    return backtest(rule, iter_articles_since(db, since), since=since)
+    """Match one rule against the stored articles dated at or after ``since``, and say which
+    of those it fired on had their alert of this rule held back."""
+    result = backtest(rule, iter_articles_since(db, since), since=since)
+    fired_ids = [article.id for article, _ in result.fired]
+    return replace(result, held_back=frozenset(suppressed_articles(db, rule.name, fired_ids)))
 
 
 def match_record(article: ArchivedArticle, m: Match) -> dict[str, Any]:

@@ -19,3 +19,8 @@ class AlertsConfig:
     # stored (None: any age). An archive import or a feed re-listing old items does not flood
     # the channels; what was held back is recorded (alert_suppressions).
     window: float | None = 3 * 86400.0
+
+
+# No window: every article's alerts are raised whatever its age. What matching alone gets by
+# default (``marsad match``, a backtest, tests); the daemon and ``marsad import`` pass the config's.
+ANY_AGE = AlertsConfig(window=None)

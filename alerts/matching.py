@@ -19,6 +19,7 @@ from itertools import compress, count, product
 from operator import itemgetter, not_
 from typing import cast
 
+from marsad.alerts.config import ANY_AGE, AlertsConfig
 from marsad.alerts.rules import Keyword, Rule
 from marsad.arabic.letters import LATIN_LETTER_NAMES
 from marsad.arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
@@ -68,10 +69,16 @@ class _CompiledRule:
 
 
 class RuleIndex:
-    """Rules compiled for matching; build once with :func:`compile_rules`, use per article."""
+    """Rules compiled for matching; build once with :func:`compile_rules`, use per article.
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    ``alerts`` is the policy for raising the alerts of what matched (``[alerts]`` of the
+    config): it travels with the rules, so every ingest path that is handed the rules (the
+    crawl's pipeline, ``marsad import``) applies the same one.
+    """
+
+    def __init__(self, rules: Iterable[Rule], alerts: AlertsConfig = ANY_AGE) -> None:
         self.rules = tuple(rules)
+        self.alerts = alerts
         self._keywords: list[Keyword] = []
         keyword_ids: dict[Keyword, int] = {}
         self._rules: list[_CompiledRule] = []
@@ -360,10 +367,13 @@ def _designation_variants(keys: Sequence[str]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(spelled))
 
 
-def compile_rules(rules: Iterable[Rule]) -> RuleIndex:
+def compile_rules(rules: Iterable[Rule], *, alerts: AlertsConfig = ANY_AGE) -> RuleIndex:
     """The rules compiled once, at the edge (the daemon's start, a CLI command), and passed down
-    to every article's match: compiling is the expensive part, matching the cheap one."""
-    return RuleIndex(rules)
+    to every article's match: compiling is the expensive part, matching the cheap one.
+
+    ``alerts`` (the config's ``[alerts]``) decides which planned alerts are raised
+    (:func:`marsad.ingest.plan.plan_article`); by default all are."""
+    return RuleIndex(rules, alerts)
 
 
 def field_text(title: str, text: str, field: str) -> str:

@@ -18,7 +18,9 @@ from marsad.alerts.config import AlertsConfig, DeliveryConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
-from marsad.times import parse_duration
+from marsad.times import format_duration, parse_duration
+
+MINUTE, HOUR, DAY, WEEK = 60.0, 3600.0, 86400.0, 7 * 86400.0
 
 
 class ConfigError(ValueError):
@@ -40,11 +42,14 @@ class Config:
 _TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery", "alerts"}
 
 
-def _duration(value: object, where: str) -> float:
+def _duration(
+    table: Mapping[str, Any], key: str, default: object, where: str, low: float, high: float
+) -> float:
+    """``table[key]`` (or ``default``) as seconds from ``low`` to ``high``."""
     try:
-        return parse_duration(value)
+        return parse_duration(table.get(key, default), low=low, high=high)
     except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}.{key}: {exc}") from None
 
 
 def load_config(
@@ -90,7 +95,11 @@ def config_from_document(
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(sorted(_TOP_KEYS))})")
     store = _table(document.get("store", {}), "store")
-    store_path = Path(db_override) if db_override else Path(str(store.get("path", "marsad.db")))
+    _reject_unknown(store, {"path"}, "store")
+    path_value = store.get("path", "marsad.db")
+    if not isinstance(path_value, str) or not path_value.strip():
+        raise ConfigError(f"store.path: must be a non-empty string, got {path_value!r}")
+    store_path = Path(db_override) if db_override else Path(path_value)
     if not db_override and not store_path.is_absolute():
         store_path = base_dir / store_path
     try:
@@ -138,9 +147,8 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{where} {name!r}.url: must be an http(s) URL, got {url!r}")
-        every = _duration(table.get("every", "10m"), f"{where} {name!r}.every")
-        if every < 10:
-            raise ConfigError(f"{where} {name!r}.every: polling more often than every 10s is rude")
+        # More often than every 10s is rude to the publisher; less than weekly is not watching.
+        every = _duration(table, "every", "10m", f"{where} {name!r}", 10.0, WEEK)
         source = table.get("source", name)
         if not isinstance(source, str) or not source.strip():
             raise ConfigError(f"{where} {name!r}.source: must be a non-empty string")
@@ -177,17 +185,18 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         user_agent=ua,
         obey_robots=robots,
         download_timeout=_duration(
-            table.get("download_timeout", d.download_timeout), "crawl.download_timeout"
+            table, "download_timeout", d.download_timeout, "crawl", 1.0, 10 * MINUTE
         ),
-        max_page_bytes=_positive_int(table, "max_page_bytes", d.max_page_bytes, "crawl"),
-        concurrency_per_domain=_positive_int(
-            table, "concurrency_per_domain", d.concurrency_per_domain, "crawl"
+        max_page_bytes=_whole(table, "max_page_bytes", d.max_page_bytes, "crawl", 1024, 2**30),
+        concurrency_per_domain=_whole(
+            table, "concurrency_per_domain", d.concurrency_per_domain, "crawl", 1, 32
         ),
-        delay=_non_negative(table, "delay", d.delay, "crawl"),
-        max_articles_per_feed=_positive_int(
-            table, "max_articles_per_feed", d.max_articles_per_feed, "crawl"
+        # The pause between two requests to one site: a crawl waits it out, so it is bounded.
+        delay=_duration(table, "delay", d.delay, "crawl", 0.0, 10 * MINUTE),
+        max_articles_per_feed=_whole(
+            table, "max_articles_per_feed", d.max_articles_per_feed, "crawl", 1, 10_000
         ),
-        max_backoff=_duration(table.get("max_backoff", d.max_backoff), "crawl.max_backoff"),
+        max_backoff=_duration(table, "max_backoff", d.max_backoff, "crawl", MINUTE, 30 * DAY),
         allow_private=_allowed_addresses(table.get("allow_private", [])),
     )
 
@@ -219,21 +228,28 @@ _HOST_NAME = re.compile(
 
 def _parse_alerts(table: Mapping[str, Any]) -> AlertsConfig:
     _reject_unknown(table, {"window"}, "alerts")
-    value = table.get("window", AlertsConfig().window)
-    if value in (0, "0", "off", False):
+    if table.get("window") in (0, "0", "off", False):
         return AlertsConfig(window=None)
-    return AlertsConfig(window=_duration(value, "alerts.window"))
+    window = _duration(table, "window", AlertsConfig().window, "alerts", HOUR, 365 * DAY)
+    return AlertsConfig(window=window)
 
 
 def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     d = DeliveryConfig()
     known = {"every", "max_attempts", "backoff_base", "backoff_max"}
     _reject_unknown(table, known, "delivery")
+    base = _duration(table, "backoff_base", d.backoff_base, "delivery", 1.0, DAY)
+    longest = _duration(table, "backoff_max", d.backoff_max, "delivery", 1.0, 30 * DAY)
+    if longest < base:
+        raise ConfigError(
+            f"delivery.backoff_max: must be at least backoff_base ({format_duration(base)}), "
+            f"got {format_duration(longest)}"
+        )
     return DeliveryConfig(
-        every=_duration(table.get("every", d.every), "delivery.every"),
-        max_attempts=_positive_int(table, "max_attempts", d.max_attempts, "delivery"),
-        backoff_base=_duration(table.get("backoff_base", d.backoff_base), "delivery.backoff_base"),
-        backoff_max=_duration(table.get("backoff_max", d.backoff_max), "delivery.backoff_max"),
+        every=_duration(table, "every", d.every, "delivery", 1.0, DAY),
+        max_attempts=_whole(table, "max_attempts", d.max_attempts, "delivery", 1, 100),
+        backoff_base=base,
+        backoff_max=longest,
     )
 
 
@@ -249,15 +265,12 @@ def _table(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _positive_int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+def _whole(
+    table: Mapping[str, Any], key: str, default: int, where: str, low: int, high: int
+) -> int:
     value = table.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{where}.{key}: must be a positive whole number, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(
+            f"{where}.{key}: must be a whole number from {low:,} to {high:,}, got {value!r}"
+        )
     return value
-
-
-def _non_negative(table: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{where}.{key}: must be a number of seconds ≥ 0, got {value!r}")
-    return float(value)

@@ -157,8 +157,11 @@ def test_an_unknown_type_names_the_registered_types() -> None:
         ({"ops": {**HOOK, "url": " "}}, "channels.ops.url: required, a non-empty string"),
         ({"ops": {**HOOK, "headers": {"X": 1}}}, "channels.ops.headers: must be a table of"),
         ({"ops": {**HOOK, "secret_env": ""}}, "channels.ops.secret_env: must be a non-empty"),
-        ({"ops": {**HOOK, "timeout": 0}}, "channels.ops.timeout: must be a positive number"),
-        ({"ops": {**HOOK, "timeout": True}}, "channels.ops.timeout: must be a positive number"),
+        ({"ops": {**HOOK, "timeout": 0}}, "channels.ops.timeout: must be a duration from 0.1s"),
+        ({"ops": {**HOOK, "timeout": True}}, "channels.ops.timeout: must be a duration from"),
+        # NaN validated before, and every delivery then failed.
+        ({"ops": {**HOOK, "timeout": float("nan")}}, "channels.ops.timeout: must be a duration"),
+        ({"m": {**MAIL, "timeout": float("inf")}}, "channels.m.timeout: must be a duration"),
         ({"m": {**MAIL, "to": []}}, "channels.m.to: must be a non-empty list of e-mail"),
         ({"m": {**MAIL, "to": ["nobody"]}}, "channels.m.to: must be a non-empty list of e-mail"),
         ({"m": {**MAIL, "smtp_port": 0}}, "channels.m.smtp_port: must be a port number, got 0"),
@@ -269,3 +272,13 @@ def test_a_third_channel_type_is_one_module_and_one_registry_entry(store: Databa
     assert sender.closed
     row = next(store.query("SELECT status FROM alerts WHERE id = ?", [alert_id]))
     assert row["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"), [("10s", 10.0), ("1m", 60.0), (2.5, 2.5), ("30", 30.0)]
+)
+def test_a_channel_timeout_takes_the_one_duration_syntax(given: object, seconds: float) -> None:
+    """`timeout = "10s"` was refused while `download_timeout = "30s"` was accepted."""
+    hook = parse_channels({"ops": {**HOOK, "timeout": given}}, environ={})["ops"]
+    mail = parse_channels({"m": {**MAIL, "timeout": given}}, environ={})["m"]
+    assert hook.timeout == mail.timeout == seconds  # type: ignore[attr-defined]

@@ -58,6 +58,7 @@ def test_seed_import_match_export(tmp_path: Path) -> None:
         "known": 1,
         "bad": 2,
         "alerts": 0,
+        "suppressed": 0,
     }
     assert f"{feed}:2: skipped: invalid JSON" in imported.stderr
     assert f"{feed}:3: skipped: url" in imported.stderr

@@ -68,6 +68,10 @@ CONFIG = """
 [store]
 path = "store.db"
 
+# These 2024 articles are alerted as if they were news.
+[alerts]
+window = "off"
+
 [channels.ops]
 type = "webhook"
 url = "http://127.0.0.1:9/hook"
@@ -94,7 +98,14 @@ def build_store(directory: Path) -> Path:
     )
     result = CliRunner().invoke(cli, ["import", str(feed), "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"new": 4, "copy": 1, "known": 0, "bad": 0, "alerts": 4}
+    assert json.loads(result.stdout) == {
+        "new": 4,
+        "copy": 1,
+        "known": 0,
+        "bad": 0,
+        "alerts": 4,
+        "suppressed": 0,
+    }
 
     db = open_store(directory / "store.db")
     with db.atomic():

@@ -14,7 +14,7 @@ import pytest
 
 from marsad.ingest import prepare_article
 from marsad.ingest.ahead import BATCH, prepared_ahead
-from marsad.ingest.jsonl import LineError
+from marsad.ingest.jsonl import ArticleLine, Item, LineError
 from marsad.storage.db import open_store
 from marsad.storage.models import NewArticle
 
@@ -114,12 +114,13 @@ def test_a_file_cut_short_keeps_every_article_read_before_the_cut(tmp_path: Path
 
 
 def test_prepared_ahead_keeps_the_order_and_prepares_like_ingest() -> None:
-    items: list[NewArticle | LineError] = []
+    items: list[Item] = []
     rng = random.Random(3)
     for n in range(BATCH + 20):
         url = f"https://a.example/{n}"
         text = made_up_text(rng)
-        items.append(NewArticle(url=url, canonical_url=url, source="a", title=str(n), text=text))
+        article = NewArticle(url=url, canonical_url=url, source="a", title=str(n), text=text)
+        items.append(ArticleLine(n + 1, article))
     items[5] = LineError(line=6, message="invalid JSON")
     out = list(prepared_ahead(iter(items), workers=1))
     assert [item for item, _ in out] == items
@@ -127,20 +128,22 @@ def test_prepared_ahead_keeps_the_order_and_prepares_like_ingest() -> None:
         if isinstance(item, LineError):
             assert prepared is None
         else:
-            assert prepared == prepare_article(item)
+            assert prepared == prepare_article(item.article)
 
 
 def test_a_small_file_is_prepared_without_a_worker() -> None:
     url = "https://a.example/1"
-    item = NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص قصير")
+    article = NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص قصير")
+    item = ArticleLine(1, article)
     assert list(prepared_ahead(iter([item]), workers=2)) == [(item, None)]
 
 
 def test_a_read_error_in_the_first_batch_still_yields_what_was_read() -> None:
-    def cut_short() -> Iterator[NewArticle | LineError]:
+    def cut_short() -> Iterator[Item]:
         for n in range(30):
             url = f"https://a.example/{n}"
-            yield NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص")
+            article = NewArticle(url=url, canonical_url=url, source="a", title="t", text="نص")
+            yield ArticleLine(n + 1, article)
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
     for workers in (0, 1):

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from marsad.alerts.config import AlertsConfig
 from marsad.alerts.matching import Match, compile_rules, snippet
 from marsad.alerts.payload import AlertDraft, Quote, build_payload, quote
 from marsad.alerts.rules import Rule
 from marsad.ingest.lookup import Known
-from marsad.ingest.plan import PlannedAlert, SightingPlan, plan_article, plan_sighting
+from marsad.ingest.plan import (
+    PlannedAlert,
+    SightingPlan,
+    alert_hold,
+    plan_article,
+    plan_sighting,
+)
 from marsad.ingest.prepare import prepare_article
 from marsad.storage.models import DuplicateVerdict, NewArticle
 
@@ -107,3 +118,54 @@ def test_quotes_are_cut_from_the_field_of_each_match() -> None:
 def test_planned_alerts_compare_by_value() -> None:
     draft = AlertDraft("r", ARTICLE, ())
     assert PlannedAlert("ops", draft) == PlannedAlert("ops", AlertDraft("r", ARTICLE, ()))
+
+
+WINDOWED = compile_rules(RULES.rules, alerts=AlertsConfig(window=3 * 86400))
+
+
+def aged(published: str | None) -> NewArticle:
+    return replace(ARTICLE, published=published)
+
+
+@pytest.mark.parametrize(
+    ("published", "held"),
+    [
+        # Published within the window before `now`: news, raised.
+        ("2024-04-28T08:00:00Z", None),
+        ("2024-05-01T07:00:00Z", None),
+        # Older: history (an archive imported, a feed listing old items again), held back.
+        (
+            "2024-04-28T07:59:59Z",
+            "published 2024-04-28T07:59:59Z, older than the 3d alert window",
+        ),
+        ("2019-01-01T00:00:00Z", "published 2019-01-01T00:00:00Z, older than the 3d alert window"),
+        # No date: raised (an outlet that gives none is still watched), and a date ahead of the
+        # clock (a wrong time zone) too.
+        (None, None),
+        ("2024-05-02T00:00:00Z", None),
+    ],
+)
+def test_alerts_of_an_article_older_than_the_window_are_held_back_with_the_reason(
+    published: str | None, held: str | None
+) -> None:
+    article = aged(published)
+    assert alert_hold(article, WINDOWED.alerts, NOW) == held
+    plan = plan_article(article, prepare_article(article), None, WINDOWED, NOW)
+    # Every planned alert carries the decision; the matches are planned all the same.
+    assert [(a.channel, a.suppressed) for a in plan.alerts] == [
+        ("ops", held),
+        ("desk", held),
+        ("ops", held),
+    ]
+    assert len(plan.matches) == 3
+
+
+def test_without_a_window_every_age_is_raised_and_a_given_reason_holds_all_back() -> None:
+    old = aged("2001-01-01T00:00:00Z")
+    assert alert_hold(old, RULES.alerts, NOW) is None
+    raised = plan_article(old, prepare_article(old), None, RULES, NOW)
+    assert {a.suppressed for a in raised.alerts} == {None}
+    reason = "imported with --no-alerts"
+    held = plan_article(ARTICLE, prepare_article(ARTICLE), None, WINDOWED, NOW, hold_alerts=reason)
+    assert {a.suppressed for a in held.alerts} == {reason}
+    assert len(held.matches) == 3

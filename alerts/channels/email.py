@@ -25,10 +25,11 @@ from urllib.parse import urlsplit
 
 from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
 from marsad.alerts.channels.fields import (
+    TIMEOUT_RANGE,
     ChannelError,
+    duration,
     flag,
     optional_str,
-    positive_seconds,
     reject_unknown,
     secret_from,
 )
@@ -112,7 +113,7 @@ def parse(
         username=username,
         password_env=password_env,
         password=secret_from(environ, password_env),
-        timeout=positive_seconds(table, "timeout", where, 30.0),
+        timeout=duration(table, "timeout", where, 30.0, *TIMEOUT_RANGE),
     )
 
 

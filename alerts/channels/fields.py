@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 
+from marsad.times import parse_duration
+
+# A channel's timeout, in seconds: a slow receiver gets its answer in, and one that never answers
+# holds a delivery pass up for at most 10 minutes.
+TIMEOUT_RANGE = (0.1, 600.0)
+
 
 class ChannelError(ValueError):
     """A channel in the config is invalid; the message names the channel and the key."""
@@ -42,11 +48,14 @@ def flag(table: Mapping[str, object], key: str, where: str) -> bool:
     return value
 
 
-def positive_seconds(table: Mapping[str, object], key: str, where: str, default: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ChannelError(f"{where}.{key}: must be a positive number of seconds, got {value!r}")
-    return float(value)
+def duration(
+    table: Mapping[str, object], key: str, where: str, default: float, low: float, high: float
+) -> float:
+    """A duration in the syntax of every other in the config (``10s``, ``1m`` or seconds)."""
+    try:
+        return parse_duration(table.get(key, default), low=low, high=high)
+    except ValueError as exc:
+        raise ChannelError(f"{where}.{key}: {exc}") from None
 
 
 def secret_from(environ: Mapping[str, str], variable: str | None) -> str | None:

@@ -19,9 +19,10 @@ import httpx
 
 from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
 from marsad.alerts.channels.fields import (
+    TIMEOUT_RANGE,
     ChannelError,
+    duration,
     optional_str,
-    positive_seconds,
     reject_unknown,
     required_str,
     secret_from,
@@ -80,7 +81,7 @@ def parse(
         url=url,
         secret_env=secret_env,
         secret=secret_from(environ, secret_env),
-        timeout=positive_seconds(table, "timeout", where, 10.0),
+        timeout=duration(table, "timeout", where, 10.0, *TIMEOUT_RANGE),
         headers=tuple(sorted(headers.items())),
     )
 

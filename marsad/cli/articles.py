@@ -20,30 +20,45 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.ingest.importer import import_file
+from marsad.ingest.importer import ImportCounts, ImportStopped, import_file
 from marsad.ingest.jsonl import LineError
 from marsad.storage.export import WRITERS, export_articles
+from marsad.storage.transactions import StoreBusy
+
+NO_ALERTS_REASON = "imported with --no-alerts"
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--workers",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=64),
     default=lambda: min(2, os.cpu_count() or 1) - 1,
     show_default="1 on a machine with more than one core, else 0",
     help="Processes that normalise and fingerprint articles ahead of the writer (0: none).",
 )
+@click.option(
+    "--no-alerts",
+    is_flag=True,
+    help="Queue no alert: an archive is history. Matches are still stored, and the alerts "
+    "held back are listed by `marsad alerts --suppressed`.",
+)
 @store_options
 @json_option
 def import_command(
-    file: Path, workers: int, config_path: str | None, db_path: str | None, as_json: bool
+    file: Path,
+    workers: int,
+    no_alerts: bool,
+    config_path: str | None,
+    db_path: str | None,
+    as_json: bool,
 ) -> None:
     """Ingest articles from FILE (.jsonl or .jsonl.gz) without fetching.
 
     One JSON object a line with url, source, title, text, published (ISO-8601 or RFC 2822).
     Each goes through the same normalise → dedup → store → match → alert path as a crawled
-    article. Bad lines are reported with their line number and skipped.
+    article; alerts are raised only for articles published within [alerts] window (3 days by
+    default). Bad lines are reported with their line number and skipped.
     """
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
@@ -53,18 +68,41 @@ def import_command(
 
     try:
         counts = import_file(
-            db, file, compile_rules(config.rules), workers=workers, on_bad_line=report
+            db,
+            file,
+            compile_rules(config.rules, alerts=config.alerts),
+            workers=workers,
+            on_bad_line=report,
+            hold_alerts=NO_ALERTS_REASON if no_alerts else None,
         )
-    except (OSError, EOFError) as exc:
-        fail(f"{file}: cannot read: {exc}")
+    except ImportStopped as stopped:
+        fail(f"{file}:{stopped.line}: {_why_stopped(stopped)}; {_committed(stopped.counts)}")
     if as_json:
         emit_json(asdict(counts))
     else:
+        held = f", {counts.suppressed} held back" if counts.suppressed else ""
         click.echo(
             f"imported {counts.new} new, {counts.copy} copies, {counts.known} already "
-            f"stored, {counts.bad} bad lines; {counts.alerts} alerts queued "
+            f"stored, {counts.bad} bad lines; {counts.alerts} alerts queued{held} "
             f"→ {config.store_path}"
         )
+        if counts.suppressed:
+            click.echo("  the alerts held back: marsad alerts --suppressed", err=True)
+
+
+def _why_stopped(stopped: ImportStopped) -> str:
+    if isinstance(stopped.cause, StoreBusy):
+        return f"import stopped: {stopped.cause}"
+    if isinstance(stopped.cause, OSError | EOFError):
+        return f"cannot read: {stopped.cause}"
+    return f"import stopped: the store failed: {stopped.cause}"
+
+
+def _committed(counts: ImportCounts) -> str:
+    return (
+        f"{counts.stored} articles stored and {counts.known} already held were committed before "
+        "(run the import again to go on: the articles stored are recognised)"
+    )
 
 
 @click.command("match")

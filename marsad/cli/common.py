@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ from marsad.storage.db import open_store
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_CONFIG = "marsad.toml"
+# The commands that send alerts. Each refuses to start while a channel's secret is unset (rather
+# than start and let that channel's alerts wait, or die, later) and checks its store first, since
+# the daemon opens the store itself. The commands that only read the store need no secret.
+SENDING_COMMANDS = frozenset({"run", "crawl", "deliver"})
 
 
 def store_options(func: F) -> F:
@@ -25,7 +30,8 @@ def store_options(func: F) -> F:
     func = click.option(
         "--db",
         "db_path",
-        type=click.Path(dir_okay=False),
+        # A directory is refused when the store is opened, in the one line every store error gets.
+        type=click.Path(),
         help="SQLite store to use (overrides [store] path of the config).",
     )(func)
     func = click.option(
@@ -43,22 +49,63 @@ def json_option(func: F) -> F:
 
 
 def resolve_config(config_path: str | None, db_path: str | None) -> Config:
-    """Load the named config, or ./marsad.toml, or an empty one; exit with a clear message."""
+    """Load the named config, or ./marsad.toml, or an empty one; exit with a clear message.
+
+    For a command that sends alerts (:data:`SENDING_COMMANDS`) also refuse an unset secret and a
+    store that cannot be opened, before anything starts."""
     try:
         if config_path:
-            return load_config(config_path, db_override=db_path)
-        if Path(DEFAULT_CONFIG).exists():
-            return load_config(DEFAULT_CONFIG, db_override=db_path)
-        return config_from_document({}, db_override=db_path or "marsad.db")
+            config = load_config(config_path, db_override=db_path)
+        elif Path(DEFAULT_CONFIG).exists():
+            config = load_config(DEFAULT_CONFIG, db_override=db_path)
+        else:
+            config = config_from_document({}, db_override=db_path or "marsad.db")
     except ConfigError as exc:
         fail(f"config error: {exc}")
+    if _running_command() in SENDING_COMMANDS:
+        refuse_unset_secrets(config)
+        open_config_store(config).close()
+    return config
+
+
+def _running_command() -> str | None:
+    context = click.get_current_context(silent=True)
+    return context.command.name if context is not None else None
+
+
+def refuse_unset_secrets(config: Config) -> None:
+    """Exit naming the first channel whose secret variable was unset when the config was read:
+    started anyway, its alerts could never be sent (never unsigned, never without login)."""
+    where = f"{config.source_path}: " if config.source_path else ""
+    for channel in config.channels.values():
+        for variable in channel.unset_variables():
+            fail(
+                f"config error: {where}channels.{channel.name}: environment variable {variable} "
+                "is not set; set it, or remove the channel, to start"
+            )
 
 
 def open_config_store(config: Config) -> Database:
+    """The configured store, opened and up to date; one line naming the path if it cannot be."""
+    path = config.store_path
+    if path.is_dir():
+        fail(f"cannot open store {path}: it is a directory (--db names the store's file)")
     try:
-        return open_store(config.store_path)
-    except Exception as exc:  # sqlite3 errors carry no path: add it
-        fail(f"cannot open store {config.store_path}: {exc}")
+        return open_store(path)
+    except sqlite3.DatabaseError as exc:
+        fail(f"cannot open store {path}: {_store_problem(exc)}")
+    except OSError as exc:
+        fail(f"cannot open store {path}: {exc.strerror or exc}")
+
+
+def _store_problem(exc: sqlite3.DatabaseError) -> str:
+    """sqlite3's message, with what it means here; its errors carry no path."""
+    message = str(exc)
+    if "file is not a database" in message:
+        return "not an SQLite database (is --db the right file?)"
+    if "unable to open" in message or "readonly" in message or "read-only" in message:
+        return f"{message} (can marsad create and write files there?)"
+    return message
 
 
 def open_existing_store(config_path: str | None, db_path: str | None) -> tuple[Config, Database]:

@@ -19,12 +19,14 @@ from marsad.cli.common import (
 )
 from marsad.cli.output import (
     ALERT_COLUMNS,
+    SUPPRESSION_COLUMNS,
     print_fields,
     print_search,
     print_show,
     print_table,
 )
 from marsad.storage import inspection, queries
+from marsad.storage.suppressions import list_suppressions
 from marsad.times import parse_when, utc_now
 
 _SINCE = "today, 7d, 2024-05-01, ISO time"
@@ -145,6 +147,12 @@ def show_command(
 @click.option(
     "--status", type=click.Choice(["pending", "sent", "dead"]), help="Only alerts in this state."
 )
+@click.option(
+    "--suppressed",
+    is_flag=True,
+    help="The alerts held back instead: rules that fired on an article older than [alerts] "
+    "window, or imported with --no-alerts, and why.",
+)
 @click.option("--rule", help="Only alerts of this watch rule.")
 @click.option("--channel", help="Only alerts for this channel.")
 @click.option("--since", help=f"Queued at or after: {_SINCE}.")
@@ -156,6 +164,7 @@ def show_command(
 def alerts_command(
     ctx: click.Context,
     status: str | None,
+    suppressed: bool,
     rule: str | None,
     channel: str | None,
     since: str | None,
@@ -166,12 +175,29 @@ def alerts_command(
     as_json: bool,
 ) -> None:
     """Alert history, newest first, with delivery state per channel: pending, sent, or dead
-    (gave up) with the last error and the attempts made. `marsad alerts retry ID` re-queues."""
+    (gave up) with the last error and the attempts made. `marsad alerts retry ID` re-queues.
+    With --suppressed, the alerts that were held back and why."""
     if ctx.invoked_subcommand is not None:
         return
     since_iso = _when("--since", since)
     until_iso = _when("--until", until, end_of_day=True)
+    if suppressed and status:
+        fail("--suppressed lists alerts never queued: they have no --status")
     _, db = open_existing_store(config_path, db_path)
+    if suppressed:
+        held = list_suppressions(
+            db, rule=rule, channel=channel, since=since_iso, until=until_iso, limit=limit
+        )
+        if as_json:
+            emit_json(held)
+        else:
+            print_table(
+                held,
+                SUPPRESSION_COLUMNS,
+                title="Alerts held back, newest first",
+                empty="no alert was held back",
+            )
+        return
     rows = queries.list_alerts(
         db, status=status, rule=rule, channel=channel, since=since_iso, until=until_iso, limit=limit
     )

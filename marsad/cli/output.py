@@ -26,6 +26,20 @@ ALERT_COLUMNS = [
     ("outlets", "carried by"),
 ]
 
+SUPPRESSION_COLUMNS = [
+    ("created_at", "held back"),
+    ("rule", "rule"),
+    ("channel", "channel"),
+    ("reason", "why"),
+    ("article_id", "article"),
+    ("published", "published"),
+    ("title", "title"),
+    ("source", "source"),
+    ("story_id", "story"),
+    # The alert a later, fresh copy of the story raised after all, if one did.
+    ("raised_by", "raised later by alert"),
+]
+
 
 def _console() -> Console:
     # Off a terminal (a pipe, a file, a test) keep lines long: wrapped Arabic is hard to read.

@@ -88,8 +88,14 @@ def _print(result: Backtest, samples: int) -> None:
         f"rule {result.rule!r} since {result.since}: would have fired on "
         f"{len(result.fired)} of {result.scanned} articles ({result.stories} stories)"
     )
+    if result.held_back:
+        click.echo(
+            f"its alerts for {len(result.held_back)} of them were held back when they were "
+            f"stored: marsad alerts --suppressed --rule {result.rule}"
+        )
     for article, found in result.fired[:samples]:
-        click.echo(f"\n{article.date}  {article.source}  {article.title}")
+        held = "  [alert held back]" if article.id in result.held_back else ""
+        click.echo(f"\n{article.date}  {article.source}  {article.title}{held}")
         for m in found:
             hit = match_record(article, m)
             click.echo(f"  {m.keyword} → {m.surface} ({m.field}): {hit['snippet']}")

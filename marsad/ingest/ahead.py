@@ -4,29 +4,61 @@ Normalising, cutting credits and fingerprinting an article (:func:`prepare_artic
 store and is about a third of the time an import spends per article; the store has one writer.
 So workers prepare the next articles while this process writes the current ones. At most a few
 small batches are in flight: memory does not grow with the size of the file.
+
+A worker exits when this process dies, however it dies (``kill -9``): otherwise it would wait
+for work forever, and keep the pool's resource tracker waiting with it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-from marsad.ingest.jsonl import LineError
+from marsad.ingest.jsonl import ArticleLine, Item
 from marsad.ingest.prepare import PreparedArticle, prepare_article
 from marsad.storage.models import NewArticle
 
-Item = NewArticle | LineError
 # Articles sent to a worker at once: large enough that pickling is a small share of the work.
 BATCH = 100
 # Batches in flight per worker: enough to keep it busy while the writer commits.
 AHEAD = 4
+# How often a worker looks whether its parent is still there: how long it may outlive it.
+PARENT_CHECK_SECONDS = 0.5
 
 
 def prepare_batch(items: list[Item]) -> list[PreparedArticle | None]:
-    """:func:`prepare_article` of each article; None for a line that was not one."""
-    return [prepare_article(i) if isinstance(i, NewArticle) else None for i in items]
+    """:func:`prepare_article` of each article; None for a line that was not one, or for an
+    article that failed here: the writer then prepares it itself, and reports the failure with
+    the article's line number instead of losing the batch."""
+    return [_prepared(i.article) if isinstance(i, ArticleLine) else None for i in items]
+
+
+def _prepared(article: NewArticle) -> PreparedArticle | None:
+    try:
+        return prepare_article(article)
+    except Exception:  # raised again by the writer's own try, where the line number is known
+        return None
+
+
+def exit_with_parent(parent: int) -> None:
+    """A worker's initializer: exit as soon as ``parent`` is no longer this process's parent.
+
+    The worker blocks reading the pool's queue, whose write end it holds itself, so its
+    parent's death never wakes it; the parent's id changes at once (the orphan is re-parented),
+    so a thread that watches it can end the process. Portable, unlike Linux's PDEATHSIG.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def prepared_ahead(
@@ -45,7 +77,12 @@ def prepared_ahead(
         yield from ((item, None) for item in items)
         return
     # spawn, not fork: this process holds an open SQLite connection a forked child must not see.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         pending: deque[tuple[list[Item], Future[list[PreparedArticle | None]]]] = deque()
         batch = first
         while batch:

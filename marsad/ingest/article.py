@@ -38,12 +38,14 @@ def ingest_article(
     *,
     now: str | None = None,
     prepared: PreparedArticle | None = None,
+    hold_alerts: str | None = None,
 ) -> IngestResult:
     """Store ``article`` unless it is already held, match it and queue its alerts.
 
     ``rules`` is compiled once by the caller (:func:`marsad.alerts.matching.compile_rules`); a
-    rule's alerts go to the channels it names. ``prepared`` is :func:`prepare_article` of this
-    article if the caller computed it already.
+    rule's alerts go to the channels it names, unless held back: by ``hold_alerts``, a reason
+    (``marsad import --no-alerts``), or by the rules' alert window. ``prepared`` is
+    :func:`prepare_article` of this article if the caller computed it already.
     """
     now = now or utc_now()
     with write_transaction(db):
@@ -52,4 +54,5 @@ def ingest_article(
             return write_sighting(db, plan_sighting(article, known, now))
         ready = prepared or prepare_article(article)
         verdict = find_story(db, ready)
-        return write_article(db, plan_article(article, ready, verdict, rules, now))
+        plan = plan_article(article, ready, verdict, rules, now, hold_alerts=hold_alerts)
+        return write_article(db, plan)

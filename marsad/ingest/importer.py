@@ -4,32 +4,41 @@ One commit for many articles spares rewriting the same index pages each time; ea
 still its own savepoint inside it, so an alert is never kept without its article. Articles are
 taken one at a time, so only those in flight are held in memory, and workers prepare the next
 ones (:mod:`marsad.ingest.ahead`) while this process writes.
+
+A line that cannot be stored is reported with its number and skipped, whatever is wrong with it;
+the lines before and after it are stored. What stops an import (the file cannot be read on, the
+store stays locked by another writer) stops it after the articles before are committed, and
+:class:`ImportStopped` says how many that was.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marsad.ingest.ahead import prepared_ahead
 from marsad.ingest.article import ingest_article
-from marsad.ingest.jsonl import LineError, open_jsonl, read_articles
-from marsad.ingest.prepare import PreparedArticle
-from marsad.storage.models import NewArticle
-from marsad.storage.transactions import write_transaction
+from marsad.ingest.jsonl import Item, LineError, open_jsonl, read_articles
+from marsad.storage.suppressions import count_suppressions
+from marsad.storage.transactions import StoreBusy, write_transaction
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from marsad.alerts.matching import RuleIndex
+    from marsad.ingest.prepare import PreparedArticle
 
 # Articles per commit. Each commit rewrites every page of the copy-detection index's small
 # level it touched, so fewer, larger commits write less (at 1M stored, 2,000 gave 479 and
 # 552/s against 384 and 514/s for 500, paired runs).
 IMPORT_BATCH = 2_000
+
+# Failures of the store or the machine rather than of one line: they stop the import instead of
+# skipping the line (every later line would fail the same way).
+_STOPS_THE_IMPORT = (sqlite3.OperationalError, sqlite3.InterfaceError, OSError, MemoryError)
 
 
 @dataclass
@@ -39,6 +48,28 @@ class ImportCounts:
     known: int = 0
     bad: int = 0
     alerts: int = 0
+    # Alerts held back rather than queued (--no-alerts, or older than the alert window).
+    suppressed: int = 0
+
+    @property
+    def stored(self) -> int:
+        """Articles the import added to the store (new ones and copies)."""
+        return self.new + self.copy
+
+    def add(self, other: ImportCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+class ImportStopped(Exception):
+    """The import stopped at ``line`` because of ``cause``; ``counts`` are what was committed
+    before it, and stays stored (a re-run recognises those articles and goes on)."""
+
+    def __init__(self, cause: Exception, counts: ImportCounts, line: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.counts = counts
+        self.line = line
 
 
 def import_file(
@@ -49,42 +80,89 @@ def import_file(
     workers: int = 0,
     on_bad_line: Callable[[LineError], None] = lambda error: None,
     batch: int = IMPORT_BATCH,
+    hold_alerts: str | None = None,
 ) -> ImportCounts:
     """Ingest every article of ``path`` (.jsonl or .jsonl.gz); each bad line is passed to
-    ``on_bad_line`` and skipped. A read error (a file cut short) is raised after every article
-    read before it is committed."""
+    ``on_bad_line`` and skipped. ``hold_alerts``, a reason, records every alert as held back
+    instead of queuing it (matches are still stored).
+
+    Raises :class:`ImportStopped` when reading the file fails part-way (a file cut short), the
+    store stays busy or fails (a full disk), with the counts of what was committed before.
+    """
     counts = ImportCounts()
-    with open_jsonl(path) as stream:
-        items = prepared_ahead(read_articles(stream), workers)
-        while _import_some(db, items, batch, rules, counts, on_bad_line):
-            pass
+    run = _Batches(db, rules, hold_alerts, on_bad_line)
+    held_before = count_suppressions(db)
+    try:
+        with open_jsonl(path) as stream:
+            items = prepared_ahead(read_articles(stream), workers)
+            while run.import_some(items, batch, counts):
+                pass
+    except (StoreBusy, OSError, EOFError, sqlite3.Error) as exc:
+        counts.suppressed = count_suppressions(db) - held_before
+        raise ImportStopped(exc, counts, run.line) from exc
+    counts.suppressed = count_suppressions(db) - held_before
     return counts
 
 
-def _import_some(
-    db: Database,
-    items: Iterator[tuple[NewArticle | LineError, PreparedArticle | None]],
-    size: int,
-    rules: RuleIndex,
-    counts: ImportCounts,
-    on_bad_line: Callable[[LineError], None],
-) -> bool:
-    """Ingest up to ``size`` items in one commit; False once ``items`` is exhausted."""
-    taken = 0
-    error: OSError | EOFError | None = None
-    with write_transaction(db):
-        try:
-            for item, prepared in islice(items, size):
+@dataclass
+class _Batches:
+    db: Database
+    rules: RuleIndex
+    hold_alerts: str | None
+    on_bad_line: Callable[[LineError], None]
+    # The number of the last line taken: where an import that stops, stopped.
+    line: int = 0
+
+    def import_some(
+        self,
+        items: Iterator[tuple[Item, PreparedArticle | None]],
+        size: int,
+        counts: ImportCounts,
+    ) -> bool:
+        """Ingest up to ``size`` items in one commit and add them to ``counts`` once committed;
+        False once ``items`` is exhausted. A read error ends the batch: the items before it are
+        committed, then it is raised."""
+        # The first item is in hand before the write lock is taken: waiting for input (a slow
+        # pipe, a worker) must not keep the daemon from writing.
+        entry = next(items, None)
+        if entry is None:
+            return False
+        done = ImportCounts()
+        taken = 0
+        error: OSError | EOFError | None = None
+        with write_transaction(self.db):
+            while entry is not None:
                 taken += 1
-                if isinstance(item, LineError):
-                    counts.bad += 1
-                    on_bad_line(item)
-                    continue
-                result = ingest_article(db, item, rules, prepared=prepared)
-                setattr(counts, result.status, getattr(counts, result.status) + 1)
-                counts.alerts += result.alerts_queued
-        except (OSError, EOFError) as exc:
-            error = exc
-    if error is not None:
-        raise error
-    return taken == size
+                self._ingest(*entry, done)
+                if taken == size:
+                    break
+                try:
+                    entry = next(items, None)
+                except (OSError, EOFError) as exc:
+                    error = exc
+                    break
+        counts.add(done)
+        if error is not None:
+            raise error
+        return taken == size
+
+    def _ingest(self, item: Item, prepared: PreparedArticle | None, counts: ImportCounts) -> None:
+        self.line = item.line
+        if isinstance(item, LineError):
+            self._bad(item, counts)
+            return
+        try:
+            result = ingest_article(
+                self.db, item.article, self.rules, prepared=prepared, hold_alerts=self.hold_alerts
+            )
+        except _STOPS_THE_IMPORT:
+            raise
+        except Exception as exc:  # this line's data; its savepoint was rolled back
+            self._bad(LineError(item.line, f"not stored: {type(exc).__name__}: {exc}"), counts)
+            return
+        setattr(counts, result.status, getattr(counts, result.status) + 1)
+        counts.alerts += result.alerts_queued
+
+    def _bad(self, error: LineError, counts: ImportCounts) -> None:
+        counts.bad += 1
+        self.on_bad_line(error)

@@ -3,17 +3,21 @@
 Given the article, its preparation and what the store knows about it (:mod:`marsad.ingest.lookup`),
 :func:`plan_article` decides everything that does not need an id the store has yet to give: the
 story verdict, the rule matches with their snippets (cut once, for the ``matches`` table and for
-the alerts alike) and the alerts per rule and channel. Pure, so tested on literals.
+the alerts alike) and the alerts per rule and channel, each either to be queued or held back
+with the reason (:func:`alert_hold`). Pure, so tested on literals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from marsad.alerts.payload import AlertDraft, Quote, quote
+from marsad.times import format_duration, from_iso
 
 if TYPE_CHECKING:
+    from marsad.alerts.config import AlertsConfig
     from marsad.alerts.matching import Match, RuleIndex
     from marsad.ingest.lookup import Known
     from marsad.ingest.prepare import PreparedArticle
@@ -33,10 +37,13 @@ class SightingPlan:
 
 @dataclass(frozen=True)
 class PlannedAlert:
-    """One alert to queue: its channel and its content (shared by the rule's channels)."""
+    """One alert of a rule that fired: its channel and its content (shared by the rule's
+    channels). Queued unless ``suppressed`` says why it is held back: then the store records
+    that it was not raised, and a later, fresh copy of the story may still raise it."""
 
     channel: str
     draft: AlertDraft
+    suppressed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,22 @@ def plan_article(
     verdict: DuplicateVerdict | None,
     rules: RuleIndex,
     now: str,
+    *,
+    hold_alerts: str | None = None,
 ) -> ArticlePlan:
-    """Everything storing ``article`` writes, but for the ids the store gives at write time."""
+    """Everything storing ``article`` writes, but for the ids the store gives at write time.
+
+    Its alerts are held back when ``hold_alerts`` gives a reason (``marsad import --no-alerts``)
+    or when the article is older than the rules' alert window (:func:`alert_hold`)."""
     quotes = quote(rules.match(article.title, article.text), article.title, article.text)
     alerts: list[PlannedAlert] = []
+    held = (hold_alerts or alert_hold(article, rules.alerts, now)) if quotes else None
     for rule in rules.rules:
         mine = tuple(q for q in quotes if q.match.rule == rule.name)
         if not mine:
             continue
         draft = AlertDraft(rule.name, article, mine)
-        alerts.extend(PlannedAlert(channel, draft) for channel in rule.channels)
+        alerts.extend(PlannedAlert(channel, draft, held) for channel in rule.channels)
     return ArticlePlan(
         article=article,
         prepared=prepared,
@@ -84,4 +97,29 @@ def plan_article(
         quotes=quotes,
         alerts=tuple(alerts),
         fetched_at=now,
+    )
+
+
+def alert_hold(article: NewArticle, alerts: AlertsConfig, now: str) -> str | None:
+    """Why the article's alerts are held back, or None when they are raised: an article
+    published longer than the alert window before ``now`` (an archive imported, a feed listing
+    old items again) is history, not news.
+
+    An article with no (readable) date is raised. Crawled, it is an item a feed lists now from
+    an outlet that gives no dates, and holding those back would lose news without a word; an
+    archive whose lines have no dates is what ``marsad import --no-alerts`` is for. A date in
+    the future (a wrong time zone) is raised too.
+    """
+    if alerts.window is None or not article.published:
+        return None
+    try:
+        published = from_iso(article.published)
+        oldest = from_iso(now) - timedelta(seconds=alerts.window)
+    except ValueError:
+        return None
+    if published >= oldest:
+        return None
+    return (
+        f"published {article.published}, older than the "
+        f"{format_duration(alerts.window)} alert window"
     )

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 from marsad.alerts.payload import build_payload, idempotency_key
 from marsad.storage import articles as store
 from marsad.storage import lsh
+from marsad.storage.dedup import place
 from marsad.storage.identity import store_id
 from marsad.storage.outbox import enqueue_alert
+from marsad.storage.suppressions import record_suppression
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -63,7 +65,7 @@ def write_article(db: Database, plan: ArticlePlan) -> IngestResult:
     if verdict is None:
         store.refresh_story(db, story_id, now)
     else:
-        _join_story(db, article_id, verdict, now)
+        _join_story(db, article_id, verdict, article.published or now, now)
         duplicate_of = store.story_original(db, story_id)
         if duplicate_of == article_id:
             duplicate_of = verdict.original_id
@@ -91,28 +93,59 @@ def write_article(db: Database, plan: ArticlePlan) -> IngestResult:
     )
 
 
-def _join_story(db: Database, article_id: int, verdict: DuplicateVerdict, now: str) -> None:
-    """Add the article to its story; merge stories it proved to be one; move the original."""
+def _join_story(
+    db: Database, article_id: int, verdict: DuplicateVerdict, published: str, now: str
+) -> None:
+    """Add the article to its story (:func:`storage.dedup.place` says how): merge the stories
+    it is the source of, take the original's place if it is the story's source, and list the
+    stories it only quotes."""
     story_id = verdict.story_id
-    for other in verdict.evidence.get("merge", ()):
-        store.merge_story(db, story_id, int(other), now)
+    placement = place(verdict, published)
+    for other in placement.merge:
+        store.merge_story(db, story_id, other, now)
+    if placement.takes_original:
+        store.set_story_original(db, story_id, article_id)
     store.refresh_story(db, story_id, now)
-    original = store.story_original(db, story_id)
-    if original is None or (original == verdict.original_id and "merge" not in verdict.evidence):
+    for quoted in placement.quotes:
+        share = float(quoted.evidence.get("original_share", quoted.similarity))
+        store.record_story_quote(db, article_id, quoted.story_id, share, quoted.evidence)
+    if placement.merge or placement.quotes:
+        store.add_dup_evidence(
+            db,
+            article_id,
+            {
+                "merged": list(placement.merge),
+                "also_quotes": [q.story_id for q in placement.quotes],
+            },
+        )
+    if not placement.takes_original:
         return
-    store.repoint_copies(db, story_id, original)
+    store.repoint_copies(db, story_id, article_id)
     store.explain_former_originals(
         db,
         story_id,
         verdict.similarity,
-        {**verdict.evidence, "original_moved_to": original, "via": article_id},
+        {**verdict.evidence, "original_moved_to": article_id, "via": article_id},
     )
 
 
 def _queue(db: Database, alert: PlannedAlert, article_id: int, story_id: int, now: str) -> bool:
     """Queue one alert; False when its story already has one for this rule and channel (a
-    later copy of the story finds the alert queued and the INSERT is ignored)."""
+    later copy of the story finds the alert queued and the INSERT is ignored), or when the
+    plan held it back: that is recorded instead, and queues nothing, so a later, fresh copy
+    of the story can still raise the story's alert."""
     rule = alert.draft.rule
+    if alert.suppressed is not None:
+        record_suppression(
+            db,
+            article_id=article_id,
+            story_id=story_id,
+            rule=rule,
+            channel=alert.channel,
+            reason=alert.suppressed,
+            created_at=now,
+        )
+        return False
     queued = enqueue_alert(
         db,
         article_id=article_id,
