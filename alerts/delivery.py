@@ -1,33 +1,53 @@
-"""The delivery job: send the alerts that are due, record every attempt, retry with backoff.
+"""The delivery job: claim the alerts that are due, send them, record every attempt, retry
+with backoff.
 
-Each alert is settled on its own: its attempt is recorded and its state updated in one short
-transaction after the send returns, so no transaction is ever held across network I/O, and a
-pass cut short leaves every alert it did not reach still pending.
+Any number of passes, in any number of processes on one store, may run at once. A pass *claims*
+an alert before sending it (one ``UPDATE … RETURNING`` that sets who holds it and until when:
+:func:`storage.outbox.claim_due_alerts`), so two passes never send the same alert at once; the
+claim is a lease, so the alerts of a pass that died are sent by another once it lapses.
+
+Sends run concurrently: at most :data:`CHANNEL_CONCURRENCY` at a time per channel (one receiver,
+one SMTP server: a hanging one ties up its own sends only) and :data:`PASS_CONCURRENCY` in all. A
+pass claims only as many alerts as it has free places, so every claimed alert is sent at once
+and a crash strands few. Each alert is settled on its own: its attempt is recorded and its state
+updated in one short transaction right after its send returns, so no transaction is ever held
+across network I/O, and a pass cut short leaves every alert it did not reach still pending.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import random
+import secrets
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.channels import CHANNEL_TYPES
+from marsad.alerts.channels.email import EmailChannel
+from marsad.alerts.channels.webhook import WebhookChannel
 from marsad.alerts.outcome import Outcome
 from marsad.retry import exponential_backoff
 from marsad.storage.outbox import (
-    due_alerts,
+    Backlog,
+    any_claimable,
+    claim_due_alerts,
     mark_dead,
     mark_sent,
+    outbox_backlog,
     record_delivery,
+    renew_claims,
     schedule_retry,
     story_alert_summary,
 )
-from marsad.storage.transactions import write_transaction
+from marsad.storage.transactions import LOCK_ATTEMPTS, LOCK_TIMEOUT_SECONDS, write_transaction
 from marsad.times import to_iso
 
 if TYPE_CHECKING:
@@ -43,15 +63,83 @@ log = logging.getLogger("marsad.delivery")
 # receiver down) do not all come back in the same second.
 JITTER = 0.1
 
+# Sends in flight per channel: a receiver gets no more parallel requests (an SMTP server no more
+# connections) than this from one pass, and a hanging one holds only these places.
+CHANNEL_CONCURRENCY = 4
+# Sends in flight per pass, across its channels. At most 2 x 5: e-mail sends run in asyncio's
+# default thread pool (at least 5 threads), so one waits for at most one other (_email_bound).
+PASS_CONCURRENCY = 8
+# Alerts one daemon pass attempts at most (``marsad deliver`` drains everything due).
+DAEMON_PASS_LIMIT = 100
+
+# The longest a pass may wait for the store's write lock to settle a send (it then gives up).
+STORE_WAIT_SECONDS = LOCK_TIMEOUT_SECONDS * LOCK_ATTEMPTS
+# A send's deadline is its sender's own bound plus this, so the sender's timeout fires first.
+SEND_SLACK_SECONDS = 1.0
+# For a channel type that declares no bound of its own (see SEND_BOUNDS).
+DEFAULT_SEND_BOUND = 60.0
+# smtplib's timeout bounds each socket operation, not the conversation: connect and greeting,
+# EHLO, STARTTLS and its handshake, EHLO again, AUTH (two steps), MAIL, DATA, the message and
+# its answer, QUIT; plus one RCPT per recipient.
+SMTP_EXCHANGES = 11
+
+
+def _webhook_bound(channel: WebhookChannel) -> float:
+    # The sender bounds the whole request (connect, send, answer) by the channel's timeout.
+    return channel.timeout
+
+
+def _email_bound(channel: EmailChannel) -> float:
+    # Twice the conversation: the send may first wait for a thread while another one finishes.
+    return 2 * (SMTP_EXCHANGES + len(channel.to)) * channel.timeout
+
+
+# The longest one send over a channel of each type can take, from its configured timeouts.
+SEND_BOUNDS: Mapping[str, Callable[[Any], float]] = {
+    WebhookChannel.kind: _webhook_bound,
+    EmailChannel.kind: _email_bound,
+}
+
+
+def send_deadline(channel: Channel) -> float:
+    """Seconds a pass waits for one send over ``channel`` before it gives up on it."""
+    bound = SEND_BOUNDS.get(channel.kind)
+    return (bound(channel) if bound is not None else DEFAULT_SEND_BOUND) + SEND_SLACK_SECONDS
+
+
+def lease_seconds(channels: Iterable[Channel]) -> float:
+    """How long a pass's claim holds: derived, so it outlasts what can happen while it holds.
+
+    Every write of the pass (a claim, a settle) renews the leases of all its sends in flight, so
+    between renewals fall at most one send (the longest :func:`send_deadline` of ``channels``)
+    and one wait for the store's write lock (:data:`STORE_WAIT_SECONDS`); one more second
+    because stored times are whole seconds.
+    """
+    longest = max((send_deadline(c) for c in channels), default=DEFAULT_SEND_BOUND)
+    return longest + STORE_WAIT_SECONDS + 1.0
+
+
+def new_claimer() -> str:
+    """A name for one pass, unique across processes and readable in the store: host, pid, and a
+    random tag (one process runs many passes)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
 
 @dataclass
 class DeliveryReport:
-    """What one pass did; ``errors`` holds one line per failed attempt."""
+    """What one pass did; ``errors`` holds one line per failed attempt.
+
+    ``lost`` counts sends whose claim had lapsed and been taken by another pass before they
+    were settled (their attempts are recorded; the other pass settles the alert). ``backlog`` is
+    what the outbox held when the pass ended.
+    """
 
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    lost: int = 0
     errors: list[str] = field(default_factory=list)
+    backlog: Backlog | None = field(default=None, compare=False)
 
 
 def retry_delay(
@@ -77,93 +165,239 @@ async def deliver_due(
     config: DeliveryConfig,
     *,
     now: Callable[[], datetime] | None = None,
-    limit: int = 100,
+    limit: int | None = DAEMON_PASS_LIMIT,
     channel_types: Mapping[str, ChannelType[Any]] = CHANNEL_TYPES,
+    stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """Send every alert due at ``now()`` (up to ``limit``), one after another.
+    """One pass: send every alert due when it starts (up to ``limit`` of them; ``None``: all),
+    concurrently within the bounds above, and return what it did and what is left.
 
-    ``now`` is injectable so tests can walk through retries without sleeping; each channel's
-    sender comes from its type in ``channel_types`` (a test passes its own registry).
+    Alerts that come due during the pass are left to the next one, so a pass always ends. Once
+    ``stop`` is set the pass claims nothing more and ends when its sends in flight are settled.
+    ``now`` is injectable so tests can walk through retries and leases without sleeping; each
+    channel's sender comes from its type in ``channel_types`` (a test passes its own registry).
     """
-    clock = now or (lambda: datetime.now(UTC))
-    report = DeliveryReport()
-    due = due_alerts(db, to_iso(clock()), limit)
-    if not due:
-        return report
-    async with AsyncExitStack() as stack:
-        # One sender per channel type for the whole pass, opened on first use.
-        opened: dict[str, Sender[Any]] = {}
-        for alert in due:
-            channel = channels.get(alert.channel)
-            channel_type = channel_types.get(channel.kind) if channel is not None else None
-            attempted = clock()
-            if channel is None or channel_type is None:
-                reason = (
-                    f"channel {alert.channel!r} is not configured"
-                    if channel is None
-                    else f"no sender for channel type {channel.kind}"
-                )
-                _settle(db, alert, Outcome.failed(reason), config, attempted, 0, report)
-                continue
-            sender = opened.get(channel.kind)
-            if sender is None:
-                sender = opened[channel.kind] = channel_type.sender()
-                stack.push_async_callback(sender.aclose)
-            story = story_alert_summary(db, alert.story_id)
-            started = time.monotonic()
+    delivery = _Pass(
+        db,
+        channels,
+        config,
+        clock=now or (lambda: datetime.now(UTC)),
+        limit=limit,
+        channel_types=channel_types,
+        stop=stop,
+    )
+    return await delivery.run()
+
+
+class _Pass:
+    """One delivery pass: its claims, its sends in flight, its report."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: Mapping[str, Channel],
+        config: DeliveryConfig,
+        *,
+        clock: Callable[[], datetime],
+        limit: int | None,
+        channel_types: Mapping[str, ChannelType[Any]],
+        stop: asyncio.Event | None,
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.config = config
+        self.clock = clock
+        self.limit = limit
+        self.channel_types = channel_types
+        self.stop = stop
+        self.claimer = new_claimer()
+        self.lease = timedelta(seconds=lease_seconds(channels.values()))
+        # Only what was due when the pass began: a retry it schedules, or an alert queued while
+        # it runs, is for the next pass.
+        self.due_by = to_iso(clock())
+        self.report = DeliveryReport()
+        self.in_flight: dict[asyncio.Task[None], DueAlert] = {}
+        self.busy: Counter[str] = Counter()
+        self.claimed = 0
+        self.failure: BaseException | None = None
+        self.senders: dict[str, Sender[Any]] = {}
+        self.closing = AsyncExitStack()
+
+    async def run(self) -> DeliveryReport:
+        async with self.closing:
             try:
-                outcome = await sender.send(alert, story, channel, now=attempted)
-            except Exception as exc:
-                # A bug in a sender must not stop the pass nor lose the alert: retry it later.
-                log.exception("alert %d: sender raised", alert.id)
-                outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
-            duration_ms = int((time.monotonic() - started) * 1000)
-            _settle(db, alert, outcome, config, clock(), duration_ms, report)
-    return report
+                while True:
+                    if not self._stopping():
+                        try:
+                            self._claim_more()
+                        except Exception as exc:
+                            # The store would not let us claim: no new sends; those in flight
+                            # still settle, then the pass raises.
+                            log.error("delivery pass: could not claim alerts: %s", exc)
+                            self.failure = exc
+                    if not self.in_flight:
+                        break
+                    done, _ = await asyncio.wait(
+                        self.in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        self._finished(task)
+            except BaseException:
+                # Cancelled (or worse): the sends are abandoned, their claims lapse.
+                for task in self.in_flight:
+                    task.cancel()
+                await asyncio.gather(*self.in_flight, return_exceptions=True)
+                raise
+        if self.failure is not None:
+            raise self.failure
+        self.report.backlog = outbox_backlog(self.db, to_iso(self.clock()))
+        return self.report
 
+    def _stopping(self) -> bool:
+        return self.failure is not None or (self.stop is not None and self.stop.is_set())
 
-def _settle(
-    db: Database,
-    alert: DueAlert,
-    outcome: Outcome,
-    config: DeliveryConfig,
-    at: datetime,
-    duration_ms: int,
-    report: DeliveryReport,
-) -> None:
-    """Record the attempt and move the alert on, in one short transaction."""
-    stamp = to_iso(at)
-    error = outcome.error
-    with write_transaction(db):
-        record_delivery(
-            db,
-            alert.id,
-            attempted_at=stamp,
-            ok=outcome.ok,
-            status_code=outcome.status_code,
-            error=error,
-            duration_ms=duration_ms,
-        )
-        if outcome.ok:
-            mark_sent(db, alert.id, stamp)
-            report.sent += 1
+    def _claim_more(self) -> None:
+        """Claim as many due alerts as there are free places (per channel and in all), and
+        start sending them."""
+        room = PASS_CONCURRENCY - len(self.in_flight)
+        if self.limit is not None:
+            room = min(room, self.limit - self.claimed)
+        if room <= 0 or not any_claimable(self.db, due_by=self.due_by, now=to_iso(self.clock())):
             return
-        error = error or "failed"
+        claimed: list[DueAlert] = []
+        with write_transaction(self.db):
+            # Read the time once the write lock is ours: the lease starts when the claim does.
+            now = self.clock()
+            lease_until = self._lease_until(now)
+            self._renew(lease_until)
+            common = {"due_by": self.due_by, "now": to_iso(now), "lease_until": lease_until}
+            for name in self.channels:
+                free = min(CHANNEL_CONCURRENCY - self.busy[name], room - len(claimed))
+                if free > 0:
+                    claimed += claim_due_alerts(
+                        self.db, self.claimer, limit=free, channel=name, **common
+                    )
+            if room > len(claimed):
+                # Alerts for channels no longer configured: settled at once, without a send.
+                claimed += claim_due_alerts(
+                    self.db,
+                    self.claimer,
+                    limit=room - len(claimed),
+                    not_in=list(self.channels),
+                    **common,
+                )
+        self.claimed += len(claimed)
+        for alert in claimed:
+            self.busy[alert.channel] += 1
+            task = asyncio.create_task(self._deliver(alert), name=f"alert {alert.id}")
+            self.in_flight[task] = alert
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        alert = self.in_flight.pop(task)
+        self.busy[alert.channel] -= 1
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Settling failed (the store stayed locked, say): claim nothing more, let the other
+            # sends settle, then raise. This alert's claim lapses and another pass sends it.
+            log.error("alert %d: could not be settled: %s", alert.id, error)
+            if self.failure is None:
+                self.failure = error
+
+    async def _deliver(self, alert: DueAlert) -> None:
+        channel = self.channels.get(alert.channel)
+        channel_type = self.channel_types.get(channel.kind) if channel is not None else None
+        attempted = self.clock()
+        if channel is None or channel_type is None:
+            reason = (
+                f"channel {alert.channel!r} is not configured"
+                if channel is None
+                else f"no sender for channel type {channel.kind}"
+            )
+            self._settle(alert, Outcome.failed(reason), attempted, 0)
+            return
+        sender = self._sender(channel.kind, channel_type)
+        story = story_alert_summary(self.db, alert.story_id)
+        deadline = send_deadline(channel)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(deadline):
+                outcome = await sender.send(alert, story, channel, now=attempted)
+        except TimeoutError:
+            outcome = Outcome.retry(f"no answer within {deadline:g}s")
+        except Exception as exc:
+            # A bug in a sender must not stop the pass nor lose the alert: retry it later.
+            log.exception("alert %d: sender raised", alert.id)
+            outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
+        duration_ms = int((time.monotonic() - started) * 1000)
+        self._settle(alert, outcome, self.clock(), duration_ms)
+
+    def _sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any]:
+        """One sender per channel type for the whole pass, opened on first use."""
+        sender = self.senders.get(kind)
+        if sender is None:
+            sender = self.senders[kind] = channel_type.sender()
+            self.closing.push_async_callback(sender.aclose)
+        return sender
+
+    def _lease_until(self, now: datetime) -> str:
+        return to_iso(_round_up(now + self.lease))
+
+    def _renew(self, lease_until: str, *, but: int | None = None) -> None:
+        """Extend the leases of this pass's sends in flight (called in each of its writes)."""
+        ids = [a.id for a in self.in_flight.values() if a.id != but]
+        renew_claims(self.db, self.claimer, ids, lease_until)
+
+    def _settle(self, alert: DueAlert, outcome: Outcome, at: datetime, duration_ms: int) -> None:
+        """Record the attempt and move the alert on, in one short transaction."""
+        stamp = to_iso(at)
+        with write_transaction(self.db):
+            record_delivery(
+                self.db,
+                alert.id,
+                attempted_at=stamp,
+                ok=outcome.ok,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=duration_ms,
+            )
+            self._renew(self._lease_until(self.clock()), but=alert.id)
+            if not self._apply(alert, outcome, at):
+                self.report.lost += 1
+                log.warning(
+                    "alert %d (%s): its claim lapsed and another delivery took it over; "
+                    "this attempt is recorded, the other settles the alert",
+                    alert.id,
+                    alert.channel,
+                )
+
+    def _apply(self, alert: DueAlert, outcome: Outcome, at: datetime) -> bool:
+        """Move the alert on from ``outcome``; false when this pass no longer holds it."""
+        stamp = to_iso(at)
+        report, config = self.report, self.config
+        if outcome.ok:
+            if not mark_sent(self.db, alert.id, stamp, claimer=self.claimer):
+                return False
+            report.sent += 1
+            return True
+        error = outcome.error or "failed"
         attempts = alert.attempts + 1
         if outcome.permanent or attempts >= config.max_attempts:
             final = error if outcome.permanent else f"{error} (gave up after {attempts} attempts)"
-            mark_dead(db, alert.id, final)
+            if not mark_dead(self.db, alert.id, final, claimer=self.claimer):
+                return False
             report.dead += 1
             report.errors.append(f"alert {alert.id} ({alert.channel}): dead: {final}")
             log.warning("alert %d (%s): dead: %s", alert.id, alert.channel, final)
-            return
+            return True
         delay = retry_delay(
             alert.attempts, config, retry_after=outcome.retry_after, rand=random.random()
         )
-        schedule_retry(db, alert.id, to_iso(_round_up(at + timedelta(seconds=delay))), error)
+        retry_at = to_iso(_round_up(at + timedelta(seconds=delay)))
+        if not schedule_retry(self.db, alert.id, retry_at, error, claimer=self.claimer):
+            return False
         report.retried += 1
         report.errors.append(f"alert {alert.id} ({alert.channel}): retry in {delay:.0f}s: {error}")
         log.info("alert %d (%s): retry in %.0fs: %s", alert.id, alert.channel, delay, error)
+        return True
 
 
 def _round_up(moment: datetime) -> datetime:

@@ -2,7 +2,8 @@
 
 One process, Scrapy's asyncio reactor started once, one long-lived AsyncCrawlerRunner, and an
 APScheduler AsyncIOScheduler (its jobs are coroutines on the reactor's loop; in a thread pool Scrapy
-silently scrapes nothing) with one job per feed plus a delivery job.
+silently scrapes nothing) with one job per feed plus a delivery job. One daemon per store: it
+holds a lock beside the store for its whole life (:mod:`storage.daemon_lock`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import random
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,7 +42,20 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def run_daemon(config: Config) -> int:
-    return run_on_reactor(lambda: _daemon_main(config))
+    """Run the daemon until a signal stops it; 2 at once when another one watches the store.
+
+    The store's daemon lock is taken before anything starts and held until the process ends.
+    ``marsad crawl`` and ``marsad deliver`` need no lock: delivery claims each alert it sends.
+    """
+    from marsad.storage.daemon_lock import DaemonLock, StoreInUse
+
+    try:
+        lock = DaemonLock.acquire(config.store_path)
+    except StoreInUse as exc:
+        print(f"marsad: {exc}", file=sys.stderr)
+        return 2
+    with lock:
+        return run_on_reactor(lambda: _daemon_main(config))
 
 
 def crawl_once(config: Config) -> int:

@@ -50,11 +50,13 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
             log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
             return None
         log.info(
-            "feed %s: %d new, %d copies, %d known, %d alerts queued%s",
+            "feed %s: %d new, %d copies, %d known, %d not stored (retried next poll), "
+            "%d alerts queued%s",
             feed.name,
             report.articles_new,
             report.articles_copy,
             report.articles_known,
+            report.articles_failed,
             report.alerts_queued,
             "; errors: " + "; ".join(report.errors) if report.errors else "",
         )
@@ -63,18 +65,25 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
     return report
 
 
-async def crawl_all(ctx: JobContext) -> CrawlReport:
-    """Crawl every feed at once, then deliver in one pass (``marsad crawl --once``).
+async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
+    """Crawl every feed at once, then deliver in one pass (``marsad crawl --once``); ``force``
+    fetches the feeds that back off too.
 
     All feeds in one call (one crawl per kind of source; Scrapy spreads the requests per domain),
     then one delivery pass, so each alert already counts every outlet this run found for its story.
     """
     report = await crawl_feeds(
-        ctx.runner, db=ctx.db, feeds=ctx.config.feeds, rules=ctx.rules, crawl=ctx.config.crawl
+        ctx.runner,
+        db=ctx.db,
+        feeds=ctx.config.feeds,
+        rules=ctx.rules,
+        crawl=ctx.config.crawl,
+        force=force,
     )
     log.info(
         "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
-        "%d copies, %d already stored; %d alerts queued",
+        "%d copies, %d already stored, %d not stored (retried next time); %d entries skipped, "
+        "%d given up; %d alerts queued",
         report.feeds_ok,
         report.feeds_unchanged,
         report.feeds_failed,
@@ -82,6 +91,9 @@ async def crawl_all(ctx: JobContext) -> CrawlReport:
         report.articles_new,
         report.articles_copy,
         report.articles_known,
+        report.articles_failed,
+        report.entries_skipped,
+        report.entries_gave_up,
         report.alerts_queued,
     )
     for error in report.errors:
@@ -90,7 +102,49 @@ async def crawl_all(ctx: JobContext) -> CrawlReport:
     return report
 
 
+# `marsad crawl` exit codes, for cron jobs and scripts (2 is click's and ours for a usage or
+# config error). Listed in the command's --help.
+CRAWL_OK = 0  # every feed fetched (changed or not) and every entry it lists stored or skipped
+CRAWL_ALL_FAILED = 1  # every feed that was due failed
+CRAWL_PARTIAL = 3  # some feeds failed, or some entries could not be stored (retried next run)
+CRAWL_NOTHING_FETCHED = 4  # every feed backs off after failures: nothing fetched (--force)
+
+
+def crawl_exit_code(report: CrawlReport) -> int:
+    """What one ``marsad crawl`` run tells its caller (see the CRAWL_* codes)."""
+    attempted = report.feeds_ok + report.feeds_unchanged + report.feeds_failed
+    if attempted == 0:
+        return CRAWL_NOTHING_FETCHED if report.feeds_skipped_backoff else CRAWL_ALL_FAILED
+    if report.feeds_failed == attempted:
+        return CRAWL_ALL_FAILED
+    if report.feeds_failed or report.articles_failed or report.entries_gave_up:
+        return CRAWL_PARTIAL
+    return CRAWL_OK
+
+
+def crawl_once(config: Config, *, force: bool = False) -> int:
+    """``marsad crawl``: every feed once (``force``: those backing off too), one delivery pass,
+    on a reactor started for it; returns :func:`crawl_exit_code` of the crawl."""
+    from marsad.scheduler.daemon import _build_context
+    from marsad.scheduler.reactor import run_on_reactor
+
+    async def main() -> int:
+        ctx = await _build_context(config)
+        try:
+            return crawl_exit_code(await crawl_all(ctx, force=force))
+        finally:
+            ctx.db.close()
+
+    return run_on_reactor(main)
+
+
 async def deliver_pending(ctx: JobContext) -> DeliveryReport | None:
+    """One delivery pass (at most ``DAEMON_PASS_LIMIT`` alerts; the next pass takes the rest).
+
+    Other processes on the store may deliver too: claims keep every alert to one sender. Within
+    this process one pass runs at a time, so its sends in flight stay within the pass's bounds
+    (they are what the claims' lease is derived from).
+    """
     with _tracked(ctx):
         async with ctx.delivery_lock:
             try:
@@ -98,9 +152,15 @@ async def deliver_pending(ctx: JobContext) -> DeliveryReport | None:
             except Exception:
                 log.exception("delivery pass failed; pending alerts stay in the outbox")
                 return None
-        if report.sent or report.retried or report.dead:
+        if report.sent or report.retried or report.dead or report.lost:
+            backlog = report.backlog
             log.info(
-                "delivery: %d sent, %d to retry, %d dead", report.sent, report.retried, report.dead
+                "delivery: %d sent, %d to retry, %d dead%s%s",
+                report.sent,
+                report.retried,
+                report.dead,
+                f", {report.lost} taken over by another delivery" if report.lost else "",
+                f"; {backlog.due} still due" if backlog is not None and backlog.due else "",
             )
         return report
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
@@ -43,14 +45,73 @@ def enqueue_alert(
     return int(cursor.lastrowid or 0) if cursor.rowcount else None
 
 
-def due_alerts(db: Database, now: str, limit: int = 100) -> list[DueAlert]:
+_ALERT_COLUMNS = "id, article_id, story_id, rule, channel, idempotency_key, payload, attempts"
+
+# Pending and due, and claimed by no pass whose lease still holds.
+_CLAIMABLE = (
+    "status = 'pending' AND next_attempt_at <= :due_by "
+    "AND (lease_until IS NULL OR lease_until <= :now)"
+)
+
+
+def any_claimable(db: Database, *, due_by: str, now: str) -> bool:
+    """Whether a claim would find anything: a read, so a pass with nothing to do never waits
+    for the write lock."""
     rows = db.query(
-        """
-        SELECT id, article_id, story_id, rule, channel, idempotency_key, payload, attempts
-        FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
-        ORDER BY next_attempt_at, id LIMIT ?
+        f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {_CLAIMABLE}) AS found",
+        {"due_by": due_by, "now": now},
+    )
+    return bool(next(rows)["found"])
+
+
+def claim_due_alerts(
+    db: Database,
+    claimer: str,
+    *,
+    due_by: str,
+    now: str,
+    lease_until: str,
+    limit: int,
+    channel: str | None = None,
+    not_in: Collection[str] = (),
+) -> list[DueAlert]:
+    """Claim up to ``limit`` alerts due by ``due_by`` for ``claimer`` until ``lease_until``, in
+    one statement, and return them (oldest due first).
+
+    An alert another pass holds (its lease not lapsed at ``now``) is skipped, so passes in any
+    number of processes never claim the same alert together. ``channel`` keeps the claim to one
+    channel; ``not_in`` to the channels not named. Run it inside a write transaction.
+    """
+    where = _CLAIMABLE
+    params: dict[str, Any] = {
+        "claimer": claimer,
+        "lease_until": lease_until,
+        "due_by": due_by,
+        "now": now,
+        "limit": limit,
+    }
+    if channel is not None:
+        where += " AND channel = :channel"
+        params["channel"] = channel
+    if not_in:
+        names = [f":not_in_{i}" for i in range(len(not_in))]
+        where += f" AND channel NOT IN ({', '.join(names)})"
+        params.update({name[1:]: value for name, value in zip(names, not_in, strict=True)})
+    cursor = db.execute(
+        f"""
+        UPDATE alerts SET claimed_by = :claimer, lease_until = :lease_until
+        WHERE id IN (
+            SELECT id FROM alerts WHERE {where} ORDER BY next_attempt_at, id LIMIT :limit
+        )
+        RETURNING {_ALERT_COLUMNS}, next_attempt_at
         """,
-        [now, limit],
+        params,
+    )
+    columns = [d[0] for d in cursor.description]
+    rows = sorted(
+        (dict(zip(columns, row, strict=True)) for row in cursor.fetchall()),
+        # RETURNING gives no order of its own.
+        key=lambda row: (row["next_attempt_at"], row["id"]),
     )
     return [
         DueAlert(
@@ -65,6 +126,18 @@ def due_alerts(db: Database, now: str, limit: int = 100) -> list[DueAlert]:
         )
         for row in rows
     ]
+
+
+def renew_claims(db: Database, claimer: str, alert_ids: Collection[int], lease_until: str) -> int:
+    """Extend ``claimer``'s leases on ``alert_ids`` (those it still holds) to ``lease_until``."""
+    if not alert_ids:
+        return 0
+    marks = ", ".join("?" for _ in alert_ids)
+    cursor = db.execute(
+        f"UPDATE alerts SET lease_until = ? WHERE claimed_by = ? AND id IN ({marks})",
+        [lease_until, claimer, *alert_ids],
+    )
+    return int(cursor.rowcount)
 
 
 def record_delivery(
@@ -84,37 +157,97 @@ def record_delivery(
     )
 
 
-def mark_sent(db: Database, alert_id: int, sent_at: str) -> None:
-    db.execute(
+# Settling an alert applies only while it is held as the caller says (``claimer``, or unclaimed
+# when ``None``), and releases the claim: a pass whose lease lapsed and was taken over by
+# another leaves the alert to the other. Each returns whether it applied.
+
+
+def mark_sent(db: Database, alert_id: int, sent_at: str, *, claimer: str | None = None) -> bool:
+    cursor = db.execute(
         "UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-        "last_error = NULL WHERE id = ?",
-        [sent_at, alert_id],
+        "last_error = NULL, claimed_by = NULL, lease_until = NULL "
+        "WHERE id = ? AND claimed_by IS ? AND status = 'pending'",
+        [sent_at, alert_id, claimer],
     )
+    return bool(cursor.rowcount)
 
 
-def schedule_retry(db: Database, alert_id: int, next_attempt_at: str, error: str) -> None:
-    db.execute(
-        "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-        "WHERE id = ?",
-        [next_attempt_at, error, alert_id],
+def schedule_retry(
+    db: Database, alert_id: int, next_attempt_at: str, error: str, *, claimer: str | None = None
+) -> bool:
+    cursor = db.execute(
+        "UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
+        "claimed_by = NULL, lease_until = NULL "
+        "WHERE id = ? AND claimed_by IS ? AND status = 'pending'",
+        [next_attempt_at, error, alert_id, claimer],
     )
+    return bool(cursor.rowcount)
 
 
-def mark_dead(db: Database, alert_id: int, error: str) -> None:
-    db.execute(
-        "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
-        [error, alert_id],
+def mark_dead(db: Database, alert_id: int, error: str, *, claimer: str | None = None) -> bool:
+    cursor = db.execute(
+        "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ?, "
+        "claimed_by = NULL, lease_until = NULL "
+        "WHERE id = ? AND claimed_by IS ? AND status = 'pending'",
+        [error, alert_id, claimer],
     )
+    return bool(cursor.rowcount)
 
 
 def requeue_alert(db: Database, alert_id: int, now: str) -> bool:
-    """Put a dead (or pending) alert back in the queue for an immediate attempt."""
+    """Put a dead (or pending) alert back in the queue for an immediate attempt.
+
+    Any claim on it is dropped, so an alert held by a pass that died is retried now rather than
+    when its lease lapses. A person asks for this: if the holder is in fact still sending it, the
+    receiver may get it twice, with the same idempotency key.
+    """
     cursor = db.execute(
-        "UPDATE alerts SET status = 'pending', next_attempt_at = ? "
+        "UPDATE alerts SET status = 'pending', next_attempt_at = ?, "
+        "claimed_by = NULL, lease_until = NULL "
         "WHERE id = ? AND status != 'sent'",
         [now, alert_id],
     )
     return bool(cursor.rowcount)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The pending alerts at one moment: due now, held by a pass (being sent), waiting for a
+    later attempt."""
+
+    due: int
+    held: int
+    waiting: int
+    # The earliest later attempt (of those waiting), and when the last claim held lapses.
+    next_attempt_at: str | None
+    held_until: str | None
+
+
+def outbox_backlog(db: Database, now: str) -> Backlog:
+    row = next(
+        db.query(
+            """
+            SELECT coalesce(sum(held), 0) AS held,
+                   coalesce(sum(NOT held AND next_attempt_at <= :now), 0) AS due,
+                   coalesce(sum(NOT held AND next_attempt_at > :now), 0) AS waiting,
+                   min(CASE WHEN NOT held AND next_attempt_at > :now
+                       THEN next_attempt_at END) AS next_attempt_at,
+                   max(CASE WHEN held THEN lease_until END) AS held_until
+            FROM (
+                SELECT next_attempt_at, lease_until, coalesce(lease_until > :now, 0) AS held
+                FROM alerts WHERE status = 'pending'
+            )
+            """,
+            {"now": now},
+        )
+    )
+    return Backlog(
+        due=row["due"],
+        held=row["held"],
+        waiting=row["waiting"],
+        next_attempt_at=row["next_attempt_at"],
+        held_until=row["held_until"],
+    )
 
 
 def story_alert_summary(db: Database, story_id: int) -> dict[str, Any]:

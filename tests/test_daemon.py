@@ -305,3 +305,71 @@ def test_a_channel_whose_secret_is_unset_is_named_at_start_and_its_alerts_wait(
     ) in result.stderr
     assert rows(tmp_path / "store.db", "SELECT status FROM alerts") == [("pending",)]
     assert sink.received() == []  # never sent unsigned
+
+
+def start_logged(args: list[str], tmp_path: Path, log: Path) -> subprocess.Popen[str]:
+    """A marsad subprocess writing its output to ``log``, to be read while it runs."""
+    with log.open("w", encoding="utf-8") as out:
+        return subprocess.Popen(
+            [*MARSAD, *args],
+            cwd=tmp_path,
+            env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def test_a_second_daemon_on_one_store_refuses_to_start_and_a_killed_one_leaves_no_lock(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> None:
+    config = write_config(tmp_path, site, sink, secret_env="TEST_WEBHOOK_SECRET")
+    store = tmp_path / "store.db"
+    first = start_logged(["run", "--config", str(config)], tmp_path, tmp_path / "first.log")
+    third: subprocess.Popen[str] | None = None
+    try:
+        wait_for(lambda: "marsad running" in (tmp_path / "first.log").read_text(), 30, "the daemon")
+        second = subprocess.run(
+            [*MARSAD, "run", "--config", str(config)],
+            cwd=tmp_path,
+            env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 2, second.stderr
+        [line] = second.stderr.splitlines()
+        assert str(store) in line
+        assert f"pid {first.pid}" in line
+
+        # Beside a daemon, a delivery pass is allowed: claims keep the two apart.
+        deliver = subprocess.run(
+            [*MARSAD, "deliver", "--config", str(config)],
+            cwd=tmp_path,
+            env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert deliver.returncode == 0, deliver.stderr
+
+        # Killed outright, the daemon leaves nothing to clean up: the OS dropped its lock.
+        first.kill()
+        first.wait(timeout=10)
+        third = start_logged(["run", "--config", str(config)], tmp_path, tmp_path / "third.log")
+        wait_for(
+            lambda: "marsad running" in (tmp_path / "third.log").read_text(),
+            30,
+            "a new daemon after the first was killed",
+        )
+        assert third.poll() is None
+    finally:
+        for process in (first, third):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    assert third is not None and third.returncode == 0, (tmp_path / "third.log").read_text()

@@ -1,24 +1,94 @@
-"""``marsad deliver``: one delivery pass."""
+"""``marsad deliver``: send every alert that is due, then say what is left."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from marsad.cli.common import resolve_config, store_options
 
+if TYPE_CHECKING:
+    from marsad.alerts.delivery import DeliveryReport
+    from marsad.storage.outbox import Backlog
+
+INTERRUPTED_EXIT_CODE = 130
+
 
 @click.command("deliver")
 @store_options
-def deliver_command(config_path: str | None, db_path: str | None) -> None:
-    """Send the alerts that are due now (one pass), then exit."""
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Send at most this many alerts, then stop (default: every alert due).",
+)
+def deliver_command(config_path: str | None, db_path: str | None, limit: int | None) -> None:
+    """Send every alert that is due now, then exit.
+
+    Alerts go out concurrently (a few at a time per channel). Safe beside `marsad run` and
+    other `marsad deliver` runs on the same store: each alert is claimed before it is sent, so
+    it is sent once. Alerts that come due while it runs are left to the next run.
+
+    It prints what it did, then what is left: alerts still due (when --limit stopped it), alerts
+    held by another delivery (being sent now, or claimed by one that died: sent again once that
+    claim lapses, at the time shown) and alerts waiting for a retry (the next at the time shown).
+
+    SIGINT or SIGTERM: claim nothing more, finish the sends in flight, report, exit 130. A second
+    one exits at once; an alert cut off mid-send is retried when its claim lapses.
+    """
     import asyncio
+    import signal
 
     from marsad.alerts.delivery import deliver_due
     from marsad.cli.common import open_config_store
 
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
-    report = asyncio.run(deliver_due(db, config.channels, config.delivery))
+    interrupted: list[str] = []
+
+    async def deliver() -> DeliveryReport:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+
+        def on_signal(signum: int) -> None:
+            interrupted.append(signal.Signals(signum).name)
+            if len(interrupted) == 1:
+                click.echo(
+                    f"{interrupted[0]}: finishing the sends in flight (again to stop at once)",
+                    err=True,
+                )
+                stop.set()
+            elif task is not None:
+                task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        return await deliver_due(db, config.channels, config.delivery, limit=limit, stop=stop)
+
+    try:
+        report = asyncio.run(deliver())
+    except asyncio.CancelledError:
+        click.echo("stopped; alerts cut off mid-send are retried when their claims lapse", err=True)
+        raise SystemExit(INTERRUPTED_EXIT_CODE) from None
+    finally:
+        db.close()
     click.echo(f"{report.sent} sent, {report.retried} to retry, {report.dead} dead")
+    if report.backlog is not None:
+        click.echo(describe_backlog(report.backlog))
     for error in report.errors:
         click.echo(f"  {error}", err=True)
+    if interrupted:
+        raise SystemExit(INTERRUPTED_EXIT_CODE)
+
+
+def describe_backlog(backlog: Backlog) -> str:
+    """``left: 0 due, 3 held by another delivery (until …), 2 waiting for a retry (next at …)``"""
+    held = f"{backlog.held} held by another delivery"
+    if backlog.held:
+        held += f" (until {backlog.held_until})"
+    waiting = f"{backlog.waiting} waiting for a retry"
+    if backlog.waiting:
+        waiting += f" (next at {backlog.next_attempt_at})"
+    return f"left: {backlog.due} due, {held}, {waiting}"
