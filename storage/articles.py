@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
 from marsad.storage.models import DuplicateVerdict, NewArticle
+
+
+class StoryHead(NamedTuple):
+    """A story and its original: the original's id, publication time (fetch time if
+    undated) and body hash."""
+
+    story_id: int
+    original_id: int
+    published: str
+    body_hash: str
 
 
 def find_article_by_url(db: Database, canonical_url: str) -> int | None:
@@ -124,9 +134,13 @@ def set_body_derived(
     )
 
 
-def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
-    """Recount a story's articles and outlets, list its sources and point it at its
-    earliest-published article (the earliest fetched when dates tie or are missing)."""
+def refresh_story(db: Database, story_id: int, seen_at: str | None = None) -> None:
+    """Recount a story's articles and outlets and list its sources (earliest first); a story
+    without an original yet (just created) gets its earliest-published article.
+
+    The original is otherwise kept: it moves only by :func:`set_story_original`, when the
+    ingest path finds an earlier article that holds the original's whole text (an excerpt
+    published earlier does not take the place of the text it was cut from)."""
     db.execute(
         """
         UPDATE stories SET
@@ -136,11 +150,11 @@ def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
                 SELECT source FROM articles WHERE story_id = :s
                 GROUP BY source ORDER BY min(coalesce(published, fetched_at)), min(id)
             )),
-            original_id = (
+            original_id = coalesce(original_id, (
                 SELECT id FROM articles WHERE story_id = :s
                 ORDER BY coalesce(published, fetched_at), fetched_at, id LIMIT 1
-            ),
-            last_seen = max(last_seen, :seen)
+            )),
+            last_seen = max(last_seen, coalesce(:seen, last_seen))
         WHERE id = :s
         """,
         {"s": story_id, "seen": seen_at},
@@ -151,6 +165,34 @@ def refresh_story(db: Database, story_id: int, seen_at: str) -> None:
         "WHERE id = ? AND original_id IS NOT NULL",
         [story_id],
     )
+
+
+def set_story_original(db: Database, story_id: int, article_id: int) -> None:
+    db.execute("UPDATE stories SET original_id = ? WHERE id = ?", [article_id, story_id])
+
+
+def story_heads(db: Database, article_ids: Sequence[int]) -> dict[int, StoryHead]:
+    """For each article, its story and that story's original."""
+    if not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    rows = db.query(
+        f"""
+        SELECT a.id, a.story_id, s.original_id,
+               coalesce(o.published, o.fetched_at) AS published, o.body_hash
+        FROM articles a
+        JOIN stories s ON s.id = a.story_id
+        JOIN articles o ON o.id = s.original_id
+        WHERE a.id IN ({marks})
+        """,
+        list(article_ids),
+    )
+    return {
+        int(r["id"]): StoryHead(
+            int(r["story_id"]), int(r["original_id"]), r["published"], r["body_hash"]
+        )
+        for r in rows
+    }
 
 
 def story_original(db: Database, story_id: int) -> int | None:
@@ -184,13 +226,113 @@ def explain_former_originals(
     )
 
 
-def merge_story(db: Database, keep: int, other: int, seen_at: str) -> None:
-    """Move every article of story ``other`` into ``keep`` and leave ``other`` empty, marked."""
-    db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [keep, other])
+def add_dup_evidence(db: Database, article_id: int, extra: dict[str, Any]) -> None:
+    """Add keys to an article's copy-detection evidence."""
     db.execute(
-        "UPDATE stories SET merged_into = ?, article_count = 0, outlet_count = 0, "
-        "sources = '[]', last_seen = max(last_seen, ?) WHERE id = ?",
-        [keep, seen_at, other],
+        "UPDATE articles SET dup_evidence = json_patch(coalesce(dup_evidence, '{}'), ?) "
+        "WHERE id = ?",
+        [json.dumps(extra, ensure_ascii=False), article_id],
+    )
+
+
+def merge_story(db: Database, keep: int, other: int, seen_at: str | None = None) -> None:
+    """Make story ``other`` part of ``keep``: its articles, alerts, held-back alerts and
+    quotes move there; ``other`` is left empty and marked, and so is every story that had been
+    merged into it (so ``merged_into`` always names a story that holds articles).
+
+    The caller recounts ``keep`` (:func:`refresh_story`)."""
+    db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [keep, other])
+    move_alerts(db, keep, other)
+    db.execute("UPDATE alert_suppressions SET story_id = ? WHERE story_id = ?", [keep, other])
+    # An article quoting both stories quotes one now; one quoting the story it is part of
+    # quotes nothing.
+    db.execute("UPDATE OR IGNORE story_quotes SET story_id = ? WHERE story_id = ?", [keep, other])
+    db.execute("DELETE FROM story_quotes WHERE story_id = ?", [other])
+    db.execute(
+        "DELETE FROM story_quotes WHERE story_id = :k "
+        "AND article_id IN (SELECT id FROM articles WHERE story_id = :k)",
+        {"k": keep},
+    )
+    db.execute(
+        "UPDATE stories SET merged_into = :k, article_count = 0, outlet_count = 0, "
+        "sources = '[]', last_seen = max(last_seen, coalesce(:seen, last_seen)) WHERE id = :o",
+        {"k": keep, "o": other, "seen": seen_at},
+    )
+    db.execute("UPDATE stories SET merged_into = ? WHERE merged_into = ?", [keep, other])
+
+
+def move_alerts(db: Database, keep: int, other: int) -> None:
+    """Move story ``other``'s alerts to ``keep``, one per rule and channel.
+
+    Where both stories have one, ``keep``'s stays, unless only ``other``'s was sent: the
+    channel heard of the story once and must not hear of it again, so the one not sent is
+    marked dead with the alert that supersedes it (it keeps its row and delivery attempts; a
+    pass sending it at this moment finds it no longer pending). A sent alert that cannot move
+    stays where it was, as history: the inspection views show it under the story it merged
+    into. Moved alerts not sent yet name their new story in their payload."""
+    for row in db.query(
+        """
+        SELECT o.id AS o_id, o.status AS o_status, k.id AS k_id, k.status AS k_status
+        FROM alerts o JOIN alerts k
+          ON k.story_id = :k AND k.rule = o.rule AND k.channel = o.channel
+        WHERE o.story_id = :o
+        """,
+        {"k": keep, "o": other},
+    ):
+        if row["o_status"] != "sent":
+            _supersede(db, row["o_id"], row["k_id"], keep, other)
+        elif row["k_status"] != "sent":
+            _supersede(db, row["k_id"], row["o_id"], keep, other)
+    db.execute(
+        """
+        UPDATE alerts SET
+            story_id = :k,
+            payload = CASE WHEN status = 'sent' THEN payload
+                           ELSE json_set(payload, '$.article.story_id', :k) END
+        WHERE story_id = :o AND NOT EXISTS (
+            SELECT 1 FROM alerts x
+            WHERE x.story_id = :k AND x.rule = alerts.rule AND x.channel = alerts.channel
+        )
+        """,
+        {"k": keep, "o": other},
+    )
+
+
+def _supersede(db: Database, alert_id: int, by: int, keep: int, other: int) -> None:
+    db.execute(
+        "UPDATE alerts SET status = 'dead', last_error = ? WHERE id = ? AND status != 'sent'",
+        [f"superseded by alert {by}: story {other} was merged into story {keep}", alert_id],
+    )
+
+
+def merged_stories(db: Database) -> list[tuple[int, int]]:
+    """(story, the story holding its articles now) for every merged story, following chains
+    of merges (earlier versions did not shorten them)."""
+    rows = db.query(
+        """
+        WITH RECURSIVE chain(id, target, depth) AS (
+            SELECT id, merged_into, 1 FROM stories WHERE merged_into IS NOT NULL
+            UNION ALL
+            SELECT c.id, s.merged_into, c.depth + 1 FROM chain c
+            JOIN stories s ON s.id = c.target
+            WHERE s.merged_into IS NOT NULL AND c.depth < 64
+        )
+        SELECT c.id, c.target FROM chain c JOIN stories s ON s.id = c.target
+        WHERE s.merged_into IS NULL
+        ORDER BY c.id
+        """
+    )
+    return [(int(r["id"]), int(r["target"])) for r in rows]
+
+
+def record_story_quote(
+    db: Database, article_id: int, story_id: int, similarity: float, evidence: dict[str, Any]
+) -> None:
+    """Record that the article also quotes story ``story_id`` (which it did not join)."""
+    db.execute(
+        "INSERT OR REPLACE INTO story_quotes (article_id, story_id, similarity, evidence) "
+        "VALUES (?, ?, ?, ?)",
+        [article_id, story_id, similarity, json.dumps(evidence, ensure_ascii=False)],
     )
 
 

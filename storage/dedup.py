@@ -15,24 +15,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from sqlite_utils import Database
 
 from marsad.arabic import normalize
 from marsad.arabic.credits import Credits, split_credits
 from marsad.storage import articles as store
 from marsad.storage import lsh
+from marsad.storage.articles import StoryHead
 from marsad.storage.fingerprint import (
     Fingerprint,
     Similarity,
     estimate,
-    exact,
     fingerprint,
     shingle_hashes,
 )
 from marsad.storage.models import DuplicateVerdict
+from marsad.times import from_iso
 
 # On the dev set every labelled copy pair has containment ≥ 0.92 (54 of 900 have Jaccard < 0.6:
 # the truncations and excerpts) and other outlets' write-ups of the same event reach at most
@@ -66,15 +68,6 @@ class PreparedBody:
         return json.dumps(found, ensure_ascii=False) if found else None
 
 
-@dataclass(frozen=True)
-class _Verified:
-    article_id: int
-    story_id: int
-    similarity: Similarity
-    rule: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-
 def body_hash(body_norm: str, title_norm: str) -> str:
     # An article with no body (a feed entry with a title only) is identified by its title.
     basis = body_norm or f"title:{title_norm}"
@@ -95,33 +88,149 @@ def prepare_body(text: str, title_norm: str) -> PreparedBody:
 def find_duplicate(db: Database, body: PreparedBody) -> DuplicateVerdict | None:
     """The story ``body`` belongs to, or None when it is new.
 
-    ``original_id`` of the verdict is the story's current original; ``evidence["matched"]`` is
-    the article that proved it. ``evidence["merge"]`` lists other stories the article also
-    matched: they are one story, and the caller merges them.
+    A story is an original and copies of that original: the article must be a copy of the
+    story's original itself. The index finds any article of a story (a copy shares more with
+    another copy than with the original, often), but the text compared is the original's, so
+    an article that joined through something else it holds (a roundup quoting two texts) makes
+    no bridge to that. Of the stories it is a copy of, the article joins the one whose original
+    it shares most shingles with; the others come in ``also`` (see :func:`place`).
+
+    An exact copy (same body hash) of any article of a story joins it: it is what that article
+    is, to the original. ``evidence["matched"]`` is the article that proved it.
     """
     found = store.find_original_by_body_hash(db, body.body_hash)
     if found is not None:
-        matched, story_id = found
-        return _verdict(db, story_id, 1.0, {"layer": "body_hash", "matched": matched})
+        matched, _ = found
+        head = store.story_heads(db, [matched]).get(matched)
+        if head is not None:
+            return DuplicateVerdict(
+                original_id=head.original_id,
+                story_id=head.story_id,
+                similarity=1.0,
+                evidence={"layer": "body_hash", "matched": matched},
+                # The same text as the original's: it holds all of it.
+                covers=head.body_hash == body.body_hash,
+                original_published=head.published,
+            )
     if not body.fingerprint.indexable:
         return None
-    accepted = _near_duplicates(db, body)
+    accepted = _copies_of_originals(db, body)
     if not accepted:
         return None
-    best = max(accepted, key=lambda v: (v.similarity.jaccard, v.similarity.containment))
-    score = best.similarity.jaccard if best.rule == "jaccard" else best.similarity.containment
-    evidence = dict(best.evidence)
-    others = sorted({v.story_id for v in accepted} - {best.story_id})
-    if others:
-        evidence["merge"] = others
-    return _verdict(db, best.story_id, score, evidence)
+    accepted.sort(key=lambda pair: pair[0], reverse=True)
+    best, *others = (verdict for _, verdict in accepted)
+    return replace(best, also=tuple(others))
 
 
-def _near_duplicates(db: Database, body: PreparedBody) -> list[_Verified]:
+def _copies_of_originals(
+    db: Database, body: PreparedBody
+) -> list[tuple[tuple[int, float], DuplicateVerdict]]:
+    """A verdict for each story among the candidates whose original ``body`` is a copy of,
+    with what it shares with that original (shingles in common, then Jaccard)."""
+    screened = _screened_candidates(db, body)
+    if not screened:
+        return []
+    heads = store.story_heads(db, list(screened))
+    stories: dict[int, StoryHead] = {}
+    for article_id in screened:  # the most keys shared first
+        head = heads.get(article_id)
+        if head is not None:
+            stories.setdefault(head.story_id, head)
+    texts = store.article_bodies(db, [head.original_id for head in stories.values()])
+    mine = shingle_hashes(body.body_norm)
+    accepted: list[tuple[tuple[int, float], DuplicateVerdict]] = []
+    for story_id, head in stories.items():
+        if head.original_id not in texts:
+            continue
+        text, title_norm, _ = texts[head.original_id]
+        original = shingle_hashes(prepare_body(text, title_norm).body_norm)
+        shared = len(np.intersect1d(mine, original, assume_unique=True))
+        sim = _similarity(shared, len(mine), len(original))
+        rule = decide(sim, len(mine), len(original))
+        if rule is None:
+            continue
+        evidence: dict[str, Any] = {
+            "layer": "minhash",
+            "rule": rule,
+            "matched": head.original_id,
+            "jaccard": round(sim.jaccard, 4),
+            "containment": round(sim.containment, 4),
+            "shingles": [len(mine), len(original)],
+            # How much of the original's text the article holds.
+            "original_share": round(shared / len(original), 4),
+        }
+        if head.original_id in screened:
+            cand, guess = screened[head.original_id]
+            evidence.update(
+                estimated_jaccard=round(guess.jaccard, 4), bands=cand.bands, chunks=cand.chunks
+            )
+        score = sim.jaccard if rule == "jaccard" else sim.containment
+        verdict = DuplicateVerdict(
+            original_id=head.original_id,
+            story_id=story_id,
+            similarity=round(score, 4),
+            evidence=evidence,
+            # An excerpt of the original does not hold its text.
+            covers=shared >= CONTAINMENT_ACCEPT * len(original),
+            original_published=head.published,
+        )
+        accepted.append(((shared, sim.jaccard), verdict))
+    return accepted
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an article that is a copy goes: into ``verdict.story_id``, taking the original's
+    place or not; the stories it merges there; the stories it only quotes."""
+
+    takes_original: bool
+    merge: tuple[int, ...]
+    quotes: tuple[DuplicateVerdict, ...]
+
+
+def place(verdict: DuplicateVerdict, published: str) -> Placement:
+    """Decide, for an article published at ``published``, what its verdict makes of stories.
+
+    It takes the original's place when it holds the original's whole text and was published
+    before it. Other stories it is a copy of merge into its story only when it is the source
+    of those too (it holds their originals' whole text and was published before them: excerpts
+    that arrived before their full text); a text quoting stories published before it (a
+    roundup) does not merge them, it quotes them. Pure."""
+    takes = verdict.covers and _before(published, verdict.original_published)
+    merge: list[int] = []
+    quotes: list[DuplicateVerdict] = []
+    for other in verdict.also:
+        if takes and other.covers and _before(published, other.original_published):
+            merge.append(other.story_id)
+        else:
+            quotes.append(other)
+    return Placement(takes, tuple(merge), tuple(quotes))
+
+
+def _before(published: str, other: str | None) -> bool:
+    if other is None:
+        return False
+    try:
+        return from_iso(published) < from_iso(other)
+    except ValueError:
+        # Not the store's spelling of a time: compare as the store's queries do.
+        return published < other
+
+
+def _similarity(common: int, size_a: int, size_b: int) -> Similarity:
+    if size_a == 0 or size_b == 0:
+        return Similarity(0.0, 0.0)
+    return Similarity(common / (size_a + size_b - common), common / min(size_a, size_b))
+
+
+def _screened_candidates(
+    db: Database, body: PreparedBody
+) -> dict[int, tuple[lsh.Candidate, Similarity]]:
+    """LSH candidates whose signatures make them worth verifying, most keys shared first."""
     fp = body.fingerprint
     found = lsh.candidates(db, fp, CANDIDATE_LIMIT)
     prints = lsh.fingerprints_of(db, [c.article_id for c in found])
-    screened: list[tuple[lsh.Candidate, Similarity]] = []
+    screened: dict[int, tuple[lsh.Candidate, Similarity]] = {}
     for cand in found:
         other = prints.get(cand.article_id)
         if other is None:
@@ -137,42 +246,8 @@ def _near_duplicates(db: Database, body: PreparedBody) -> list[_Verified]:
             guess.jaccard >= SCREEN_JACCARD
             or min(fp.shingles, other.shingles) >= CONTAINMENT_MIN_SHINGLES
         ):
-            screened.append((cand, guess))
-    if not screened:
-        return []
-    mine = shingle_hashes(body.body_norm)
-    texts = store.article_bodies(db, [cand.article_id for cand, _ in screened])
-    accepted: list[_Verified] = []
-    for cand, guess in screened:
-        article_id = cand.article_id
-        if article_id not in texts:
-            continue
-        text, title_norm, story_id = texts[article_id]
-        theirs = shingle_hashes(prepare_body(text, title_norm).body_norm)
-        sim = exact(mine, theirs)
-        rule = decide(sim, len(mine), len(theirs))
-        if rule is None:
-            continue
-        accepted.append(
-            _Verified(
-                article_id=article_id,
-                story_id=story_id,
-                similarity=sim,
-                rule=rule,
-                evidence={
-                    "layer": "minhash",
-                    "rule": rule,
-                    "matched": article_id,
-                    "jaccard": round(sim.jaccard, 4),
-                    "containment": round(sim.containment, 4),
-                    "estimated_jaccard": round(guess.jaccard, 4),
-                    "bands": cand.bands,
-                    "chunks": cand.chunks,
-                    "shingles": [len(mine), len(theirs)],
-                },
-            )
-        )
-    return accepted
+            screened[cand.article_id] = (cand, guess)
+    return screened
 
 
 def decide(sim: Similarity, size_a: int, size_b: int) -> str | None:
@@ -182,15 +257,3 @@ def decide(sim: Similarity, size_a: int, size_b: int) -> str | None:
     if sim.containment >= CONTAINMENT_ACCEPT and min(size_a, size_b) >= CONTAINMENT_MIN_SHINGLES:
         return "containment"
     return None
-
-
-def _verdict(
-    db: Database, story_id: int, similarity: float, evidence: dict[str, Any]
-) -> DuplicateVerdict:
-    original = store.story_original(db, story_id)
-    return DuplicateVerdict(
-        original_id=original if original is not None else int(evidence["matched"]),
-        story_id=story_id,
-        similarity=round(similarity, 4),
-        evidence=evidence,
-    )

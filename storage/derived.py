@@ -1,11 +1,12 @@
 """Derived data: what the application computes from stored articles with today's code.
 
 Provenance, body hash, fingerprint and copy-detection index keys follow from an article's text
-and title, by code that changes (the credit patterns, the fingerprint's parameters). So a
-migration never computes them: it records, in ``derived_tasks``, that stored articles need
-them (0005 does when articles lack a fingerprint), and :func:`run_derived_tasks` — run by
-:func:`storage.db.open_store` after the migrations — does the work and clears the record. With
-nothing recorded, that is one lookup in a table of no rows.
+and title, by code that changes (the credit patterns, the fingerprint's parameters); what a
+story merge moves is decided by the merge's code. So a migration never computes them: it
+records, in ``derived_tasks``, that stored data needs them (0005 does when articles lack a
+fingerprint, 0008 when merged stories still hold alerts), and :func:`run_derived_tasks` — run
+by :func:`storage.db.open_store` after the migrations — does the work and clears the record.
+With nothing recorded, that is one lookup in a table of no rows.
 """
 
 from __future__ import annotations
@@ -72,9 +73,25 @@ def index_unindexed_articles(db: Database, batch: int = BATCH) -> int:
     return done
 
 
+def repair_merged_stories(db: Database) -> int:
+    """Finish the merges of earlier versions, which moved a merged story's articles but left
+    its alerts, held-back alerts and quotes behind (so an alert sent later described an empty
+    story) and let a story merge into one that had merged in turn: each merged story's are
+    moved to the story holding its articles now, as a merge does today, and that story is
+    recounted. How many merged stories there were."""
+    with write_transaction(db):
+        merged = store.merged_stories(db)
+        for story_id, target in merged:
+            store.merge_story(db, target, story_id)
+        for target in sorted({target for _, target in merged}):
+            store.refresh_story(db, target)
+    return len(merged)
+
+
 # Every task a migration may record, by the name it records.
 TASKS: dict[str, Callable[[Database], object]] = {
     "index_articles": index_unindexed_articles,
+    "repair_merged_stories": repair_merged_stories,
 }
 
 

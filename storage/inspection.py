@@ -60,10 +60,17 @@ def search(
 
 def show(db: Database, target: str, *, is_story: bool = False) -> dict[str, Any]:
     """One article (by id or URL, any spelling of it) or story (by id) in full: the article,
-    its story, the story's articles, matches and alerts."""
+    its story, the story's articles, matches and alerts; ``merged_from``, the stories that
+    became part of it; ``quoted_by``, articles of other stories that also quote it;
+    ``also_quotes``, the other stories the article (or, for a story, its articles) also quote.
+
+    A merged story's number shows the story it is part of now."""
     article: dict[str, Any] | None = None
     if is_story:
-        story = queries.get_story(db, int(target)) if target.isdigit() else None
+        story_id = int(target) if target.isdigit() else None
+        if story_id is not None:
+            story_id = queries.story_merged_into(db, story_id) or story_id
+        story = queries.get_story(db, story_id) if story_id is not None else None
         if story is None:
             raise InspectionError(f"no story {target}")
         if story["original_id"] is not None:
@@ -83,6 +90,15 @@ def show(db: Database, target: str, *, is_story: bool = False) -> dict[str, Any]
         "articles": queries.story_articles(db, story_id),
         "matches": queries.story_matches(db, story_id),
         "alerts": queries.story_alerts(db, story_id),
+        "merged_from": queries.stories_merged_into(db, story_id),
+        "quoted_by": queries.story_quoted_by(db, story_id),
+        "also_quotes": (
+            queries.story_also_quotes(db, story_id)
+            if is_story
+            else queries.article_also_quotes(db, article["id"])
+            if article is not None
+            else []
+        ),
     }
 
 
@@ -102,6 +118,12 @@ def retry_alert(db: Database, alert_id: int, now: str) -> dict[str, Any]:
     if alert["status"] == "sent":
         raise InspectionError(
             f"alert {alert_id} was already sent at {alert['sent_at']}; nothing to retry"
+        )
+    superseded_by = queries.superseding_alert(db, alert_id)
+    if superseded_by is not None:
+        raise InspectionError(
+            f"alert {alert_id} was superseded by alert {superseded_by}, sent about the same "
+            "story (their stories were merged); nothing to retry"
         )
     with write_transaction(db):
         requeued = requeue_alert(db, alert_id, now)

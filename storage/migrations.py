@@ -314,6 +314,150 @@ def m0006_trust(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0008_stories")
+def m0008_stories(db: Database) -> None:
+    # A merged story is empty and part of another: the views show the story it became part of
+    # (story_overview leaves merged and empty stories out; alert_deliveries lists an alert
+    # under the story holding its article). Frozen here; 0003's views are the ones replaced.
+    for statement in (
+        # Finding the stories merged into one (views, repairs) without scanning them all.
+        "CREATE INDEX stories_merged_into ON stories(merged_into) WHERE merged_into IS NOT NULL",
+        "DROP VIEW IF EXISTS story_overview",
+        """
+        CREATE VIEW story_overview AS
+        SELECT
+            s.id AS story_id,
+            coalesce(o.title, s.title) AS title,
+            s.original_id,
+            o.source AS original_source,
+            o.url AS original_url,
+            coalesce(o.published, o.fetched_at) AS original_published,
+            s.article_count,
+            max(s.article_count - 1, 0) AS copy_count,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            s.first_seen,
+            s.last_seen,
+            (SELECT group_concat(rule, ', ') FROM (
+                SELECT DISTINCT m.rule FROM matches m JOIN articles x ON x.id = m.article_id
+                WHERE x.story_id = s.id ORDER BY m.rule)) AS rules,
+            (SELECT count(*) FROM alerts al WHERE al.story_id = s.id)
+                + (SELECT count(*) FROM stories g JOIN alerts al ON al.story_id = g.id
+                   WHERE g.merged_into = s.id) AS alert_count
+        FROM stories s
+        LEFT JOIN articles o ON o.id = s.original_id
+        WHERE s.merged_into IS NULL AND s.article_count > 0
+        """,
+        "DROP VIEW IF EXISTS alert_deliveries",
+        """
+        CREATE VIEW alert_deliveries AS
+        SELECT
+            al.id AS alert_id,
+            al.created_at,
+            al.rule,
+            al.channel,
+            al.status,
+            al.attempts,
+            al.last_error,
+            al.next_attempt_at,
+            al.sent_at,
+            s.id AS story_id,
+            al.article_id,
+            a.title,
+            a.source,
+            a.url,
+            coalesce(a.published, a.fetched_at) AS published,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            (SELECT count(*) FROM deliveries d WHERE d.alert_id = al.id) AS delivery_count,
+            (SELECT max(d.attempted_at) FROM deliveries d WHERE d.alert_id = al.id)
+                AS last_attempt_at,
+            (SELECT d.status_code FROM deliveries d WHERE d.alert_id = al.id
+                ORDER BY d.attempted_at DESC, d.id DESC LIMIT 1) AS last_status_code
+        FROM alerts al
+        JOIN articles a ON a.id = al.article_id
+        JOIN stories held ON held.id = al.story_id
+        JOIN stories s ON s.id = coalesce(held.merged_into, held.id)
+        """,
+        # Earlier versions merged stories but left their alerts (and held-back alerts) on the
+        # emptied story, and chained merges: storage/derived.py moves them.
+        """
+        INSERT INTO derived_tasks (name, recorded_at)
+        SELECT 'repair_merged_stories', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE EXISTS (
+            SELECT 1 FROM stories s WHERE s.merged_into IS NOT NULL AND (
+                EXISTS (SELECT 1 FROM alerts al WHERE al.story_id = s.id)
+                OR EXISTS (SELECT 1 FROM alert_suppressions x WHERE x.story_id = s.id)
+                OR EXISTS (SELECT 1 FROM story_quotes q WHERE q.story_id = s.id)
+                OR EXISTS (SELECT 1 FROM stories t
+                           WHERE t.id = s.merged_into AND t.merged_into IS NOT NULL)
+            )
+        )
+        """,
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0009_feeds")
+def m0009_feeds(db: Database) -> None:
+    # feed_health says what is retired (no longer in the config: never failing) and what is
+    # incomplete (entries the feed lists that are not stored: retrying, or given up), with the
+    # entries retrying, skipped and given up. Frozen here; 0003's view is the one it replaces.
+    for statement in (
+        "DROP VIEW IF EXISTS feed_health",
+        """
+        CREATE VIEW feed_health AS
+        SELECT
+            f.id AS feed_id,
+            f.name,
+            f.url,
+            CASE
+                WHEN f.retired_at IS NOT NULL THEN 'retired'
+                WHEN f.last_fetch_at IS NULL THEN 'never fetched'
+                WHEN f.consecutive_failures > 0 THEN 'failing'
+                WHEN coalesce(e.retrying, 0) + coalesce(e.gave_up, 0) > 0 THEN 'incomplete'
+                ELSE 'ok'
+            END AS state,
+            f.last_fetch_at,
+            f.last_success_at,
+            f.last_new_item_at,
+            f.last_status,
+            f.consecutive_failures,
+            f.last_error,
+            f.backoff_until,
+            f.next_poll_at,
+            f.fetch_count,
+            f.items_total,
+            (SELECT count(*) FROM articles x WHERE x.feed_id = f.id) AS articles_stored,
+            -- Over the last 7 days, or since the feed was added if that is sooner (at least a
+            -- day, so a feed added an hour ago does not report 24 times its real rate).
+            round(
+                (SELECT count(*) FROM articles x WHERE x.feed_id = f.id
+                    AND x.fetched_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days'))
+                / max(min(julianday('now') - julianday(f.created_at), 7.0), 1.0),
+                1
+            ) AS items_per_day,
+            coalesce(e.retrying, 0) AS entries_retrying,
+            coalesce(e.skipped, 0) AS entries_skipped,
+            coalesce(e.gave_up, 0) AS entries_gave_up,
+            f.retired_at
+        FROM feeds f
+        LEFT JOIN (
+            SELECT feed_id,
+                sum(state = 'retrying') AS retrying,
+                sum(state = 'skipped') AS skipped,
+                sum(state = 'gave_up') AS gave_up
+            FROM feed_entries GROUP BY feed_id
+        ) e ON e.feed_id = f.id
+        """,
+    ):
+        db.execute(statement)
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

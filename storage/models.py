@@ -27,12 +27,24 @@ class NewArticle:
 
 @dataclass(frozen=True)
 class DuplicateVerdict:
-    """Why an incoming article is a copy of one the store already holds."""
+    """Why an incoming article is a copy of a story the store holds: of its original
+    ``original_id``; ``evidence["matched"]`` is the article that proved it (the original, or
+    an article of the story with the very same body).
+
+    ``covers``: the article holds (nearly) all of the original's text, so published earlier it
+    may take the original's place; an excerpt never does. ``original_published``: when the
+    original was published (fetched, if undated). ``also``: other stories the article is a
+    copy of too, best first (a roundup quoting two texts; a full text whose excerpts came
+    first): :func:`storage.dedup.place` decides whether they merge or are only quoted.
+    """
 
     original_id: int
     story_id: int
     similarity: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    covers: bool = False
+    original_published: str | None = None
+    also: tuple[DuplicateVerdict, ...] = ()
 
 
 @dataclass(frozen=True)

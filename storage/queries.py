@@ -88,8 +88,72 @@ def list_stories(
 
 
 def get_story(db: Database, story_id: int) -> Row | None:
+    """A story holding articles, from the ``story_overview`` view (None for a merged one)."""
     rows = list(db.query("SELECT * FROM story_overview WHERE story_id = ?", [story_id]))
     return rows[0] if rows else None
+
+
+def story_merged_into(db: Database, story_id: int) -> int | None:
+    """The story a merged story is part of now (None when it was not merged)."""
+    rows = list(db.query("SELECT merged_into FROM stories WHERE id = ?", [story_id]))
+    return int(rows[0]["merged_into"]) if rows and rows[0]["merged_into"] is not None else None
+
+
+def stories_merged_into(db: Database, story_id: int) -> list[int]:
+    """The stories that became part of this one."""
+    return [
+        int(r["id"])
+        for r in db.query("SELECT id FROM stories WHERE merged_into = ? ORDER BY id", [story_id])
+    ]
+
+
+def story_quoted_by(db: Database, story_id: int) -> list[Row]:
+    """Articles of other stories that also quote this story's original (roundups)."""
+    return list(
+        db.query(
+            """
+            SELECT q.article_id, a.story_id, a.source, a.title, a.url,
+                   coalesce(a.published, a.fetched_at) AS published, q.similarity
+            FROM story_quotes q JOIN articles a ON a.id = q.article_id
+            WHERE q.story_id = ?
+            ORDER BY coalesce(a.published, a.fetched_at), q.article_id
+            """,
+            [story_id],
+        )
+    )
+
+
+def story_also_quotes(db: Database, story_id: int) -> list[Row]:
+    """Other stories that this story's articles also quote, with the article quoting each."""
+    return list(
+        db.query(
+            """
+            SELECT q.article_id, q.story_id, s.title, s.article_count, s.outlet_count,
+                   q.similarity
+            FROM story_quotes q
+            JOIN articles a ON a.id = q.article_id
+            JOIN stories s ON s.id = q.story_id
+            WHERE a.story_id = ?
+            ORDER BY q.article_id, q.story_id
+            """,
+            [story_id],
+        )
+    )
+
+
+def article_also_quotes(db: Database, article_id: int) -> list[Row]:
+    """The stories an article also quotes, besides the one it is part of."""
+    return list(
+        db.query(
+            """
+            SELECT q.story_id, s.title, s.article_count, s.outlet_count, q.similarity
+            FROM story_quotes q JOIN stories s ON s.id = q.story_id
+            WHERE q.article_id = ?
+            ORDER BY q.story_id
+            """,
+            [article_id],
+        )
+    )
 
 
 def find_article_id(db: Database, *, url: str, canonical_url: str) -> int | None:
@@ -196,6 +260,26 @@ def get_alert(db: Database, alert_id: int) -> Row | None:
     return rows[0] if rows else None
 
 
+def superseding_alert(db: Database, alert_id: int) -> int | None:
+    """The sent alert of the same rule and channel about the same story, when there is one:
+    two stories that each had one were merged, and the story was alerted already."""
+    rows = list(
+        db.query(
+            """
+            SELECT o.id FROM alerts al
+            JOIN stories mine ON mine.id = al.story_id
+            JOIN alerts o ON o.rule = al.rule AND o.channel = al.channel AND o.id != al.id
+            JOIN stories theirs ON theirs.id = o.story_id
+            WHERE al.id = ? AND o.status = 'sent'
+              AND coalesce(theirs.merged_into, theirs.id) = coalesce(mine.merged_into, mine.id)
+            ORDER BY o.sent_at, o.id LIMIT 1
+            """,
+            [alert_id],
+        )
+    )
+    return int(rows[0]["id"]) if rows else None
+
+
 def list_feed_health(db: Database, *, failing_only: bool = False) -> list[Row]:
     """Every feed's health, from the ``feed_health`` view; failing feeds first."""
     return list(
@@ -218,7 +302,8 @@ def store_totals(db: Database) -> Row:
             SELECT
                 (SELECT count(*) FROM articles) AS articles,
                 (SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL) AS copies,
-                (SELECT count(*) FROM stories) AS stories,
+                (SELECT count(*) FROM stories WHERE merged_into IS NULL AND article_count > 0)
+                    AS stories,
                 (SELECT count(*) FROM stories WHERE outlet_count > 1) AS stories_multi_outlet,
                 (SELECT count(DISTINCT source) FROM articles) AS sources,
                 (SELECT count(*) FROM feeds) AS feeds,
