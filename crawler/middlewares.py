@@ -1,15 +1,20 @@
-"""Downloader middleware: honour a server's Retry-After for the rest of the crawl."""
+"""Downloader middlewares: honour a server's Retry-After for the rest of the crawl; say in one
+line, not a traceback, that a robots.txt could not be fetched."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
 
 from marsad.crawler.fetch_policy import requested_pause
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -51,3 +56,49 @@ class RetryAfterMiddleware:
             self._paused_until[host] = time.monotonic() + wait
             self.crawler.stats.inc_value("marsad/retry_after_pauses")
         return response
+
+
+class RobotsTxtUnavailable(IgnoreRequest):
+    """A robots.txt that could not be fetched (already logged and counted)."""
+
+
+class RobotsTxtFailureMiddleware:
+    """A robots.txt that cannot be fetched is one warning line and a count, not a traceback.
+
+    Scrapy's RobotsTxtMiddleware logs any failure of its robots.txt request as an error with the
+    full traceback, except an IgnoreRequest; it then fetches the site's pages as if robots.txt
+    allowed them. This middleware turns the failure into an IgnoreRequest after logging it in
+    one line, and sends the request only once: the site's own requests are retried anyway.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RobotsTxtFailureMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if is_robots_txt_request(request):
+            request.meta.setdefault("dont_retry", True)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if not is_robots_txt_request(request) or isinstance(exception, IgnoreRequest):
+            return
+        logger.warning(
+            "robots.txt not fetched: %s: %s: %s; its site is crawled as if it allowed everything",
+            request.url,
+            type(exception).__name__,
+            exception,
+        )
+        self.crawler.stats.inc_value("marsad/robots_txt_failed")
+        raise RobotsTxtUnavailable(f"robots.txt not fetched: {exception}") from exception
+
+
+def is_robots_txt_request(request: Request) -> bool:
+    """Whether ``request`` is Scrapy's own robots.txt request (RobotsTxtMiddleware's)."""
+    return (
+        request.callback is NO_CALLBACK
+        and bool(request.meta.get("dont_obey_robotstxt"))
+        and urlsplit(request.url).path == "/robots.txt"
+    )

@@ -43,7 +43,31 @@ RETRY_EXCEPTIONS = [
     "twisted.internet.error.ConnectionLost",
 ]
 
-DOWNLOADER_MIDDLEWARES = {"marsad.crawler.middlewares.RetryAfterMiddleware": 560}
+# Only http and https, through the handler that connects only to addresses the policy allows
+# (marsad.crawler.guard); Scrapy's own file:, data:, ftp: and s3: handlers would read local files
+# and reach other protocols for whoever writes a feed's links. A dict setting merges with
+# Scrapy's base handlers, so the others are switched off by name.
+_GUARDED_HTTP = "marsad.crawler.guard.GuardedHTTPDownloadHandler"
+DOWNLOAD_HANDLERS = {
+    "http": _GUARDED_HTTP,
+    "https": _GUARDED_HTTP,
+    "data": None,
+    "file": None,
+    "ftp": None,
+    "s3": None,
+}
+# A proxy (http_proxy in the environment) would resolve and connect to addresses marsad cannot
+# check; the guard refuses any request that names one.
+HTTPPROXY_ENABLED = False
+# [crawl] allow_private: CIDRs or host names fetched although not public (CrawlConfig's value).
+MARSAD_ALLOW_PRIVATE = list(_DEFAULTS.allow_private)
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before RobotsTxtMiddleware (100): a refused URL gets no robots.txt request either.
+    "marsad.crawler.guard.FetchGuardMiddleware": 50,
+    "marsad.crawler.middlewares.RobotsTxtFailureMiddleware": 60,
+    "marsad.crawler.middlewares.RetryAfterMiddleware": 560,
+}
 ITEM_PIPELINES = {"marsad.crawler.pipelines.StorePipeline": 300}
 EXTENSIONS = {"marsad.crawler.extensions.FeedLedger": 500}
 

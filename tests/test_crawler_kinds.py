@@ -68,7 +68,12 @@ def test_a_second_kind_is_one_spider_and_one_registry_entry(tmp_path: Path) -> N
                     "source": "sahel",
                 },
             ],
-            "crawl": {"download_timeout": 1.5, "delay": 0.0, "concurrency_per_domain": 4},
+            "crawl": {
+                "download_timeout": 1.5,
+                "delay": 0.0,
+                "concurrency_per_domain": 4,
+                "allow_private": ["127.0.0.0/8", "localhost"],  # the test server is on loopback
+            },
             "rules": [],
             "spiders": {**SPIDERS, "latest": f"{__name__}.{LatestListSpider.__name__}"},
         }
