@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +155,82 @@ def test_a_read_error_in_the_first_batch_still_yields_what_was_read() -> None:
             for item, _ in prepared_ahead(cut_short(), workers=workers):
                 got.append(item)
         assert len(got) == 30
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """Every process: its parent, its state and its command line (from /proc)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # it ended while we looked
+            continue
+        # The command name in parentheses may hold spaces: the fields follow its last ")".
+        state, parent = stat.rpartition(")")[2].split()[:2]
+        table[int(entry.name)] = (int(parent), state, cmdline)
+    return table
+
+
+def alive(pids: set[int]) -> set[int]:
+    table = process_table()
+    # A zombie has exited; only its parent's reaping of it is left.
+    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_exit_when_the_import_is_killed(tmp_path: Path) -> None:
+    """After kill -9 of `marsad import`, its workers and their resource tracker used to stay
+    alive, blocked, for good."""
+    rng = random.Random(5)
+    words = made_up_text(rng).split()
+    lines = (
+        json.dumps(
+            {
+                "url": f"https://a.example/{n}",
+                "title": f"خبر {n}",
+                "text": " ".join(rng.choices(words, k=120)),
+            },
+            ensure_ascii=False,
+        )
+        for n in range(30 * BATCH)
+    )
+    feed = tmp_path / "big.jsonl"
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    importer = subprocess.Popen(
+        [*MARSAD, "import", str(feed), "--db", str(tmp_path / "s.db"), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    helpers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and importer.poll() is None:
+            children = {
+                pid: cmd
+                for pid, (parent, _, cmd) in process_table().items()
+                if parent == importer.pid
+            }
+            # Both workers and the tracker: a helper started after the kill would be missed.
+            workers = [cmd for cmd in children.values() if "spawn_main" in cmd]
+            if len(workers) == 2 and any("resource_tracker" in c for c in children.values()):
+                helpers = set(children)
+                break
+            time.sleep(0.05)
+        assert helpers, "the import ended before both its workers started"
+        importer.kill()
+        importer.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while alive(helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = alive(helpers)
+        table = process_table()
+        assert not left, [table[pid][2] for pid in left if pid in table]
+    finally:
+        if importer.poll() is None:
+            importer.kill()
+            importer.wait()
+        for pid in alive(helpers):
+            os.kill(pid, signal.SIGKILL)

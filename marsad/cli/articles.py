@@ -17,6 +17,7 @@ from marsad.cli.common import (
     fail,
     json_option,
     open_config_store,
+    report_warnings,
     resolve_config,
     store_options,
 )
@@ -61,6 +62,7 @@ def import_command(
     default). Bad lines are reported with their line number and skipped.
     """
     config = resolve_config(config_path, db_path)
+    report_warnings()
     db = open_config_store(config)
 
     def report(error: LineError) -> None:

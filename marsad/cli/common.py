@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -114,6 +115,17 @@ def open_existing_store(config_path: str | None, db_path: str | None) -> tuple[C
     if not config.store_path.exists():
         fail(f"no store at {config.store_path}: run `marsad import` or `marsad run` first")
     return config, open_config_store(config)
+
+
+def report_warnings() -> None:
+    """Show marsad's warnings (such as waiting for another writer's lock) as ``marsad: …``
+    lines on stderr, for a command that sets up no logging of its own."""
+    logger = logging.getLogger("marsad")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("marsad: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -127,6 +127,7 @@ class _Batches:
         entry = next(items, None)
         if entry is None:
             return False
+        self.line = entry[0].line
         done = ImportCounts()
         taken = 0
         error: OSError | EOFError | None = None
