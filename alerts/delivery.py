@@ -108,12 +108,14 @@ def send_deadline(channel: Channel) -> float:
 
 
 def lease_seconds(channels: Iterable[Channel]) -> float:
-    """How long a pass's claim holds: derived, so it outlasts what can happen while it holds.
+    """How long a claim on an alert for one of ``channels`` holds (a pass gives each channel's
+    claims that channel's own): derived, so it outlasts whatever can happen while it holds.
 
     Every write of the pass (a claim, a settle) renews the leases of all its sends in flight, so
-    between renewals fall at most one send (the longest :func:`send_deadline` of ``channels``)
-    and one wait for the store's write lock (:data:`STORE_WAIT_SECONDS`); one more second
-    because stored times are whole seconds.
+    between a renewal and the settle that releases a claim fall at most one send (the longest
+    :func:`send_deadline` of ``channels``) and one wait for the store's write lock
+    (:data:`STORE_WAIT_SECONDS`; a wait that runs out fails the pass); one more second because
+    stored times are whole seconds.
     """
     longest = max((send_deadline(c) for c in channels), default=DEFAULT_SEND_BOUND)
     return longest + STORE_WAIT_SECONDS + 1.0
@@ -211,7 +213,12 @@ class _Pass:
         self.channel_types = channel_types
         self.stop = stop
         self.claimer = new_claimer()
-        self.lease = timedelta(seconds=lease_seconds(channels.values()))
+        # Each channel's claims last as long as its own sends need (an alert for a channel no
+        # longer configured is settled without one).
+        self.leases = {
+            name: timedelta(seconds=lease_seconds([channel])) for name, channel in channels.items()
+        }
+        self.unconfigured_lease = timedelta(seconds=lease_seconds([]))
         # Only what was due when the pass began: a retry it schedules, or an alert queued while
         # it runs, is for the next pass.
         self.due_by = to_iso(clock())
@@ -268,14 +275,18 @@ class _Pass:
         with write_transaction(self.db):
             # Read the time once the write lock is ours: the lease starts when the claim does.
             now = self.clock()
-            lease_until = self._lease_until(now)
-            self._renew(lease_until)
-            common = {"due_by": self.due_by, "now": to_iso(now), "lease_until": lease_until}
+            self._renew(now)
+            due = {"due_by": self.due_by, "now": to_iso(now)}
             for name in self.channels:
                 free = min(CHANNEL_CONCURRENCY - self.busy[name], room - len(claimed))
                 if free > 0:
                     claimed += claim_due_alerts(
-                        self.db, self.claimer, limit=free, channel=name, **common
+                        self.db,
+                        self.claimer,
+                        limit=free,
+                        channel=name,
+                        lease_until=self._lease_until(name, now),
+                        **due,
                     )
             if room > len(claimed):
                 # Alerts for channels no longer configured: settled at once, without a send.
@@ -284,7 +295,8 @@ class _Pass:
                     self.claimer,
                     limit=room - len(claimed),
                     not_in=list(self.channels),
-                    **common,
+                    lease_until=self._lease_until(None, now),
+                    **due,
                 )
         self.claimed += len(claimed)
         for alert in claimed:
@@ -338,13 +350,18 @@ class _Pass:
             self.closing.push_async_callback(sender.aclose)
         return sender
 
-    def _lease_until(self, now: datetime) -> str:
-        return to_iso(_round_up(now + self.lease))
+    def _lease_until(self, channel: str | None, now: datetime) -> str:
+        lease = self.leases.get(channel or "", self.unconfigured_lease)
+        return to_iso(_round_up(now + lease))
 
-    def _renew(self, lease_until: str, *, but: int | None = None) -> None:
+    def _renew(self, now: datetime, *, but: int | None = None) -> None:
         """Extend the leases of this pass's sends in flight (called in each of its writes)."""
-        ids = [a.id for a in self.in_flight.values() if a.id != but]
-        renew_claims(self.db, self.claimer, ids, lease_until)
+        by_channel: dict[str, list[int]] = {}
+        for alert in self.in_flight.values():
+            if alert.id != but:
+                by_channel.setdefault(alert.channel, []).append(alert.id)
+        for channel, ids in by_channel.items():
+            renew_claims(self.db, self.claimer, ids, self._lease_until(channel, now))
 
     def _settle(self, alert: DueAlert, outcome: Outcome, at: datetime, duration_ms: int) -> None:
         """Record the attempt and move the alert on, in one short transaction."""
@@ -359,7 +376,7 @@ class _Pass:
                 error=outcome.error,
                 duration_ms=duration_ms,
             )
-            self._renew(self._lease_until(self.clock()), but=alert.id)
+            self._renew(self.clock(), but=alert.id)
             if not self._apply(alert, outcome, at):
                 self.report.lost += 1
                 log.warning(

@@ -19,6 +19,7 @@ import pytest
 from marsad.demo.content import DemoArticle, DemoOutlet
 from marsad.demo.loopback import LoopbackServer
 from marsad.demo.site import feed_path, render_site
+from tests.test_delivery_claims import SlowSink, queued_store
 
 pytestmark = pytest.mark.slow
 
@@ -87,8 +88,15 @@ def sink() -> Iterator[LoopbackServer]:
 
 
 def write_config(
-    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer, *, secret_env: str
+    tmp_path: Path,
+    site: LoopbackServer,
+    sink: LoopbackServer,
+    *,
+    secret_env: str,
+    hook_url: str | None = None,
 ) -> Path:
+    """The daemon's config: ``site``'s one feed, alerts to ``sink`` (or to ``hook_url``)."""
+    hook_url = hook_url or f"{sink.base_url}/hook"
     config = tmp_path / "marsad.toml"
     config.write_text(
         f"""
@@ -98,6 +106,7 @@ path = "store.db"
 [crawl]
 delay = 0
 download_timeout = "5s"
+allow_private = ["127.0.0.0/8"]  # the test servers are on loopback
 
 [delivery]
 every = "10s"
@@ -114,7 +123,7 @@ channels = ["hook"]
 
 [channels.hook]
 type = "webhook"
-url = "{sink.base_url}/hook"
+url = "{hook_url}"
 secret_env = "{secret_env}"
 """,
         encoding="utf-8",
@@ -254,6 +263,7 @@ path = "store.db"
 [crawl]
 delay = 0
 download_timeout = "25s"
+allow_private = ["127.0.0.0/8"]
 [[feeds]]
 name = "slow"
 url = "{site.base_url}/feed.xml"
@@ -283,28 +293,6 @@ every = "10m"
     assert daemon.returncode == 130, output
     assert "waiting for 1 in-flight jobs" in output
     assert "forcing exit" in output
-
-
-def test_a_channel_whose_secret_is_unset_is_named_at_start_and_its_alerts_wait(
-    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
-) -> None:
-    config = write_config(tmp_path, site, sink, secret_env="UNSET_WEBHOOK_SECRET")
-    env = {k: v for k, v in os.environ.items() if k != "UNSET_WEBHOOK_SECRET"}
-    result = subprocess.run(
-        [*MARSAD, "crawl", "--config", str(config)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert (
-        "channel hook: environment variable UNSET_WEBHOOK_SECRET is not set: its alerts stay "
-        "queued until marsad is restarted with it set"
-    ) in result.stderr
-    assert rows(tmp_path / "store.db", "SELECT status FROM alerts") == [("pending",)]
-    assert sink.received() == []  # never sent unsigned
 
 
 def start_logged(args: list[str], tmp_path: Path, log: Path) -> subprocess.Popen[str]:
@@ -373,3 +361,50 @@ def test_a_second_daemon_on_one_store_refuses_to_start_and_a_killed_one_leaves_n
                     process.kill()
                     process.wait()
     assert third is not None and third.returncode == 0, (tmp_path / "third.log").read_text()
+
+
+def test_the_daemon_and_marsad_deliver_on_one_store_send_each_alert_once(
+    tmp_path: Path, site: LoopbackServer, sink: LoopbackServer
+) -> None:
+    store = tmp_path / "store.db"
+    queued_store(store, 150)
+    with SlowSink(delay=0.1) as hook:
+        config = write_config(
+            tmp_path, site, sink, secret_env="TEST_WEBHOOK_SECRET", hook_url=hook.url
+        )
+        daemon = start_logged(["run", "--config", str(config)], tmp_path, tmp_path / "run.log")
+        try:
+            wait_for(hook.requests.__len__, 30, "the daemon's first delivery")
+            # The daemon is mid-pass (it claims a few alerts at a time): deliver beside it.
+            deliver = subprocess.run(
+                [*MARSAD, "deliver", "--config", str(config)],
+                cwd=tmp_path,
+                env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            wait_for(
+                lambda: (
+                    rows(store, "SELECT count(*) FROM alerts WHERE status = 'pending'") == [(0,)]
+                ),
+                60,
+                "every alert sent",
+            )
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        keys = hook.keys()
+    assert deliver.returncode == 0, deliver.stderr
+    assert daemon.returncode == 0, (tmp_path / "run.log").read_text()
+    by_deliver = int(deliver.stdout.split(" sent")[0])
+    expected = {key for (key,) in rows(store, "SELECT idempotency_key FROM alerts")}
+    assert len(expected) >= 150
+    assert set(keys) == expected
+    assert {key: n for key, n in keys.items() if n > 1} == {}
+    # Both sent a share: the claims kept them apart, not luck of timing.
+    assert 0 < by_deliver < len(expected)

@@ -394,3 +394,46 @@ def test_sigterm_lets_the_sends_in_flight_settle_and_claims_nothing_more(tmp_pat
     assert statuses["pending"] == 40 - statuses["sent"]
     assert claimed == []
     assert out.splitlines()[0] == f"{statuses['sent']} sent, 0 to retry, 0 dead"
+
+
+class LeaseReader:
+    """Reads, while it sends, how long the store says its alert is claimed for."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.leases: dict[str, str] = {}
+
+    async def send(
+        self, alert: DueAlert, story: Mapping[str, Any], channel: Any, *, now: datetime
+    ) -> Outcome:
+        row = next(self.db.query("SELECT lease_until FROM alerts WHERE id = ?", [alert.id]))
+        self.leases[alert.channel] = row["lease_until"]
+        return Outcome.sent()
+
+    async def aclose(self) -> None:
+        """Nothing held."""
+
+
+def test_each_channel_is_claimed_for_as_long_as_its_own_sends_need(store: Database) -> None:
+    queue_alerts(store, 1, ("hook", "mail"))
+    channels = parse_channels(
+        {
+            "hook": {"type": "webhook", "url": "https://hooks.example/in", "timeout": "10s"},
+            "mail": {"type": "email", "to": ["a@example.org"], "timeout": "30s"},
+        },
+        environ={},
+    )
+    reader = LeaseReader(store)
+    registry = {
+        kind: ChannelType(kind, lambda n, t, w, e: None, lambda: reader)
+        for kind in ("webhook", "email")
+    }
+    report = asyncio.run(
+        deliver_due(store, channels, CONFIG, now=lambda: T0, channel_types=registry)
+    )
+    assert report.sent == 2
+    assert reader.leases == {
+        name: to_iso(T0 + timedelta(seconds=lease_seconds([channel])))
+        for name, channel in channels.items()
+    }
+    assert reader.leases["hook"] < reader.leases["mail"]
