@@ -26,18 +26,21 @@ INTERRUPTED_EXIT_CODE = 130
 def deliver_command(config_path: str | None, db_path: str | None, limit: int | None) -> None:
     """Send every alert that is due now, then exit.
 
-    Alerts go out concurrently (a few at a time per channel). Safe beside `marsad run` and
-    other `marsad deliver` runs on the same store: each alert is claimed before it is sent, so
-    it is sent once. Alerts that come due while it runs are left to the next run.
+    Alerts go out a few at a time per channel. Safe beside `marsad run` and other `marsad
+    deliver` runs on one store: each alert is claimed before it is sent, so it is sent once.
+    Alerts that come due while it runs are left to the next run.
 
-    It prints what it did, then what is left: alerts still due (when --limit stopped it), alerts
-    held by another delivery (being sent now, or claimed by one that died: sent again once that
-    claim lapses, at the time shown) and alerts waiting for a retry (the next at the time shown).
+    It prints what it sent, then what is left: alerts still due (when --limit stopped it),
+    alerts held by another delivery (being sent by it now, or claimed by one that died: the next
+    run after the time shown sends them) and alerts waiting for a retry (the next at the time
+    shown). Failed attempts are listed on stderr.
 
-    SIGINT or SIGTERM: claim nothing more, finish the sends in flight, report, exit 130. A second
-    one exits at once; an alert cut off mid-send is retried when its claim lapses.
+    Exits 0, or 130 when stopped by SIGINT or SIGTERM: it claims nothing more and lets the sends
+    in flight finish. A second signal stops at once; an alert cut off mid-send is sent again
+    once its claim lapses.
     """
     import asyncio
+    import os
     import signal
 
     from marsad.alerts.delivery import deliver_due
@@ -50,7 +53,6 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
     async def deliver() -> DeliveryReport:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        task = asyncio.current_task()
 
         def on_signal(signum: int) -> None:
             interrupted.append(signal.Signals(signum).name)
@@ -60,8 +62,14 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
                     err=True,
                 )
                 stop.set()
-            elif task is not None:
-                task.cancel()
+                return
+            click.echo(
+                f"{interrupted[-1]} again: stopping; alerts cut off mid-send are sent again once "
+                "their claims lapse",
+                err=True,
+            )
+            # At once: an e-mail send in its thread would otherwise be waited for.
+            os._exit(INTERRUPTED_EXIT_CODE)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
@@ -69,9 +77,6 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
 
     try:
         report = asyncio.run(deliver())
-    except asyncio.CancelledError:
-        click.echo("stopped; alerts cut off mid-send are retried when their claims lapse", err=True)
-        raise SystemExit(INTERRUPTED_EXIT_CODE) from None
     finally:
         db.close()
     click.echo(f"{report.sent} sent, {report.retried} to retry, {report.dead} dead")
