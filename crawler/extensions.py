@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from marsad.crawler.problems import FEED_NOT_RECORDED, report_problem
 from marsad.crawler.shared import shared_store
-from marsad.crawler.signals import FeedOutcome, feed_fetched
-from marsad.storage.feeds import record_feed_failed, record_feed_fetched
+from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched
+from marsad.storage.feeds import record_feed_entries, record_feed_failed, record_feed_fetched
+from marsad.storage.transactions import write_transaction
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from sqlite_utils import Database
+
+logger = logging.getLogger(__name__)
 
 
 class FeedLedger:
@@ -18,7 +23,9 @@ class FeedLedger:
     (validators, body hash, health, back-off) and counts ``marsad/feeds_<outcome>``.
 
     The outcome is recorded when the spider sends it, before the feed's articles reach the item
-    pipeline.
+    pipeline, together with the entries it lists that are not stored yet (one transaction). So
+    the body hash that makes the next poll "unchanged" is never saved without the entries still
+    owed: if the crawl dies before they are stored, the next poll reads the feed again.
     """
 
     def __init__(self, crawler: Crawler, store: Database) -> None:
@@ -31,6 +38,18 @@ class FeedLedger:
         return cls(crawler, shared_store(crawler.settings))
 
     def record(self, outcome: FeedOutcome) -> None:
+        try:
+            with write_transaction(self.store):
+                self._record(outcome)
+        except Exception as exc:  # nothing saved: the next poll reads the feed as if new
+            feed = f"feed {outcome.feed_name!r} ({outcome.url})"
+            message = f"{feed}: cannot record the fetch: {exc!r}"
+            problem = Problem(FEED_NOT_RECORDED, message, outcome.feed_name)
+            report_problem(self.crawler, problem, logger, exc_info=True)
+            return
+        self.crawler.stats.inc_value(f"marsad/feeds_{outcome.outcome}")
+
+    def _record(self, outcome: FeedOutcome) -> None:
         if outcome.outcome == "failed":
             record_feed_failed(
                 self.store,
@@ -40,15 +59,25 @@ class FeedLedger:
                 error=outcome.error or "failed",
                 backoff_until=outcome.backoff_until or outcome.at,
             )
-        else:
-            record_feed_fetched(
+            return
+        record_feed_fetched(
+            self.store,
+            outcome.feed_id,
+            now=outcome.at,
+            status=outcome.status or 0,
+            etag=outcome.etag,
+            last_modified=outcome.last_modified,
+            body_hash=outcome.body_hash,
+            new_items=outcome.new_items,
+        )
+        if outcome.listed is not None:
+            record_feed_entries(
                 self.store,
                 outcome.feed_id,
                 now=outcome.at,
-                status=outcome.status or 0,
-                etag=outcome.etag,
-                last_modified=outcome.last_modified,
-                body_hash=outcome.body_hash,
-                new_items=outcome.new_items,
+                listed=outcome.listed,
+                attempted=outcome.attempted,
+                waiting=outcome.waiting,
+                skipped=outcome.skipped,
+                gave_up=outcome.gave_up,
             )
-        self.crawler.stats.inc_value(f"marsad/feeds_{outcome.outcome}")

@@ -11,3 +11,6 @@ from marsad.storage.models import NewArticle
 class ArticleItem:
     article: NewArticle
     feed_name: str
+    # The feed entry this article settles once stored (marsad.crawler.feeds.entry_key); None for
+    # an entry already stored, seen again.
+    entry_key: str | None = None

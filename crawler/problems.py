@@ -12,9 +12,12 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 FEED_FAILED = "feed_failed"  # the feed could not be fetched or read; it backs off
+FEED_NOT_RECORDED = "feed_not_recorded"  # the store refused a fetch's record; read again next poll
 FEED_MALFORMED = "feed_malformed"  # a broken feed; the entries recovered were kept
 PAGE_FAILED = "page_failed"  # an article page could not be fetched or extracted; feed text kept
-ARTICLE_NOT_STORED = "article_not_stored"  # the store refused one article
+ARTICLE_NOT_STORED = "article_not_stored"  # the store refused one article; retried next poll
+ENTRY_SKIPPED = "entry_skipped"  # a feed entry that cannot be used (not http(s), empty, unreadable)
+ENTRY_GAVE_UP = "entry_gave_up"  # a feed entry never stored, after every retry
 
 
 def report_problem(

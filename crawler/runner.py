@@ -25,7 +25,12 @@ from marsad.crawler.shared import share
 from marsad.crawler.signals import Problem, problem_found
 from marsad.crawler.spiders import SPIDERS
 from marsad.crawler.spiders.base import MAX_ARTICLES_SETTING, MAX_BACKOFF_SETTING, FeedJob
-from marsad.storage.feeds import feed_states, upsert_feed
+from marsad.storage.feeds import (
+    feed_states,
+    retire_feeds_except,
+    retrying_entry_counts,
+    upsert_feed,
+)
 from marsad.storage.transactions import write_transaction
 
 if TYPE_CHECKING:
@@ -47,6 +52,11 @@ class CrawlReport:
     articles_known: int
     alerts_queued: int
     errors: tuple[str, ...]
+    # Articles the store refused (their entries are tried again on later polls).
+    articles_failed: int = 0
+    # Entries newly skipped (they cannot be used), and newly given up (never stored).
+    entries_skipped: int = 0
+    entries_gave_up: int = 0
 
 
 def crawler_settings(crawl: CrawlConfig) -> Settings:
@@ -62,10 +72,14 @@ def make_runner(crawl: CrawlConfig) -> AsyncCrawlerRunner:
 
 
 def register_feeds(db: Database, feeds: Sequence[FeedConfig], now: str) -> None:
-    """Register the config's feeds in the store (or update their URLs): once, at start."""
+    """Register the config's feeds in the store, once, at start: a feed whose URL changed
+    starts fresh, and feeds the config no longer names are retired (kept, never failing)."""
     with write_transaction(db):
         for feed in feeds:
             upsert_feed(db, feed.name, feed.url, now)
+        retired = retire_feeds_except(db, [feed.name for feed in feeds], now)
+    if retired:
+        logger.info("feeds no longer in the config, retired: %s", ", ".join(retired))
 
 
 async def crawl_feeds(
@@ -77,15 +91,27 @@ async def crawl_feeds(
     crawl: CrawlConfig,
     spiders: Mapping[str, str] = SPIDERS,
     now: datetime | None = None,
+    force: bool = False,
 ) -> CrawlReport:
-    """Run one crawl over ``feeds`` (those not backing off at ``now``) and say what happened.
+    """Run one crawl over ``feeds`` (those not backing off at ``now``, or all of them with
+    ``force``) and say what happened.
 
     ``db`` is the caller's open store, in which the feeds are registered; ``spiders`` maps each
     feed's ``kind`` to the import path of the spider that reads it.
     """
-    jobs, skipped = _due_jobs(db, feeds, now or datetime.now(UTC))
+    jobs, skipped = _due_jobs(db, feeds, now or datetime.now(UTC), force=force)
     if not jobs:
-        return CrawlReport(0, 0, 0, skipped, 0, 0, 0, 0, ())
+        return CrawlReport(
+            feeds_ok=0,
+            feeds_failed=0,
+            feeds_unchanged=0,
+            feeds_skipped_backoff=skipped,
+            articles_new=0,
+            articles_copy=0,
+            articles_known=0,
+            alerts_queued=0,
+            errors=(),
+        )
     by_kind: dict[str, list[FeedJob]] = {}
     for job in jobs:
         by_kind.setdefault(job.feed.kind, []).append(job)
@@ -133,6 +159,9 @@ async def crawl_feeds(
         articles_known=count("articles_known"),
         alerts_queued=count("alerts_queued"),
         errors=tuple(errors),
+        articles_failed=count("articles_failed"),
+        entries_skipped=count("entries_skipped"),
+        entries_gave_up=count("entries_gave_up"),
     )
 
 
@@ -151,24 +180,26 @@ class _Problems:
 
 
 def _due_jobs(
-    db: Database, feeds: Sequence[FeedConfig], now: datetime
+    db: Database, feeds: Sequence[FeedConfig], now: datetime, *, force: bool = False
 ) -> tuple[list[FeedJob], int]:
-    """The feeds not backing off at ``now`` with their stored state, and how many are."""
+    """The feeds not backing off at ``now`` (all with ``force``) with their stored state and
+    their entries still owed, and how many feeds back off."""
     states = feed_states(db, [feed.name for feed in feeds])
     missing = [feed.name for feed in feeds if feed.name not in states]
     if missing:
         raise ValueError(
             f"feeds not registered in the store (register_feeds first): {', '.join(missing)}"
         )
+    retrying = retrying_entry_counts(db, [state.id for state in states.values()])
     jobs: list[FeedJob] = []
     skipped = 0
     for feed in feeds:
         state = states[feed.name]
-        if not is_due(state, now):
+        if not force and not is_due(state, now):
             logger.info("feed %r backs off until %s", feed.name, state.backoff_until)
             skipped += 1
             continue
-        jobs.append(FeedJob(feed=feed, state=state))
+        jobs.append(FeedJob(feed=feed, state=state, retrying=retrying.get(state.id, 0)))
     return jobs, skipped
 
 
@@ -188,6 +219,8 @@ def _marsad_counts(crawlers: Sequence[Crawler]) -> dict[str, Any]:
 
 
 def _apply_politeness(settings: Settings, crawl: CrawlConfig) -> None:
+    from marsad.crawler.guard import ALLOW_PRIVATE_SETTING
+
     settings.setdict(
         {
             "USER_AGENT": crawl.user_agent,
@@ -199,6 +232,7 @@ def _apply_politeness(settings: Settings, crawl: CrawlConfig) -> None:
             "DOWNLOAD_DELAY": crawl.delay,
             MAX_ARTICLES_SETTING: crawl.max_articles_per_feed,
             MAX_BACKOFF_SETTING: crawl.max_backoff,
+            ALLOW_PRIVATE_SETTING: list(crawl.allow_private),
         },
         priority="project",
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from marsad.storage.feeds import EntryNote
+
 # A feed (any kind of source) was fetched, or failed to be: ``outcome=FeedOutcome``.
 # Recorded in the store by marsad.crawler.extensions.FeedLedger.
 feed_fetched = object()
@@ -33,6 +35,13 @@ class FeedOutcome:
     new_items: int = 0
     error: str | None = None
     backoff_until: str | None = None  # only for "failed"
+    # Only when the feed was read ("ok"): the key of every entry it lists, and those not stored
+    # already, by what happens to them (see marsad.storage.feeds.record_feed_entries).
+    listed: tuple[str, ...] | None = None
+    attempted: tuple[EntryNote, ...] = ()
+    waiting: tuple[EntryNote, ...] = ()
+    skipped: tuple[EntryNote, ...] = ()
+    gave_up: tuple[EntryNote, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,109 @@
-"""Feeds and their fetch state: conditional-GET validators, health and back-off."""
+"""Feeds and their fetch state: conditional-GET validators, health and back-off; and the entries
+of each feed that are not stored yet, with the reason (``feed_entries``).
+
+A feed's fetch state belongs to its URL: a feed whose URL changes starts fresh. A feed no longer
+in the config is retired: kept, with its history, and never counted as failing.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
 from marsad.storage.models import FeedState
 
+# The fetch state a feed starts with, and gets back when its URL changes or a person resets it.
+_FRESH_FETCH_STATE = """
+    etag = NULL, last_modified = NULL, body_hash = NULL, last_status = NULL,
+    consecutive_failures = 0, last_error = NULL, backoff_until = NULL
+"""
+# The reason an entry being fetched carries until it is stored: if the crawl dies, it stays.
+NOT_STORED_YET = "fetched by a crawl that ended before it was stored"
+# Given-up entries the feed no longer lists are forgotten after this many days.
+GAVE_UP_KEPT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class EntryNote:
+    """One entry of a feed, and why it is where it is (see :func:`record_feed_entries`)."""
+
+    key: str  # marsad.crawler.feeds.entry_key
+    url: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """A row of ``feed_entries``: an entry of a feed not stored (yet), and why."""
+
+    key: str
+    url: str | None
+    state: str  # "retrying", "skipped" or "gave_up"
+    reason: str
+    attempts: int
+    first_seen_at: str
+    last_attempt_at: str
+
 
 def upsert_feed(db: Database, name: str, url: str, now: str) -> int:
-    """Register a feed from the config (or update its URL); return its id."""
+    """Register a feed from the config; return its id. A feed seen again is no longer retired;
+    one whose URL changed starts fresh (validators, body hash, failures, back-off, entries).
+    Run inside a write transaction (:func:`marsad.crawler.runner.register_feeds`)."""
+    rows = list(db.query("SELECT id, url FROM feeds WHERE name = ?", [name]))
+    if not rows:
+        cursor = db.execute(
+            "INSERT INTO feeds (name, url, created_at) VALUES (?, ?, ?)", [name, url, now]
+        )
+        return int(cursor.lastrowid or 0)
+    feed_id = int(rows[0]["id"])
+    if rows[0]["url"] == url:
+        db.execute("UPDATE feeds SET retired_at = NULL WHERE id = ?", [feed_id])
+        return feed_id
     db.execute(
-        "INSERT INTO feeds (name, url, created_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET url = excluded.url",
-        [name, url, now],
+        f"""
+        UPDATE feeds SET url = :url, retired_at = NULL, {_FRESH_FETCH_STATE},
+            last_fetch_at = NULL, last_success_at = NULL, fetch_count = 0
+        WHERE id = :id
+        """,
+        {"url": url, "id": feed_id},
     )
+    db.execute("DELETE FROM feed_entries WHERE feed_id = ?", [feed_id])
+    return feed_id
+
+
+def retire_feeds_except(db: Database, names: Sequence[str], now: str) -> list[str]:
+    """Mark every feed not named in ``names`` (the config's) retired at ``now``, unless it is
+    already; return the names newly retired."""
+    listed = json.dumps(list(names))
+    retiring = [
+        row["name"]
+        for row in db.query(
+            "SELECT name FROM feeds WHERE retired_at IS NULL "
+            "AND name NOT IN (SELECT value FROM json_each(?)) ORDER BY name",
+            [listed],
+        )
+    ]
+    if retiring:
+        db.execute(
+            "UPDATE feeds SET retired_at = ? WHERE name IN (SELECT value FROM json_each(?))",
+            [now, json.dumps(retiring)],
+        )
+    return retiring
+
+
+def reset_feed(db: Database, name: str) -> bool:
+    """Forget a feed's failures, back-off, validators, body hash and entries not stored, so its
+    next poll fetches it in full and tries every entry again. False if there is no such feed."""
     rows = list(db.query("SELECT id FROM feeds WHERE name = ?", [name]))
-    return int(rows[0]["id"])
+    if not rows:
+        return False
+    db.execute(f"UPDATE feeds SET {_FRESH_FETCH_STATE} WHERE id = ?", [rows[0]["id"]])
+    db.execute("DELETE FROM feed_entries WHERE feed_id = ?", [rows[0]["id"]])
+    return True
 
 
 def feed_states(db: Database, names: Sequence[str]) -> dict[str, FeedState]:
@@ -104,3 +188,194 @@ def record_feed_failed(
 
 def record_next_poll(db: Database, feed_id: int, next_poll_at: str | None) -> None:
     db.execute("UPDATE feeds SET next_poll_at = ? WHERE id = ?", [next_poll_at, feed_id])
+
+
+# -- entries not stored yet ---------------------------------------------------------------------
+
+
+def retrying_entry_counts(db: Database, feed_ids: Sequence[int]) -> dict[int, int]:
+    """How many entries of each of these feeds are still to be stored (absent: none)."""
+    rows = db.query(
+        "SELECT feed_id, count(*) AS n FROM feed_entries WHERE state = 'retrying' "
+        "AND feed_id IN (SELECT value FROM json_each(?)) GROUP BY feed_id",
+        [json.dumps(list(feed_ids))],
+    )
+    return {int(row["feed_id"]): int(row["n"]) for row in rows}
+
+
+def entry_records(db: Database, feed_id: int) -> dict[str, EntryRecord]:
+    """Every ``feed_entries`` row of a feed, by entry key."""
+    return {
+        row["entry_key"]: EntryRecord(
+            key=row["entry_key"],
+            url=row["url"],
+            state=row["state"],
+            reason=row["reason"],
+            attempts=row["attempts"],
+            first_seen_at=row["first_seen_at"],
+            last_attempt_at=row["last_attempt_at"],
+        )
+        for row in db.query("SELECT * FROM feed_entries WHERE feed_id = ?", [feed_id])
+    }
+
+
+def record_feed_entries(
+    db: Database,
+    feed_id: int,
+    *,
+    now: str,
+    listed: Iterable[str],
+    attempted: Iterable[EntryNote] = (),
+    waiting: Iterable[EntryNote] = (),
+    skipped: Iterable[EntryNote] = (),
+    gave_up: Iterable[EntryNote] = (),
+) -> None:
+    """What one reading of a feed found, entry by entry (keys in ``listed``).
+
+    ``attempted``: about to be stored in this crawl; each is one more attempt, and stays
+    "retrying" until the store settles it (:func:`settle_feed_entry`). ``waiting``: left for a
+    later poll without an attempt. ``skipped``: cannot be used, with the reason. ``gave_up``: no
+    longer tried. A listed entry in none of these is stored: its row goes. A "retrying" entry
+    the feed no longer lists is given up; a skipped one is forgotten, and so is a given-up one
+    after GAVE_UP_KEPT_DAYS. Run inside the transaction that records the feed's fetch.
+    """
+    attempted, waiting, skipped, gave_up = (
+        tuple(notes) for notes in (attempted, waiting, skipped, gave_up)
+    )
+    noted = {note.key for notes in (attempted, waiting, skipped, gave_up) for note in notes}
+    for note in attempted:
+        db.execute(
+            """
+            INSERT INTO feed_entries
+                (feed_id, entry_key, url, state, reason, attempts, first_seen_at, last_attempt_at)
+            VALUES (:feed, :key, :url, 'retrying', :reason, 1, :now, :now)
+            ON CONFLICT (feed_id, entry_key) DO UPDATE SET
+                url = excluded.url, attempts = attempts + 1, last_attempt_at = :now,
+                first_seen_at = CASE WHEN state = 'retrying' THEN first_seen_at ELSE :now END,
+                reason = CASE WHEN state = 'retrying' THEN reason ELSE :reason END,
+                state = 'retrying'
+            """,
+            {"feed": feed_id, "key": note.key, "url": note.url, "reason": note.reason, "now": now},
+        )
+    for note in waiting:
+        db.execute(
+            """
+            INSERT INTO feed_entries
+                (feed_id, entry_key, url, state, reason, attempts, first_seen_at, last_attempt_at)
+            VALUES (:feed, :key, :url, 'retrying', :reason, 0, :now, :now)
+            ON CONFLICT (feed_id, entry_key) DO UPDATE SET
+                reason = CASE WHEN attempts = 0 THEN :reason ELSE reason END,
+                state = 'retrying'
+            """,
+            {"feed": feed_id, "key": note.key, "url": note.url, "reason": note.reason, "now": now},
+        )
+    for note in skipped:
+        db.execute(
+            """
+            INSERT INTO feed_entries
+                (feed_id, entry_key, url, state, reason, attempts, first_seen_at, last_attempt_at)
+            VALUES (:feed, :key, :url, 'skipped', :reason, 0, :now, :now)
+            ON CONFLICT (feed_id, entry_key) DO UPDATE SET
+                url = excluded.url, state = 'skipped', reason = :reason, last_attempt_at = :now
+            """,
+            {"feed": feed_id, "key": note.key, "url": note.url, "reason": note.reason, "now": now},
+        )
+    for note in gave_up:
+        db.execute(
+            """
+            INSERT INTO feed_entries
+                (feed_id, entry_key, url, state, reason, attempts, first_seen_at, last_attempt_at)
+            VALUES (:feed, :key, :url, 'gave_up', :reason, 0, :now, :now)
+            ON CONFLICT (feed_id, entry_key) DO UPDATE SET state = 'gave_up', reason = :reason
+            """,
+            {"feed": feed_id, "key": note.key, "url": note.url, "reason": note.reason, "now": now},
+        )
+    listed = list(listed)
+    _forget_settled_entries(
+        db, feed_id, now=now, listed=listed, stored=[k for k in listed if k not in noted]
+    )
+
+
+def _forget_settled_entries(
+    db: Database, feed_id: int, *, now: str, listed: list[str], stored: list[str]
+) -> None:
+    params = {"feed": feed_id, "listed": json.dumps(listed), "now": now}
+    db.execute(
+        "DELETE FROM feed_entries WHERE feed_id = ? "
+        "AND entry_key IN (SELECT value FROM json_each(?))",
+        [feed_id, json.dumps(stored)],
+    )
+    db.execute(
+        """
+        UPDATE feed_entries SET state = 'gave_up',
+            reason = 'the feed stopped listing it before it was stored; last: ' || reason
+        WHERE feed_id = :feed AND state = 'retrying'
+          AND entry_key NOT IN (SELECT value FROM json_each(:listed))
+        """,
+        params,
+    )
+    db.execute(
+        """
+        DELETE FROM feed_entries
+        WHERE feed_id = :feed AND entry_key NOT IN (SELECT value FROM json_each(:listed))
+          AND (state = 'skipped' OR (state = 'gave_up' AND last_attempt_at
+               < strftime('%Y-%m-%dT%H:%M:%SZ', :now, :kept)))
+        """,
+        {**params, "kept": f"-{GAVE_UP_KEPT_DAYS} days"},
+    )
+
+
+def settle_feed_entry(db: Database, feed_id: int, key: str) -> None:
+    """The entry is stored: it is no longer owed."""
+    db.execute("DELETE FROM feed_entries WHERE feed_id = ? AND entry_key = ?", [feed_id, key])
+
+
+def note_entry_failure(db: Database, feed_id: int, key: str, *, reason: str, now: str) -> None:
+    """Why the entry being stored was not (it stays "retrying" for the next poll)."""
+    db.execute(
+        "UPDATE feed_entries SET reason = ?, last_attempt_at = ? "
+        "WHERE feed_id = ? AND entry_key = ? AND state = 'retrying'",
+        [reason, now, feed_id, key],
+    )
+
+
+# -- health, for people --------------------------------------------------------------------------
+
+Row = dict[str, Any]
+
+
+def feed_health(db: Database, *, needing_attention: bool = False) -> list[Row]:
+    """Every feed's health from the ``feed_health`` view: failing feeds first, then those with
+    entries not stored, never fetched, ok, and retired ones last. ``needing_attention``: only
+    the failing and incomplete ones."""
+    return list(
+        db.query(
+            """
+            SELECT * FROM feed_health
+            WHERE NOT :only OR state IN ('failing', 'incomplete')
+            ORDER BY CASE state
+                WHEN 'failing' THEN 0 WHEN 'incomplete' THEN 1 WHEN 'never fetched' THEN 2
+                WHEN 'ok' THEN 3 ELSE 4 END,
+                consecutive_failures DESC, name
+            """,
+            {"only": int(needing_attention)},
+        )
+    )
+
+
+def feed_entry_rows(db: Database, feed_name: str | None = None) -> list[Row]:
+    """The entries not stored, of one feed or of all, with their feed's name: given up first,
+    then retrying, then skipped; oldest first."""
+    return list(
+        db.query(
+            """
+            SELECT f.name AS feed, e.state, e.attempts, e.url, e.reason, e.first_seen_at,
+                   e.last_attempt_at, e.entry_key
+            FROM feed_entries e JOIN feeds f ON f.id = e.feed_id
+            WHERE :name IS NULL OR f.name = :name
+            ORDER BY CASE e.state WHEN 'gave_up' THEN 0 WHEN 'retrying' THEN 1 ELSE 2 END,
+                f.name, e.first_seen_at, e.entry_key
+            """,
+            {"name": feed_name},
+        )
+    )

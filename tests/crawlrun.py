@@ -5,53 +5,78 @@ per crawl. Prints the reports as JSON.
 ``python tests/crawlrun.py SPEC.json`` where the spec holds ``store``, ``crawls`` (how many in a
 row on the same runner), ``feeds``, ``crawl`` (CrawlConfig fields), ``rules`` and optionally
 ``spiders`` (the registry of spiders by kind, instead of marsad.crawler.spiders.SPIDERS; run as
-``python -m tests.crawlrun`` from the repository when it names spiders under ``tests``).
+``python -m tests.crawlrun`` from the repository when it names spiders under ``tests``) and
+``force`` (fetch feeds that back off). Instead of ``crawls``, ``steps`` runs several in turn in
+the one process, each ``{"crawls": N, "force": bool, "sql": [statements run on the store
+first], "feeds": [the config's feeds from now on: registered again, as at a restart]}``.
+Tests call :func:`crawl_in_subprocess`; importing this module installs no reactor (:func:`run`
+does, in the crawl's own process).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from scrapy.utils.reactor import install_reactor
-
-install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
-
-from marsad.alerts.matching import compile_rules  # noqa: E402  (after the reactor, as the daemon)
-from marsad.alerts.rules import Rule  # noqa: E402
-from marsad.crawler.config import CrawlConfig, FeedConfig  # noqa: E402
-from marsad.crawler.runner import crawl_feeds, make_runner, register_feeds  # noqa: E402
-from marsad.crawler.spiders import SPIDERS  # noqa: E402
-from marsad.storage.db import open_store  # noqa: E402
-from marsad.times import utc_now  # noqa: E402
-
 
 async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    crawl = CrawlConfig(**spec["crawl"])
+    # Imported here, after run() installed the reactor (as the daemon does), so that a test
+    # importing crawl_in_subprocess from this module installs nothing.
+    from marsad.alerts.matching import compile_rules
+    from marsad.alerts.rules import Rule
+    from marsad.crawler.config import CrawlConfig, FeedConfig
+    from marsad.crawler.runner import crawl_feeds, make_runner, register_feeds
+    from marsad.crawler.spiders import SPIDERS
+    from marsad.storage.db import open_store
+    from marsad.times import utc_now
+
+    # JSON has no tuples; CrawlConfig's sequences are tuples.
+    crawl = CrawlConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["crawl"].items()}
+    )
     feeds = [FeedConfig(**f) for f in spec["feeds"]]
     rules = compile_rules(
         Rule(r["name"], tuple(r["keywords"]), tuple(r["channels"])) for r in spec["rules"]
     )
     spiders = spec.get("spiders", SPIDERS)
+    steps = spec.get("steps") or [{"crawls": spec["crawls"], "force": spec.get("force", False)}]
     db = open_store(Path(spec["store"]))
     try:
-        register_feeds(db, feeds, utc_now())
         runner = make_runner(crawl)
         reports = []
-        for _ in range(spec["crawls"]):
-            report = await crawl_feeds(
-                runner, db=db, feeds=feeds, rules=rules, crawl=crawl, spiders=spiders
-            )
-            reports.append(asdict(report))
+        registered: list[FeedConfig] | None = None
+        for step in steps:
+            for statement in step.get("sql", []):
+                db.execute(statement)
+            if "feeds" in step:
+                feeds = [FeedConfig(**f) for f in step["feeds"]]
+            if feeds != registered:  # at start, and when a step changes the config's feeds
+                register_feeds(db, feeds, utc_now())
+                registered = feeds
+            for _ in range(step.get("crawls", 1)):
+                report = await crawl_feeds(
+                    runner,
+                    db=db,
+                    feeds=feeds,
+                    rules=rules,
+                    crawl=crawl,
+                    spiders=spiders,
+                    force=step.get("force", False),
+                )
+                reports.append(asdict(report))
     finally:
         db.close()
     return reports
 
 
 def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
     from scrapy.utils.defer import deferred_from_coro
     from twisted.internet import reactor as installed
 
@@ -72,6 +97,26 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
     if failure:
         raise failure[0]
     return result[0]
+
+
+def crawl_in_subprocess(
+    spec: dict[str, Any], workdir: Path, *, timeout: float = 90.0
+) -> list[dict[str, Any]]:
+    """Run ``spec`` in a fresh process (as a module, from the repository, so specs may name
+    spiders under ``tests``) and return its reports; fail with its stderr if it fails."""
+    spec_path = workdir / "spec.json"
+    spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.crawlrun", str(spec_path)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    reports: list[dict[str, Any]] = json.loads(done.stdout)
+    return reports
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Routes cover what a feed crawler meets: conditional GET (304), 500, 503 with Retry-After, a
 truncated feed, a page that hangs (for a bounded time), a huge page, Arabic pages in
 windows-1256 and ISO-8859-6 with no charset, a robots.txt that disallows /private/, and an HTML
-list of latest articles (a source of another kind than a feed).
+list of latest articles (a source of another kind than a feed). Tests add routes of their own
+(:meth:`FeedServer.serve`), a feed of N numbered entries with generated Arabic pages
+(:meth:`FeedServer.serve_numbered`) and pauses before answering (:attr:`FeedServer.delays`).
 Every request is logged so tests can say what was (not) fetched.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +46,12 @@ class FeedServer:
     def __init__(self) -> None:
         self.generation = 1  # 2: the Atom feed gains an entry
         self.requests: list[Seen] = []
+        # Routes a test adds: path -> the answers (body, content type) given in turn, the last
+        # one again and again; and how many requests each has had.
+        self.extra: dict[str, list[tuple[bytes, str]]] = {}
+        self._answered: dict[str, int] = {}
+        # Seconds to wait before answering a path that starts with the key (bounded, as hang).
+        self.delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -64,6 +73,56 @@ class FeedServer:
     def clear_log(self) -> None:
         with self._lock:
             self.requests.clear()
+
+    def serve(
+        self, path: str, body: str | bytes, content_type: str = "text/html; charset=utf-8"
+    ) -> str:
+        """Answer ``path`` with ``body`` (str: UTF-8, ``{base}`` replaced); return its URL."""
+        return self.serve_in_turn(path, [body], content_type)
+
+    def serve_in_turn(
+        self,
+        path: str,
+        bodies: list[str] | list[bytes],
+        content_type: str = "text/html; charset=utf-8",
+    ) -> str:
+        """Answer the first request for ``path`` with the first body, the next with the next,
+        and every one after the last with the last (a feed that changes between polls)."""
+        answers = [
+            (b.replace("{base}", self.base).encode("utf-8") if isinstance(b, str) else b)
+            for b in bodies
+        ]
+        with self._lock:
+            self.extra[path] = [(data, content_type) for data in answers]
+            self._answered[path] = 0
+        return self.url(path)
+
+    def _extra_answer(self, path: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            answers = self.extra.get(path)
+            if not answers:
+                return None
+            turn = self._answered[path]
+            self._answered[path] = turn + 1
+            return answers[min(turn, len(answers) - 1)]
+
+    def serve_numbered(self, count: int, prefix: str = "/many") -> str:
+        """An RSS feed of ``count`` entries (``{prefix}/feed.xml``, unchanging) whose pages
+        ``{prefix}/N.html`` are distinct generated Arabic articles; return the feed's URL."""
+        items = "".join(
+            f"<item><title>{numbered_title(n)}</title><link>{{base}}{prefix}/{n}.html</link>"
+            f'<guid isPermaLink="false">{prefix.strip("/")}-{n}</guid>'
+            f"<description>{numbered_title(n)}</description></item>\n"
+            for n in range(1, count + 1)
+        )
+        for n in range(1, count + 1):
+            self.serve(f"{prefix}/{n}.html", numbered_page(n))
+        return self.serve(
+            f"{prefix}/feed.xml",
+            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>أخبار مرقمة</title><link>{{base}}/</link>\n{items}</channel></rss>",
+            "application/rss+xml; charset=utf-8",
+        )
 
     def __enter__(self) -> FeedServer:
         self._thread.start()
@@ -167,14 +226,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        self.owner._log(path, dict(self.headers.items()))
+        owner = self.owner
+        owner._log(path, dict(self.headers.items()))
+        pause = max((s for p, s in owner.delays.items() if path.startswith(p)), default=0.0)
+        if pause:
+            owner._stopping.wait(min(pause, HANG_SECONDS))
+        extra = owner._extra_answer(path)
         route = self.table.get(path)
-        if route is None:
-            self.reply(404, b"not found", "text/plain")
-            return
         # The crawler may give up on a page (timeout, size limit): expected, not an error.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            route(self)
+            if extra is not None:
+                self.reply(200, extra[0], extra[1])
+            elif route is not None:
+                route(self)
+            else:
+                self.reply(404, b"not found", "text/plain")
 
     def reply(
         self,
@@ -195,6 +261,89 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the request log above is what tests read
+
+
+# Words the generated pages are drawn from (written for these tests, not taken from any article).
+_WORDS = (
+    "المدينة",
+    "البلدية",
+    "الميناء",
+    "السوق",
+    "الطريق",
+    "المدرسة",
+    "المستشفى",
+    "الحديقة",
+    "المكتبة",
+    "الجسر",
+    "النهر",
+    "الجبل",
+    "الساحل",
+    "القرية",
+    "الحي",
+    "المجلس",
+    "الوزارة",
+    "المزارعون",
+    "الصيادون",
+    "التجار",
+    "الطلاب",
+    "المعلمون",
+    "الأطباء",
+    "افتتحت",
+    "أعلنت",
+    "بدأت",
+    "أكملت",
+    "نظمت",
+    "استقبلت",
+    "زارت",
+    "وقعت",
+    "أطلقت",
+    "دعت",
+    "قررت",
+    "ناقشت",
+    "مشروعا",
+    "جديدا",
+    "برنامجا",
+    "واسعا",
+    "اتفاقا",
+    "مهما",
+    "معرضا",
+    "سنويا",
+    "موسما",
+    "وفيرا",
+    "خطة",
+    "شاملة",
+    "صباح",
+    "اليوم",
+    "أمس",
+    "الأسبوع",
+    "المقبل",
+    "الشهر",
+    "الماضي",
+    "بعد",
+    "سنوات",
+    "من",
+    "العمل",
+    "بمشاركة",
+    "واسعة",
+)
+
+
+def numbered_title(n: int) -> str:
+    return f"الخبر رقم {n} من أخبار المدينة"
+
+
+def numbered_page(n: int) -> str:
+    """A distinct article page for entry ``n`` (no two share their wording: not copies)."""
+    rng = random.Random(n)
+    paragraphs = "".join(
+        "<p>" + " ".join(rng.choice(_WORDS) for _ in range(40)) + f" ({n}-{p}).</p>"
+        for p in range(4)
+    )
+    return (
+        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
+        f"<title>{numbered_title(n)}</title></head><body><article>"
+        f"<h1>{numbered_title(n)}</h1>{paragraphs}</article></body></html>"
+    )
 
 
 def _handler_for(owner: FeedServer) -> type[_Handler]:

@@ -124,12 +124,14 @@ def test_every_problem_is_reported_with_feed_and_url(scenario: Scenario) -> None
         return found[0]
 
     one("'mirror'", f"{base}/feeds/broken.xml", "malformed", "2 entries")
+    # The second entry recovered is cut off before anything of it: said, not dropped in silence.
+    one("'mirror'", "entry skipped", "an entry with nothing to store")
     one("'down'", f"{base}/feeds/error.xml", "HTTP 500")
     one("'busy'", scenario.busy_server.url("/feeds/busy.xml"), "HTTP 503", "Retry-After: 120")
     one("'sahel'", f"{base}/articles/slow.html", "timed out")
     one("'sahel'", f"{base}/private/fish-prices.html", "robots.txt")
     one("'jabal'", f"{base}/articles/huge.html", "max size")
-    assert len(errors) == 6
+    assert len(errors) == 7
 
 
 def test_pages_land_in_the_store_with_the_right_arabic_text(scenario: Scenario) -> None:

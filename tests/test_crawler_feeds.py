@@ -1,12 +1,23 @@
-"""crawler.feeds.parse_feed on literal feeds: formats, encodings, broken input."""
+"""crawler.feeds on literal feeds: formats, encodings, broken input; and what an entry is."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from marsad.crawler.feeds import html_to_text, parse_feed
+from marsad.crawler.feeds import (
+    ENTRY_MAX_ATTEMPTS,
+    FeedEntry,
+    content_url,
+    entry_key,
+    gives_up,
+    html_to_text,
+    link_problem,
+    parse_feed,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BASE = "http://news.example/feeds/main.xml"
@@ -141,3 +152,87 @@ def test_shared_realworld_feeds_parse() -> None:
         pytest.skip(f"shared test data not found under {SHARED / 'data' / 'feeds'}")
     with_entries = sum(1 for p in paths if parse_feed(p.read_bytes(), "http://e.org/").entries)
     assert with_entries >= len(paths) * 0.9
+
+
+# -- entries that cannot be read, and what an entry is -----------------------------------------
+
+SURROGATES = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>أول</title><link>http://news.example/1</link></item>
+<item><title>ثان &#xD800; &#55297; &#x110000; &#x00000000000dfff;</title>
+<link>http://news.example/2</link><description>نص &#xDBFF;</description></item>
+<item><title>ثالث &#x41; &#1575;</title><link>http://news.example/3</link></item>
+</channel></rss>"""
+
+
+def test_character_references_no_text_can_hold_cost_one_character_not_the_feed() -> None:
+    result = parse_feed(SURROGATES.encode("utf-8"), BASE)
+    assert [e.link for e in result.entries] == [f"http://news.example/{n}" for n in (1, 2, 3)]
+    assert result.entries[1].title == "ثان \ufffd \ufffd \ufffd \ufffd"
+    assert result.entries[1].text == "نص \ufffd"
+    assert result.entries[2].title == "ثالث A ا"  # the references that are text stay text
+    assert result.unusable == ()
+
+
+def test_entry_key_is_the_guid_else_the_link_else_the_content() -> None:
+    entry = FeedEntry(
+        guid="g-1",
+        link="http://news.example/a?utm_source=rss",
+        title="t",
+        text="x",
+        author=None,
+        published=None,
+    )
+    assert entry_key(entry) == "guid:g-1"
+    assert entry_key(replace(entry, guid=None)) == "url:http://news.example/a"
+    bare = replace(entry, guid=None, link=None)
+    key = entry_key(bare)
+    assert key is not None and key.startswith("content:")
+    assert entry_key(replace(bare, published="2024-05-12T00:00:00Z")) == key  # a date moves
+    assert entry_key(replace(bare, text="y")) != key
+    assert entry_key(replace(bare, title="", text="")) is None
+
+
+def test_an_entry_without_a_link_is_filed_under_its_feed_and_its_content() -> None:
+    bare = FeedEntry(guid=None, link=None, title="بيان", text="نص", author=None, published=None)
+    url = content_url(bare, "http://news.example/feed.xml")
+    assert url.startswith("http://news.example/feed.xml#entry-")
+    assert content_url(bare, "http://news.example/feed.xml") == url
+    assert content_url(bare, "http://other.example/feed.xml") != url
+    with_guid = content_url(replace(bare, guid="g-9"), "http://news.example/feed.xml")
+    assert with_guid != url
+    assert content_url(replace(bare, guid="g-9", text="تغير"), "http://news.example/f") == (
+        content_url(replace(bare, guid="g-9"), "http://news.example/f")
+    )
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        ("http://news.example/a", None),
+        ("HTTPS://news.example/a", None),
+        ("javascript:alert(1)", "not an http(s) link: 'javascript:alert(1)'"),
+        ("mailto:desk@news.example", "not an http(s) link"),
+        ("file:///etc/passwd", "not an http(s) link"),
+        ("data:text/html,<p>x</p>", "not an http(s) link"),
+        ("ftp://news.example/a", "not an http(s) link"),
+        ("http:///nohost", "no host in link"),
+        ("http://[::1/", "malformed link"),
+    ],
+)
+def test_link_problem(link: str, problem: str | None) -> None:
+    found = link_problem(link)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem)
+
+
+def test_an_entry_is_given_up_after_enough_attempts_and_time_both() -> None:
+    now = datetime(2024, 5, 12, 12, 0, tzinfo=UTC)
+    long_ago = "2024-05-12T10:59:59Z"
+    just_now = "2024-05-12T11:30:00Z"
+    assert not gives_up(ENTRY_MAX_ATTEMPTS - 1, long_ago, now)
+    assert not gives_up(ENTRY_MAX_ATTEMPTS, just_now, now)
+    assert not gives_up(50, just_now, now)
+    assert gives_up(ENTRY_MAX_ATTEMPTS, long_ago, now)
+    assert gives_up(ENTRY_MAX_ATTEMPTS, "2024-05-12T11:00:00Z", now)  # exactly the bound

@@ -29,7 +29,12 @@ from marsad.crawler.runner import crawl_feeds, crawler_settings, make_runner, re
 from marsad.crawler.shared import RULES_SETTING, STORE_SETTING, share
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched, problem_found
 from marsad.crawler.spiders.feeds import FeedSpider
-from marsad.storage.feeds import feed_states, record_feed_failed
+from marsad.storage.feeds import (
+    EntryNote,
+    feed_states,
+    record_feed_failed,
+    retrying_entry_counts,
+)
 from marsad.storage.models import NewArticle
 
 NOW = "2024-05-12T12:00:00Z"
@@ -290,3 +295,38 @@ def test_a_feed_of_a_kind_without_a_spider_is_refused(
                 spiders={"atom-only": "marsad.crawler.spiders.feeds.FeedSpider"},
             )
         )
+
+
+def test_the_body_hash_is_never_saved_without_the_entries_it_still_owes(
+    registered: Database, rules: RuleIndex
+) -> None:
+    # The store refuses to note the entries owed (a real trigger): the feed's new body hash,
+    # which would make the next poll "unchanged", must not be saved either.
+    registered.execute(
+        "CREATE TRIGGER refuse_entries BEFORE INSERT ON feed_entries "
+        "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+    )
+    built = crawler(wired(registered, rules))
+    ledger = FeedLedger.from_crawler(built)  # held: signal receivers are weak references
+    feed_id = feed_states(registered, ["sahel"])["sahel"].id
+    owed = EntryNote("guid:a", "http://sahel.example/a", "pending")
+    built.signals.send_catch_log(
+        feed_fetched,
+        outcome=outcome(
+            feed_id, "ok", status=200, body_hash="new", listed=("guid:a",), attempted=(owed,)
+        ),
+    )
+    state = feed_states(registered, ["sahel"])["sahel"]
+    assert (state.body_hash, state.fetch_count) == (None, 0)
+    assert built.stats.get_value("marsad/problems/feed_not_recorded") == 1
+    registered.execute("DROP TRIGGER refuse_entries")
+    built.signals.send_catch_log(
+        feed_fetched,
+        outcome=outcome(
+            feed_id, "ok", status=200, body_hash="new", listed=("guid:a",), attempted=(owed,)
+        ),
+    )
+    assert feed_states(registered, ["sahel"])["sahel"].body_hash == "new"
+    assert retrying_entry_counts(registered, [feed_id]) == {feed_id: 1}
+    assert built.stats.get_value("marsad/feeds_ok") == 1  # the refused one was not counted
+    assert ledger.store is registered

@@ -6,13 +6,20 @@ The spider reads the store (to skip articles it already holds) on the caller's c
 writes nothing itself. Articles go to the item pipeline as items; each feed's outcome goes out
 as the ``feed_fetched`` signal (recorded by the FeedLedger extension); every failure is a
 problem (logged, counted, signalled) and never stops the crawl.
+
+Every entry a feed lists ends one of four ways: already stored (seen again), stored now (from
+its page, or from the feed's own text when it has no link or its page fails), skipped with a
+recorded reason (it cannot be used: a link that is not http(s), nothing to store), or owed: noted
+in ``feed_entries`` before it is fetched and settled when it is stored, so a failed store or a
+crawl that dies leaves it to the next poll, which reads the feed again even if its body did not
+change (up to a bound: :func:`marsad.crawler.feeds.gives_up`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -22,7 +29,14 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from marsad.crawler.config import FeedConfig
 from marsad.crawler.extract import extract_article, guess_language
-from marsad.crawler.feeds import FeedEntry, FeedResult
+from marsad.crawler.feeds import (
+    FeedEntry,
+    FeedResult,
+    content_url,
+    entry_key,
+    gives_up,
+    link_problem,
+)
 from marsad.crawler.fetch_policy import (
     after_failure,
     body_hash,
@@ -30,10 +44,18 @@ from marsad.crawler.fetch_policy import (
     requested_pause,
 )
 from marsad.crawler.items import ArticleItem
-from marsad.crawler.problems import FEED_FAILED, FEED_MALFORMED, PAGE_FAILED, report_problem
+from marsad.crawler.problems import (
+    ENTRY_GAVE_UP,
+    ENTRY_SKIPPED,
+    FEED_FAILED,
+    FEED_MALFORMED,
+    PAGE_FAILED,
+    report_problem,
+)
 from marsad.crawler.shared import shared_store
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched
 from marsad.storage.articles import known_guids, known_urls
+from marsad.storage.feeds import NOT_STORED_YET, EntryNote, EntryRecord, entry_records
 from marsad.storage.models import FeedState, NewArticle
 from marsad.times import to_iso
 from marsad.urls import canonical_url
@@ -57,6 +79,23 @@ class FeedJob:
 
     feed: FeedConfig
     state: FeedState
+    # Entries it listed that are still to be stored: the feed is read again whatever its body.
+    retrying: int = 0
+
+
+@dataclass
+class EntryPlan:
+    """What one reading of a feed does with each entry it lists."""
+
+    listed: list[str] = field(default_factory=list)  # every entry's key
+    seen_again: list[tuple[FeedEntry, str]] = field(default_factory=list)  # (entry, url) stored
+    from_feed: list[tuple[FeedEntry, str, str]] = field(default_factory=list)  # (entry, key, url)
+    to_fetch: list[tuple[FeedEntry, str]] = field(default_factory=list)  # (entry, key)
+    attempted: list[EntryNote] = field(default_factory=list)
+    waiting: list[EntryNote] = field(default_factory=list)
+    skipped: list[EntryNote] = field(default_factory=list)
+    gave_up: list[EntryNote] = field(default_factory=list)
+    first_seen: int = 0  # entries never seen before this reading
 
 
 class SourceSpider(scrapy.Spider):
@@ -107,7 +146,8 @@ class SourceSpider(scrapy.Spider):
         for job in self.jobs:
             yield scrapy.Request(
                 job.feed.url,
-                headers=conditional_headers(job.state),
+                # Entries still owed: the feed is read in full (a 304 would not list them).
+                headers={} if job.retrying else conditional_headers(job.state),
                 callback=self.parse_source,
                 errback=self.source_failed,
                 cb_kwargs={"job": job},
@@ -127,7 +167,8 @@ class SourceSpider(scrapy.Spider):
         digest = body_hash(response.body)
         etag = response_header(response, "ETag")
         last_modified = response_header(response, "Last-Modified")
-        if digest == job.state.body_hash:
+        same_body = digest == job.state.body_hash
+        if same_body and not job.retrying:
             self._send(job, "unchanged", response.status, at, etag, last_modified, digest)
             return
         try:
@@ -146,36 +187,148 @@ class SourceSpider(scrapy.Spider):
                 f"entries recovered: {result.bozo_message}",
                 job,
             )
-        new, known = self._split_entries(result)
-        # Sent before the entries are yielded, so the outcome is recorded before they are stored.
-        self._send(job, "ok", response.status, at, etag, last_modified, digest, new_items=len(new))
-        for entry in known:
-            # Not fetched again; the pipeline records that this feed listed it.
-            yield ArticleItem(self._from_feed(job, entry), feed.name)
-        for entry in new:
-            assert entry.link is not None
-            yield scrapy.Request(
+        plan = self._plan_entries(job, result, now)
+        # Sent before the entries are yielded, so the outcome and the entries still owed are
+        # recorded (one transaction) before any of them is stored.
+        self._send(
+            job,
+            "ok",
+            response.status,
+            at,
+            etag,
+            last_modified,
+            digest,
+            new_items=plan.first_seen,
+            plan=plan,
+        )
+        if not same_body:  # read again only for entries owed: the others were seen already
+            for entry, url in plan.seen_again:
+                yield ArticleItem(self._from_feed(job, entry, url), feed.name)
+        for entry, key, url in plan.from_feed:
+            yield ArticleItem(self._from_feed(job, entry, url), feed.name, key)
+        for entry, key in plan.to_fetch:
+            yield from self._follow(job, entry, key)
+
+    def _plan_entries(self, job: FeedJob, result: FeedResult, now: datetime) -> EntryPlan:
+        """Sort a feed's entries: stored already, to store (fetching the page or from the feed's
+        text), waiting for a later poll, skipped or given up. Reads the store; writes nothing."""
+        plan = EntryPlan()
+        records = entry_records(self.store, job.state.id)
+        candidates: list[tuple[FeedEntry, str, str]] = []
+        empty = 0
+        for entry in result.entries:
+            key = entry_key(entry)
+            if key is None:
+                empty += 1
+                continue
+            if key in plan.listed:  # listed twice: once is enough
+                continue
+            plan.listed.append(key)
+            if entry.link is None:
+                candidates.append((entry, key, content_url(entry, job.feed.url)))
+                continue
+            problem = link_problem(entry.link)
+            if problem is not None:
+                self._skip(job, plan, records, EntryNote(key, entry.link, problem))
+                continue
+            candidates.append((entry, key, canonical_url(entry.link)))
+        if empty:
+            entries = "an entry" if empty == 1 else f"{empty} entries"
+            note = EntryNote(
+                "empty", None, f"{entries} with nothing to store (no link, GUID, title or text)"
+            )
+            plan.listed.append(note.key)
+            self._skip(job, plan, records, note)
+        if result.unusable:
+            unreadable = EntryNote("unreadable", None, "; ".join(result.unusable))
+            plan.listed.append(unreadable.key)
+            self._skip(job, plan, records, unreadable)
+        stored_urls = known_urls(self.store, [url for _, _, url in candidates])
+        stored_guids = known_guids(self.store, [e.guid for e, _, _ in candidates if e.guid])
+        for entry, key, url in candidates:
+            if url in stored_urls or (entry.guid and entry.guid in stored_guids):
+                plan.seen_again.append((entry, url))
+            else:
+                self._plan_unstored(job, plan, records.get(key), entry, key, url, now)
+        return plan
+
+    def _plan_unstored(
+        self,
+        job: FeedJob,
+        plan: EntryPlan,
+        record: EntryRecord | None,
+        entry: FeedEntry,
+        key: str,
+        url: str,
+        now: datetime,
+    ) -> None:
+        shown = entry.link or url
+        if record is not None and record.state == "gave_up":
+            plan.gave_up.append(EntryNote(key, record.url, record.reason))
+            return
+        if (
+            record is not None
+            and record.state == "retrying"
+            and gives_up(record.attempts, record.first_seen_at, now)
+        ):
+            reason = (
+                f"not stored after {record.attempts} attempts since {record.first_seen_at}; "
+                f"last: {record.reason}"
+            )
+            plan.gave_up.append(EntryNote(key, shown, reason))
+            self.crawler.stats.inc_value("marsad/entries_gave_up")
+            self._problem(
+                ENTRY_GAVE_UP, f"feed {job.feed.name!r}: entry {shown}: gave up: {reason}", job
+            )
+            return
+        if entry.link is not None and url in self._following:
+            # Another feed of this crawl fetches it; this one finds it stored next time.
+            plan.waiting.append(EntryNote(key, shown, "fetched for another feed in the same crawl"))
+            return
+        if len(plan.attempted) >= self.max_articles_per_feed:
+            reason = f"waiting: more than {self.max_articles_per_feed} entries to fetch in one poll"
+            plan.waiting.append(EntryNote(key, shown, reason))
+            return
+        plan.attempted.append(EntryNote(key, shown, NOT_STORED_YET))
+        if record is None:
+            plan.first_seen += 1
+        elif record.attempts:
+            self.crawler.stats.inc_value("marsad/entries_retried")
+        if entry.link is None:
+            plan.from_feed.append((entry, key, url))
+        else:
+            self._following.add(url)
+            plan.to_fetch.append((entry, key))
+
+    def _skip(
+        self, job: FeedJob, plan: EntryPlan, records: dict[str, EntryRecord], note: EntryNote
+    ) -> None:
+        plan.skipped.append(note)
+        known = records.get(note.key)
+        if known is not None and known.state == "skipped" and known.reason == note.reason:
+            return  # said when it was first skipped
+        self.crawler.stats.inc_value("marsad/entries_skipped")
+        self._problem(ENTRY_SKIPPED, f"feed {job.feed.name!r}: entry skipped: {note.reason}", job)
+
+    def _follow(self, job: FeedJob, entry: FeedEntry, key: str) -> Iterator[Any]:
+        assert entry.link is not None
+        try:
+            request = scrapy.Request(
                 entry.link,
                 callback=self.parse_article,
                 errback=self.article_failed,
-                cb_kwargs={"job": job, "entry": entry},
+                cb_kwargs={"job": job, "entry": entry, "key": key},
             )
-
-    def _split_entries(self, result: FeedResult) -> tuple[list[FeedEntry], list[FeedEntry]]:
-        entries = [e for e in result.entries if e.link][: self.max_articles_per_feed]
-        urls = [canonical_url(e.link) for e in entries if e.link]
-        guids = [e.guid for e in entries if e.guid]
-        stored_urls = known_urls(self.store, urls)
-        stored_guids = known_guids(self.store, guids)
-        new: list[FeedEntry] = []
-        known: list[FeedEntry] = []
-        for entry, url in zip(entries, urls, strict=True):
-            if url in stored_urls or (entry.guid and entry.guid in stored_guids):
-                known.append(entry)
-            elif url not in self._following:
-                self._following.add(url)
-                new.append(entry)
-        return new, known
+        except ValueError as exc:  # a link Scrapy cannot request: the feed's text is kept
+            self._problem(
+                PAGE_FAILED,
+                f"feed {job.feed.name!r}: article {entry.link}: cannot request it: {exc}; "
+                "kept the feed's text",
+                job,
+            )
+            yield ArticleItem(self._from_feed(job, entry), job.feed.name, key)
+            return
+        yield request
 
     def source_failed(self, failure: Failure) -> None:
         job: FeedJob = _cb_kwargs(failure)["job"]
@@ -218,6 +371,7 @@ class SourceSpider(scrapy.Spider):
         new_items: int = 0,
         error: str | None = None,
         backoff_until: str | None = None,
+        plan: EntryPlan | None = None,
     ) -> None:
         self.crawler.signals.send_catch_log(
             feed_fetched,
@@ -234,6 +388,11 @@ class SourceSpider(scrapy.Spider):
                 new_items=new_items,
                 error=error,
                 backoff_until=backoff_until,
+                listed=tuple(plan.listed) if plan is not None else None,
+                attempted=tuple(plan.attempted) if plan is not None else (),
+                waiting=tuple(plan.waiting) if plan is not None else (),
+                skipped=tuple(plan.skipped) if plan is not None else (),
+                gave_up=tuple(plan.gave_up) if plan is not None else (),
             ),
         )
 
@@ -242,7 +401,9 @@ class SourceSpider(scrapy.Spider):
 
     # -- articles ------------------------------------------------------------------------------
 
-    def parse_article(self, response: Response, job: FeedJob, entry: FeedEntry) -> Iterator[Any]:
+    def parse_article(
+        self, response: Response, job: FeedJob, entry: FeedEntry, key: str
+    ) -> Iterator[Any]:
         try:
             extracted = extract_article(
                 response.body, response.url, content_type=response_header(response, "Content-Type")
@@ -259,7 +420,7 @@ class SourceSpider(scrapy.Spider):
             logger.info(
                 "%s: no article text found on %s; kept the feed's text", job.feed.name, entry.link
             )
-            yield ArticleItem(self._from_feed(job, entry), job.feed.name)
+            yield ArticleItem(self._from_feed(job, entry), job.feed.name, key)
             return
         assert entry.link is not None
         yield ArticleItem(
@@ -273,29 +434,36 @@ class SourceSpider(scrapy.Spider):
                 published=entry.published or extracted.published,
                 guid=entry.guid,
                 feed_id=job.state.id,
-                author=extracted.author or entry.author,
+                # The feed names its own author; a page's author is a guess (a byline, a
+                # meta tag that may name the site or its desk).
+                author=entry.author or extracted.author,
                 language=extracted.language,
                 extraction="page",
             ),
             job.feed.name,
+            key,
         )
 
     def article_failed(self, failure: Failure) -> Iterator[Any]:
-        job: FeedJob = _cb_kwargs(failure)["job"]
-        entry: FeedEntry = _cb_kwargs(failure)["entry"]
+        kwargs = _cb_kwargs(failure)
+        job: FeedJob = kwargs["job"]
+        entry: FeedEntry = kwargs["entry"]
         self._problem(
             PAGE_FAILED,
             f"feed {job.feed.name!r}: article {entry.link}: "
             f"{describe_failure(failure, self.fetch_timeout)}; kept the feed's text",
             job,
         )
-        yield ArticleItem(self._from_feed(job, entry), job.feed.name)
+        yield ArticleItem(self._from_feed(job, entry), job.feed.name, kwargs["key"])
 
-    def _from_feed(self, job: FeedJob, entry: FeedEntry) -> NewArticle:
-        assert entry.link is not None
+    def _from_feed(self, job: FeedJob, entry: FeedEntry, url: str | None = None) -> NewArticle:
+        """The article as the feed tells it; ``url`` files an entry without a link
+        (:func:`~marsad.crawler.feeds.content_url`)."""
+        link = entry.link or url
+        assert link is not None
         return NewArticle(
-            url=entry.link,
-            canonical_url=canonical_url(entry.link),
+            url=link,
+            canonical_url=canonical_url(entry.link) if entry.link else link,
             source=job.feed.source,
             title=entry.title,
             text=entry.text,

@@ -40,18 +40,39 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
 
 
 @click.command("crawl")
-# A crawl always runs once; the flag stays accepted (hidden) for scripts that pass it.
-@click.option("--once", is_flag=True, hidden=True, expose_value=False)
+@click.option(
+    "--once",
+    is_flag=True,
+    expose_value=False,
+    help="Fetch every feed once and exit (what crawl always does).",
+)
+@click.option("--force", is_flag=True, help="Fetch the feeds that back off after failures too.")
 @store_options
 @click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
-def crawl_command(config_path: str | None, db_path: str | None, log_level: str) -> None:
+def crawl_command(
+    force: bool, config_path: str | None, db_path: str | None, log_level: str
+) -> None:
     """Fetch every feed once, store and match the new articles, deliver alerts, exit.
 
-    Exits 1 when every feed failed, 0 otherwise.
-    """
-    from marsad.scheduler.daemon import crawl_once
+    Feeds that back off after failures are left alone unless --force is given. Feeds no longer
+    in the config are retired (`marsad feeds` lists them, never as failing).
 
-    raise SystemExit(crawl_once(_feeds_config(config_path, db_path, log_level, "crawl")))
+    \b
+    Exit codes, for cron jobs and scripts:
+      0  every feed was fetched (changed or unchanged) and every entry it
+         lists is stored, or skipped with a reason (`marsad feeds entries`)
+      1  every feed that was due failed
+      2  usage or configuration error: nothing was fetched
+      3  partial: some feeds failed, or some entries could not be stored
+         (they are tried again on the next run)
+      4  nothing was fetched: every feed backs off after failures
+         (`--force` fetches them anyway; `marsad feeds reset NAME`)
+    """
+    from marsad.scheduler.jobs import crawl_once
+
+    raise SystemExit(
+        crawl_once(_feeds_config(config_path, db_path, log_level, "crawl"), force=force)
+    )
 
 
 @click.command("demo")

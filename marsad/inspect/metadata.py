@@ -261,7 +261,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "feed_id": "Feed id.",
         "name": "Feed name.",
         "url": "Feed URL.",
-        "state": '"ok", "failing" or "never fetched".',
+        "state": (
+            '"ok", "failing" (its fetches fail), "incomplete" (entries it lists are not stored: '
+            'retrying or given up), "never fetched" or "retired" (no longer in the config).'
+        ),
         "last_fetch_at": "Last fetch (UTC).",
         "last_success_at": "Last successful fetch.",
         "last_new_item_at": "Last fetch that brought a new article.",
@@ -274,6 +277,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "items_total": "New articles ever found.",
         "articles_stored": "Articles in the store from this feed.",
         "items_per_day": "New articles a day over the last 7 days (or since the feed was added).",
+        "entries_retrying": "Entries it lists not stored yet, tried again on later polls.",
+        "entries_skipped": "Entries it lists that cannot be used (feed_entries says why).",
+        "entries_gave_up": "Entries never stored after every retry (feed_entries says why).",
+        "retired_at": "When the feed left the config (kept for history, never failing).",
     },
 }
 
