@@ -1,4 +1,5 @@
-"""What the spiders hand to the item pipeline: articles (feed outcomes go by signal)."""
+"""What the spiders hand to the item pipeline: articles, and entries left for a later poll (feed
+outcomes go by signal)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,13 @@ class ArticleItem:
     # The feed entry this article settles once stored (marsad.crawler.feeds.entry_key); None for
     # an entry already stored, seen again.
     entry_key: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryNotStored:
+    """An entry not stored in this crawl, owed still: the pipeline notes why, for the next poll."""
+
+    feed_id: int
+    feed_name: str
+    entry_key: str
+    reason: str

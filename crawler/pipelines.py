@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from marsad.crawler.items import ArticleItem
+from marsad.crawler.items import ArticleItem, EntryNotStored
 from marsad.crawler.problems import ARTICLE_NOT_STORED, report_problem
 from marsad.crawler.shared import shared_rules, shared_store
 from marsad.crawler.signals import Problem
@@ -44,6 +44,9 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ArticleItem):
             self._ingest(item)
+        elif isinstance(item, EntryNotStored):
+            self._inc("entries_retrying")
+            self._note_failure(item.feed_id, item.entry_key, item.reason)
         return item
 
     def _ingest(self, item: ArticleItem) -> None:

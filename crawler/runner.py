@@ -57,6 +57,8 @@ class CrawlReport:
     # Entries newly skipped (they cannot be used), and newly given up (never stored).
     entries_skipped: int = 0
     entries_gave_up: int = 0
+    # Entries whose page failed for now and whose feed gives no text: tried on the next poll.
+    entries_retrying: int = 0
 
 
 def crawler_settings(crawl: CrawlConfig) -> Settings:
@@ -162,6 +164,7 @@ async def crawl_feeds(
         articles_failed=count("articles_failed"),
         entries_skipped=count("entries_skipped"),
         entries_gave_up=count("entries_gave_up"),
+        entries_retrying=count("entries_retrying"),
     )
 
 

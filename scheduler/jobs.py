@@ -83,7 +83,7 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
     log.info(
         "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
         "%d copies, %d already stored, %d not stored (retried next time); %d entries skipped, "
-        "%d given up; %d alerts queued",
+        "%d given up, %d left for the next poll; %d alerts queued",
         report.feeds_ok,
         report.feeds_unchanged,
         report.feeds_failed,
@@ -94,6 +94,7 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
         report.articles_failed,
         report.entries_skipped,
         report.entries_gave_up,
+        report.entries_retrying,
         report.alerts_queued,
     )
     for error in report.errors:
@@ -117,7 +118,12 @@ def crawl_exit_code(report: CrawlReport) -> int:
         return CRAWL_NOTHING_FETCHED if report.feeds_skipped_backoff else CRAWL_ALL_FAILED
     if report.feeds_failed == attempted:
         return CRAWL_ALL_FAILED
-    if report.feeds_failed or report.articles_failed or report.entries_gave_up:
+    if (
+        report.feeds_failed
+        or report.articles_failed
+        or report.entries_retrying
+        or report.entries_gave_up
+    ):
         return CRAWL_PARTIAL
     return CRAWL_OK
 

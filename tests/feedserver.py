@@ -46,9 +46,9 @@ class FeedServer:
     def __init__(self) -> None:
         self.generation = 1  # 2: the Atom feed gains an entry
         self.requests: list[Seen] = []
-        # Routes a test adds: path -> the answers (body, content type) given in turn, the last
-        # one again and again; and how many requests each has had.
-        self.extra: dict[str, list[tuple[bytes, str]]] = {}
+        # Routes a test adds: path -> the answers (status, body, content type) given in turn,
+        # the last one again and again; and how many requests each has had.
+        self.extra: dict[str, list[tuple[int, bytes, str]]] = {}
         self._answered: dict[str, int] = {}
         # Seconds to wait before answering a path that starts with the key (bounded, as hang).
         self.delays: dict[str, float] = {}
@@ -85,19 +85,25 @@ class FeedServer:
         path: str,
         bodies: list[str] | list[bytes],
         content_type: str = "text/html; charset=utf-8",
+        *,
+        statuses: list[int] | None = None,
     ) -> str:
-        """Answer the first request for ``path`` with the first body, the next with the next,
-        and every one after the last with the last (a feed that changes between polls)."""
+        """Answer the first request for ``path`` with the first body (and status, default 200),
+        the next with the next, and every one after the last with the last (a feed that changes
+        between polls, a page that fails a few times)."""
         answers = [
             (b.replace("{base}", self.base).encode("utf-8") if isinstance(b, str) else b)
             for b in bodies
         ]
+        codes = statuses or [200] * len(answers)
         with self._lock:
-            self.extra[path] = [(data, content_type) for data in answers]
+            self.extra[path] = [
+                (code, data, content_type) for code, data in zip(codes, answers, strict=True)
+            ]
             self._answered[path] = 0
         return self.url(path)
 
-    def _extra_answer(self, path: str) -> tuple[bytes, str] | None:
+    def _extra_answer(self, path: str) -> tuple[int, bytes, str] | None:
         with self._lock:
             answers = self.extra.get(path)
             if not answers:
@@ -236,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         # The crawler may give up on a page (timeout, size limit): expected, not an error.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             if extra is not None:
-                self.reply(200, extra[0], extra[1])
+                self.reply(*extra)
             elif route is not None:
                 route(self)
             else:

@@ -166,6 +166,68 @@ def test_an_entry_never_stored_is_given_up_after_its_bound_and_said_so(tmp_path:
     assert feeds_json(store) == feeds_json(store, "--failing")
 
 
+TITLES = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>عناوين</title><link>{base}/</link>
+<item><title>عنوان فقط</title><link>{base}/titles/1.html</link>
+<guid isPermaLink="false">t-1</guid></item>
+<item><title>عنوان ونص</title><link>{base}/titles/2.html</link>
+<guid isPermaLink="false">t-2</guid><description>نص الخبر كما يرويه الموقع.</description></item>
+<item><title>عنوان آخر فقط</title><link>{base}/titles/3.html</link>
+<guid isPermaLink="false">t-3</guid></item>
+</channel></rss>"""
+
+
+def test_a_page_that_fails_for_now_is_fetched_again_when_the_feed_has_only_a_title(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "marsad.db"
+    bad_gateway = [b"<h1>502</h1>"]
+    with FeedServer() as server:
+        feed_url = server.serve("/titles/feed.xml", TITLES, "application/rss+xml")
+        # Page 1 fails twice (the request and Scrapy's one retry), then answers.
+        server.serve_in_turn(
+            "/titles/1.html", [*bad_gateway * 2, numbered_page(1)], statuses=[502, 502, 200]
+        )
+        for n in (2, 3):  # these never answer
+            server.serve_in_turn(f"/titles/{n}.html", bad_gateway, statuses=[502])
+        steps = [
+            {"crawls": 1},
+            {"sql": [snapshot("after_first", "feed_entries")], "crawls": 1},
+            # Page 3 has had its attempts and its hour: its last chance keeps the title.
+            {
+                "sql": [
+                    snapshot("after_second", "feed_entries"),
+                    "UPDATE feed_entries SET attempts = 4, first_seen_at = '2024-05-12T10:00:00Z'",
+                ],
+                "crawls": 1,
+            },
+        ]
+        first, second, third = crawl_in_subprocess(
+            spec(store, [("titles", feed_url)], steps=steps), tmp_path
+        )
+
+    articles = {
+        row["url"].rsplit("/", 1)[1]: row
+        for row in query(store, "SELECT url, title, text, extraction FROM articles")
+    }
+    assert articles["1.html"]["extraction"] == "page"
+    assert articles["2.html"]["extraction"] == "feed"  # the feed's own text, kept at once
+    assert (articles["3.html"]["extraction"], articles["3.html"]["title"]) == (
+        "feed",
+        "عنوان آخر فقط",
+    )
+    assert (first["articles_new"], first["entries_retrying"]) == (1, 2)
+    after_first = {r["entry_key"]: r for r in query(store, "SELECT * FROM after_first")}
+    assert sorted(after_first) == ["guid:t-1", "guid:t-3"]
+    assert all(r["reason"] == "HTTP 502" for r in after_first.values())
+    assert (second["articles_new"], second["entries_retrying"]) == (1, 1)
+    (owed,) = query(store, "SELECT * FROM after_second")
+    assert (owed["entry_key"], owed["attempts"]) == ("guid:t-3", 2)
+    assert (third["articles_new"], third["entries_retrying"]) == (1, 0)
+    assert any("titles/3.html" in e and "kept the feed's text" in e for e in third["errors"])
+    assert query(store, "SELECT * FROM feed_entries") == []
+
+
 # -- #11 item 4: an entry that cannot be used is skipped, its neighbours stored --
 
 SCRIPTED = """<?xml version="1.0" encoding="utf-8"?>

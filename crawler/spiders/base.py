@@ -43,7 +43,7 @@ from marsad.crawler.fetch_policy import (
     conditional_headers,
     requested_pause,
 )
-from marsad.crawler.items import ArticleItem
+from marsad.crawler.items import ArticleItem, EntryNotStored
 from marsad.crawler.problems import (
     ENTRY_GAVE_UP,
     ENTRY_SKIPPED,
@@ -90,7 +90,9 @@ class EntryPlan:
     listed: list[str] = field(default_factory=list)  # every entry's key
     seen_again: list[tuple[FeedEntry, str]] = field(default_factory=list)  # (entry, url) stored
     from_feed: list[tuple[FeedEntry, str, str]] = field(default_factory=list)  # (entry, key, url)
-    to_fetch: list[tuple[FeedEntry, str]] = field(default_factory=list)  # (entry, key)
+    # (entry, key, last chance): on its last chance an entry whose page fails keeps the feed's
+    # text even when the feed has nothing but a title.
+    to_fetch: list[tuple[FeedEntry, str, bool]] = field(default_factory=list)
     attempted: list[EntryNote] = field(default_factory=list)
     waiting: list[EntryNote] = field(default_factory=list)
     skipped: list[EntryNote] = field(default_factory=list)
@@ -206,8 +208,8 @@ class SourceSpider(scrapy.Spider):
                 yield ArticleItem(self._from_feed(job, entry, url), feed.name)
         for entry, key, url in plan.from_feed:
             yield ArticleItem(self._from_feed(job, entry, url), feed.name, key)
-        for entry, key in plan.to_fetch:
-            yield from self._follow(job, entry, key)
+        for entry, key, last_chance in plan.to_fetch:
+            yield from self._follow(job, entry, key, last_chance)
 
     def _plan_entries(self, job: FeedJob, result: FeedResult, now: datetime) -> EntryPlan:
         """Sort a feed's entries: stored already, to store (fetching the page or from the feed's
@@ -290,15 +292,20 @@ class SourceSpider(scrapy.Spider):
             plan.waiting.append(EntryNote(key, shown, reason))
             return
         plan.attempted.append(EntryNote(key, shown, NOT_STORED_YET))
+        retrying = record is not None and record.state == "retrying"
         if record is None:
             plan.first_seen += 1
-        elif record.attempts:
+        elif retrying and record.attempts:
             self.crawler.stats.inc_value("marsad/entries_retried")
         if entry.link is None:
             plan.from_feed.append((entry, key, url))
+            return
+        self._following.add(url)
+        if record is not None and retrying:
+            last_chance = gives_up(record.attempts + 1, record.first_seen_at, now)
         else:
-            self._following.add(url)
-            plan.to_fetch.append((entry, key))
+            last_chance = gives_up(1, to_iso(now), now)
+        plan.to_fetch.append((entry, key, last_chance))
 
     def _skip(
         self, job: FeedJob, plan: EntryPlan, records: dict[str, EntryRecord], note: EntryNote
@@ -310,14 +317,14 @@ class SourceSpider(scrapy.Spider):
         self.crawler.stats.inc_value("marsad/entries_skipped")
         self._problem(ENTRY_SKIPPED, f"feed {job.feed.name!r}: entry skipped: {note.reason}", job)
 
-    def _follow(self, job: FeedJob, entry: FeedEntry, key: str) -> Iterator[Any]:
+    def _follow(self, job: FeedJob, entry: FeedEntry, key: str, last_chance: bool) -> Iterator[Any]:
         assert entry.link is not None
         try:
             request = scrapy.Request(
                 entry.link,
                 callback=self.parse_article,
                 errback=self.article_failed,
-                cb_kwargs={"job": job, "entry": entry, "key": key},
+                cb_kwargs={"job": job, "entry": entry, "key": key, "last_chance": last_chance},
             )
         except ValueError as exc:  # a link Scrapy cannot request: the feed's text is kept
             self._problem(
@@ -402,7 +409,7 @@ class SourceSpider(scrapy.Spider):
     # -- articles ------------------------------------------------------------------------------
 
     def parse_article(
-        self, response: Response, job: FeedJob, entry: FeedEntry, key: str
+        self, response: Response, job: FeedJob, entry: FeedEntry, key: str, last_chance: bool
     ) -> Iterator[Any]:
         try:
             extracted = extract_article(
@@ -448,12 +455,14 @@ class SourceSpider(scrapy.Spider):
         kwargs = _cb_kwargs(failure)
         job: FeedJob = kwargs["job"]
         entry: FeedEntry = kwargs["entry"]
-        self._problem(
-            PAGE_FAILED,
-            f"feed {job.feed.name!r}: article {entry.link}: "
-            f"{describe_failure(failure, self.fetch_timeout)}; kept the feed's text",
-            job,
-        )
+        reason = describe_failure(failure, self.fetch_timeout)
+        about = f"feed {job.feed.name!r}: article {entry.link}: {reason}"
+        if not entry.text and is_transient(failure) and not kwargs["last_chance"]:
+            # The feed gives nothing but a title: better the page on a later poll.
+            self._problem(PAGE_FAILED, f"{about}; tried again on the next poll", job)
+            yield EntryNotStored(job.state.id, job.feed.name, kwargs["key"], reason)
+            return
+        self._problem(PAGE_FAILED, f"{about}; kept the feed's text", job)
         yield ArticleItem(self._from_feed(job, entry), job.feed.name, kwargs["key"])
 
     def _from_feed(self, job: FeedJob, entry: FeedEntry, url: str | None = None) -> NewArticle:
@@ -491,6 +500,16 @@ def describe_failure(failure: Failure, download_timeout: float) -> str:
     if failure.check(IgnoreRequest):
         return f"not fetched: {failure.value}"
     return f"{failure.type.__name__ if failure.type else 'error'}: {failure.value}"
+
+
+def is_transient(failure: Failure) -> bool:
+    """Whether a page that failed this way may well answer on a later poll: a timeout, a refused
+    or reset connection, an unresolved name, a 5xx, 408 or 429. Not a refusal (robots.txt, the
+    address guard), a page over the size limit, or another 4xx."""
+    response = _http_error_response(failure)
+    if response is not None:
+        return response.status >= 500 or response.status in (408, 429)
+    return not failure.check(IgnoreRequest, DownloadCancelledError)
 
 
 def _cb_kwargs(failure: Failure) -> dict[str, Any]:
