@@ -95,6 +95,10 @@ class AddressPolicy:
             return Refusal("scheme", f"{shown} URL; marsad fetches only http and https")
         if not host:
             return Refusal("bad-url", f"{url!r} has no host")
+        try:
+            parts.port  # noqa: B018  (raises for a port out of range)
+        except ValueError as exc:
+            return Refusal("bad-url", f"{url!r} has a bad port ({exc})")
         return self.host_refusal(host)
 
     def host_refusal(self, host: str) -> Refusal | None:
@@ -108,7 +112,7 @@ class AddressPolicy:
         reason = self.address_refusal(address)
         if reason is None:
             return None
-        shown = host if host.strip("[]") == str(address) else f"{host} (= {address})"
+        shown = host if _is_standard_literal(host) else f"{host} (= {_display(address)})"
         article = "an" if reason[0] in "aeiou" else "a"
         return Refusal(reason, f"{shown} is {article} {reason} address; {HOW_TO_ALLOW}")
 
@@ -216,6 +220,19 @@ def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     if address in _NAT64:
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
+
+
+def _is_standard_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _display(address: IPAddress) -> str:
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def _host_key(host: str) -> str:

@@ -25,6 +25,11 @@ DNS_TIMEOUT = _DEFAULTS.download_timeout
 DOWNLOAD_MAXSIZE = _DEFAULTS.max_page_bytes
 DOWNLOAD_WARNSIZE = 0  # the max size is the limit; a warning below it is noise
 REDIRECT_MAX_TIMES = 5
+# No request is dropped unseen. Scrapy's dupefilter discards a redirect to a URL requested
+# before in the crawl without calling the request's callback or errback, so the feed entry that
+# redirected there was neither stored nor reported. The spider follows each canonical URL once
+# itself; a redirect loop ends at REDIRECT_MAX_TIMES.
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 # Scrapy 2.19 turns on an HTTP server per crawl that runs Python code sent to it (token in a file

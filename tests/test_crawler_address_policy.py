@@ -135,6 +135,7 @@ def test_host_forms_that_are_names_or_nothing(host: str) -> None:
         ("http://10.0.0.5/", "private"),
         ("http://224.0.0.1/", "multicast"),
         ("http:///no-host", "bad-url"),
+        ("http://localhost:99999/", "bad-url"),
         ("http://[::1/", "bad-url"),
         # A name is judged by what it resolves to, when connecting (screen()).
         ("http://localhost:8080/", None),
@@ -152,6 +153,14 @@ def test_refusals_say_what_and_how_to_allow() -> None:
     assert refusal.message == (
         "2130706433 (= 127.0.0.1) is a loopback address; marsad fetches only public addresses "
         "unless [crawl] allow_private lists it"
+    )
+    mapped = DEFAULT.url_refusal("http://[::ffff:7f00:1]/")
+    assert mapped is not None and mapped.message.startswith(
+        "::ffff:7f00:1 is a loopback address;"
+    )
+    dotted = DEFAULT.url_refusal("http://127.0.0.1./")
+    assert dotted is not None and dotted.message.startswith(
+        "127.0.0.1. (= 127.0.0.1) is a loopback address;"
     )
     scheme = DEFAULT.url_refusal("file:///etc/passwd")
     assert scheme is not None and scheme.message == (

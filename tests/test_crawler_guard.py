@@ -90,6 +90,9 @@ def test_settings_enable_only_http_and_https_through_the_guarded_handler() -> No
     assert middlewares["marsad.crawler.guard.FetchGuardMiddleware"] < robots
     assert "marsad.crawler.middlewares.RobotsTxtFailureMiddleware" in middlewares
     assert crawler_settings(CrawlConfig()).getlist(ALLOW_PRIVATE_SETTING) == []
+    # A redirect to a URL requested before must reach its errback (refused, reported), not
+    # vanish in Scrapy's dupefilter (tests/faults/test_ssrf.py shows it end to end).
+    assert settings.get("DUPEFILTER_CLASS") == "scrapy.dupefilters.BaseDupeFilter"
 
 
 def test_the_middleware_refuses_and_counts() -> None:
