@@ -40,7 +40,8 @@ def demo_config(site_url: str, sink_url: str, store_path: Path, secret: str) -> 
             "channels": {
                 "sink": {"type": "webhook", "url": sink_url + "/hook", "secret_env": SECRET_ENV}
             },
-            "crawl": {"delay": 0, "download_timeout": "10s"},
+            # The sample site is on loopback, which the crawler refuses unless allowed.
+            "crawl": {"delay": 0, "download_timeout": "10s", "allow_private": ["127.0.0.0/8"]},
         },
         db_override=store_path,
         environ={SECRET_ENV: secret},
