@@ -33,6 +33,8 @@ from xml.sax.saxutils import escape
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.webhook_sink import WebhookSink
+
 MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 # The longest any route holds a connection open, so a trial that goes wrong still ends.
 HOLD_MAX = 90.0
@@ -159,6 +161,18 @@ class Fixed(Answer):
         h.send_header("Content-Length", str(len(self.body)))
         h.end_headers()
         h.wfile.write(self.body)
+
+
+@dataclass(frozen=True)
+class Delayed(Answer):
+    """``answer``, after ``seconds`` of saying nothing: a page that takes a moment to come."""
+
+    answer: Answer
+    seconds: float
+
+    def handle(self, h: _Handler) -> None:
+        if not h.owner.stopping.wait(self.seconds):
+            self.answer.handle(h)
 
 
 @dataclass(frozen=True)
@@ -348,6 +362,23 @@ def smtp_inbox() -> Iterator[Inbox]:
 
 
 # -- marsad as a measured subprocess ------------------------------------------------------------
+
+
+class PatientSink(WebhookSink):
+    """tests/webhook_sink.py's receiver, keeping an idle keep-alive connection open for a minute
+    (as nginx does for 75 s) rather than 5 s.
+
+    A sender that waits longer than the receiver's idle timeout between two sends on one pooled
+    connection meets a connection the receiver just closed (ReadError, and a retry half a minute
+    later). A real hazard, but not the one a writers trial is about, in which a delivery pass
+    waits seconds for the write lock between two sends.
+    """
+
+    IDLE_TIMEOUT = 60.0
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
+        return type("PatientHandler", (base,), {"timeout": self.IDLE_TIMEOUT})
 
 
 @dataclass(frozen=True)
