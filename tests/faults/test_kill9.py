@@ -13,10 +13,12 @@ a delivery, idle) and the moment within it; every failed check of a trial is lis
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,8 @@ from tests.faults._kill import (
 
 pytestmark = pytest.mark.slow
 
-SEEDS = range(10)
+# Ten trials a family in the suite; MARSAD_KILL_TRIALS=200 for a longer soak (same seeds first).
+SEEDS = range(int(os.environ.get("MARSAD_KILL_TRIALS", "10")))
 RULES = (RuleSpec("withdrawal", "انسحاب"), RuleSpec("floods", "فيضان"))
 
 
@@ -358,22 +361,24 @@ def test_a_crawl_killed_then_crawled_again_stores_every_entry_once(
     finally:
         killed.ensure_dead()
     at_kill = sum(stored_urls(db).values())
-    crawls = 0
-    while crawls < CRAWLS_AFTER and set(stored_urls(db)) < entry_urls(site):
+    codes: list[int] = []
+    while len(codes) < CRAWLS_AFTER and set(stored_urls(db)) < entry_urls(site):
         crawl = Marsad(args, tmp_path, log)
         try:
-            code = crawl.finish(120)
+            codes.append(crawl.finish(120))
         finally:
             crawl.ensure_dead()
-        crawls += 1
-        assert code == 0, f"crawl {crawls} after the kill failed:\n{crawl.output()[-3000:]}"
     trial = (
         f"seed {seed}, aimed at {moment}: {describe(kill, 'crawl')} with {at_kill} of "
-        f"{FEED_ENTRIES} entries stored; {crawls} crawls after it; feed fetched "
-        f"{site.feed_requested()} times"
+        f"{FEED_ENTRIES} entries stored; {len(codes)} crawls after it (exit codes {codes}); "
+        f"feed fetched {site.feed_requested()} times"
     )
     print(trial)
     problems = leftover_problems(kill, "crawl") + feed_problems(db, site)
+    if any(codes):
+        problems.append(
+            f"crawls after the kill exited {codes} (0: complete):\n{log.read_text()[-3000:]}"
+        )
     assert not problems, trial + "\n" + "\n".join(problems)
 
 
@@ -415,8 +420,16 @@ def delivery_problems(db: Path, sink: SlowSink) -> tuple[list[str], int]:
     problems = []
     stored = store_alerts(db)
     keys = sink_keys(sink)
-    if unsent := sorted(key for key, (_, status) in stored.items() if status != "sent"):
-        problems.append(f"{len(unsent)} alerts not sent: {unsent[:3]}")
+    unsent = query(
+        db,
+        "SELECT id, status, attempts, claimed_by, lease_until FROM alerts WHERE status != 'sent'",
+    )
+    if unsent:
+        now = datetime.now(UTC).strftime("%H:%M:%SZ")
+        problems.append(
+            f"{len(unsent)} alerts not sent at {now} (id, status, attempts, claimed by, lease "
+            f"until): {unsent[:6]}"
+        )
     if never := sorted(set(stored) - set(keys)):
         problems.append(f"{len(never)} alerts never reached the webhook: {never[:3]}")
     if strangers := sorted(set(keys) - set(stored)):
@@ -473,7 +486,7 @@ def test_the_daemon_killed_and_restarted_loses_and_doubles_nothing(
         finally:
             daemon.ensure_dead()
         kills.append(
-            f"{describe(kill, 'daemon')} aimed at {moment}, with "
+            f"{describe(kill, f'daemon (pid {daemon.proc.pid})')} aimed at {moment}, with "
             f"{sum(stored_urls(db).values())} entries stored and {len(sink.received())} "
             "webhook requests"
         )
