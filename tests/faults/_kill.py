@@ -108,15 +108,19 @@ class Marsad:
         """SIGKILL the command's own process (not its workers: they must notice by themselves),
         then say which processes of its session outlived it."""
         after = self.elapsed
-        landed = self.running()
-        if landed:
+        if self.running():
             os.kill(self.proc.pid, signal.SIGKILL)
         returncode = self.proc.wait(timeout=30)
         sid = self.proc.pid
         wait_until(lambda: not session_processes(sid), ORPHAN_GRACE, poll=0.05)
         leftovers = session_processes(sid)
         end_processes(pid for pid, _ in leftovers)
-        return Kill(landed, after, returncode, tuple(f"{pid} {cmd}" for pid, cmd in leftovers))
+        return Kill(
+            returncode == -signal.SIGKILL,
+            after,
+            returncode,
+            tuple(f"{pid} {cmd}" for pid, cmd in leftovers),
+        )
 
     def finish(self, timeout: float) -> int:
         """Wait for the command to exit by itself; kill it if it does not within ``timeout``."""
@@ -134,8 +138,10 @@ class Marsad:
         return self.finish(timeout)
 
     def ensure_dead(self) -> None:
+        """However the trial went: the command and anything of its session gone."""
         if self.running():
             self.kill9()
+        end_processes(pid for pid, _ in session_processes(self.proc.pid))
 
 
 def session_processes(sid: int) -> list[tuple[int, str]]:
