@@ -13,10 +13,12 @@ crawls below cannot show without the internet: a public address is connected to,
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -240,9 +242,12 @@ class Site:
     routes: dict[str, Callable[[_Handler], None]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: ssl.SSLContext | None = None  # serve https
 
     def __post_init__(self) -> None:
         self.httpd = ThreadingHTTPServer((self.address, 0), _handler_for(self))
+        if self.tls is not None:
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -581,6 +586,43 @@ class AllowedRun:
     links: dict[str, str]
     proxy: list[str]  # what the proxy named in the environment got
     gone: str  # the URL of a feed on a port nobody listens on
+    secure: list[str]  # what the https site got
+
+
+def _tls_context(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for localhost (Scrapy does not
+    verify certificates by default, as browsers of old did not for feeds)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 @pytest.fixture(scope="module")
@@ -591,19 +633,39 @@ def allowed(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Itera
     closed.bind(("127.0.0.1", 0))
     gone = f"http://127.0.0.1:{closed.getsockname()[1]}/feed.xml"
     closed.close()  # nothing listens there now: connections are refused
+    tmp = tmp_path_factory.mktemp("allowed")
     proxy = Site("127.0.0.1")
+    secure = Site("127.0.0.1", tls=_tls_context(tmp))
+    secure.routes["/robots.txt"] = lambda h: h.reply(200, ROBOTS, "text/plain")
+    page_url = f"https://localhost:{secure.port}/pages/secure.html"
+    secure.routes["/secure.xml"] = lambda h: h.reply(200, _rss([page_url]), "application/rss+xml")
+    secure.routes["/pages/secure.html"] = lambda h: h.reply(200, _page("آمن"), "text/html")
     try:
         port = network.main.port
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
         run = crawl(
             network,
-            tmp_path_factory.mktemp("allowed"),
-            {"guard": f"http://127.0.0.1:{port}/feed.xml", "gone": gone},
+            tmp,
+            {
+                "guard": f"http://127.0.0.1:{port}/feed.xml",
+                "gone": gone,
+                "secure": f"https://localhost:{secure.port}/secure.xml",
+            },
             allow_private=["127.0.0.0/8", "localhost"],
-            env={"http_proxy": f"http://127.0.0.1:{proxy.port}", "no_proxy": ""},
+            env={"http_proxy": proxy_url, "https_proxy": proxy_url, "no_proxy": ""},
         )
-        yield AllowedRun(run, network.links(f"127.0.0.1:{port}"), proxy.targets(), gone)
+        yield AllowedRun(
+            run, network.links(f"127.0.0.1:{port}"), proxy.targets(), gone, secure.targets()
+        )
     finally:
         proxy.close()
+        secure.close()
+
+
+def test_https_goes_through_the_same_screened_connection(allowed: AllowedRun) -> None:
+    assert sorted(allowed.secure) == ["/pages/secure.html", "/robots.txt", "/secure.xml"]
+    [article] = [a for url, a in allowed.run.articles().items() if url.startswith("https:")]
+    assert article["extraction"] == "page" and PAGE_TEXT in article["text"]
 
 
 def test_allow_private_opens_loopback_but_never_other_schemes(allowed: AllowedRun) -> None:
