@@ -1,14 +1,23 @@
-"""Deciding whether an incoming article is a copy of one the store already holds.
+"""Deciding which story an incoming article is a copy of, if any.
 
-Layers from cheap to expensive; the first that decides wins (same canonical URL or GUID is
-caught before this, as the same article seen again):
+A story is an original and copies *of that original*. Layers from cheap to expensive; the first
+that decides wins (same canonical URL or GUID is caught before this, as the same article seen
+again):
 
-1. ``body_hash``: the normalised body, credit lines and boilerplate removed, hashed exactly.
-2. ``minhash``: LSH candidates from the band index, screened on their MinHash estimates and then
-   verified on the actual word shingles. A candidate is a copy when the Jaccard similarity of the
-   two shingle sets reaches ``JACCARD_ACCEPT`` (re-titled, re-credited, a paragraph dropped) or
-   when the smaller set is contained in the larger by ``CONTAINMENT_ACCEPT`` (a truncated copy, an
+1. ``body_hash``: the normalised body, credit lines and boilerplate removed, hashed exactly: the
+   same text as an article of a story is in that story.
+2. ``minhash``: LSH candidates from the band index, screened on their MinHash estimates; each
+   candidate's story's *original* is then verified on the actual word shingles (a candidate that
+   is a copy stands for its story, but the article is compared with the original, so nothing
+   joins a story through another text a member holds: a roundup quoting two wire texts is no
+   bridge between them). The article is a copy when the Jaccard similarity of the two shingle
+   sets reaches ``JACCARD_ACCEPT`` (re-titled, re-credited, a paragraph dropped) or when the
+   smaller set is contained in the larger by ``CONTAINMENT_ACCEPT`` (a truncated copy, an
    excerpt, a copy with an added introduction).
+
+An article that is a copy of several stories' originals joins the one it shares most with;
+:func:`place` decides what becomes of the others (merged when the article is their source,
+quoted otherwise) and whether the article takes its story's original's place.
 """
 
 from __future__ import annotations

@@ -215,8 +215,21 @@ def story_matches(db: Database, story_id: int) -> list[Row]:
 
 
 def story_alerts(db: Database, story_id: int) -> list[Row]:
+    """The story's alerts, with those left on stories merged into it (sent ones, history)."""
+    # By id through the indexes: the view's story_id is computed, so filtering on it scans.
     return list(
-        db.query("SELECT * FROM alert_deliveries WHERE story_id = ? ORDER BY alert_id", [story_id])
+        db.query(
+            """
+            SELECT * FROM alert_deliveries WHERE alert_id IN (
+                SELECT id FROM alerts WHERE story_id = :s
+                UNION ALL
+                SELECT al.id FROM stories g JOIN alerts al ON al.story_id = g.id
+                WHERE g.merged_into = :s
+            )
+            ORDER BY alert_id
+            """,
+            {"s": story_id},
+        )
     )
 
 

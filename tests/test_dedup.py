@@ -7,6 +7,7 @@ original's story. The text is ours: a made-up municipal story in four paragraphs
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
 from marsad.storage import lsh
 from marsad.storage.db import bring_up_to_date, open_store
+from marsad.storage.dedup import place
 from marsad.storage.migrations import migrations
-from marsad.storage.models import NewArticle
+from marsad.storage.models import DuplicateVerdict, NewArticle
 
 P1 = (
     "أعلن مجلس إدارة هيئة النقل في المدينة، في اجتماعه الدوري الذي عقد مساء الأحد، عن خطة "
@@ -195,6 +197,49 @@ def test_two_excerpts_then_their_original_make_one_story(store: Database) -> Non
     assert json.loads(story["sources"]) == ["c", "a", "b"]
     merged = list(store.query("SELECT * FROM stories WHERE merged_into IS NOT NULL"))
     assert [m["merged_into"] for m in merged] == [story["id"]]
+
+
+def verdict(story_id: int, published: str, *, covers: bool) -> DuplicateVerdict:
+    return DuplicateVerdict(
+        original_id=story_id * 10,
+        story_id=story_id,
+        similarity=0.9,
+        covers=covers,
+        original_published=published,
+    )
+
+
+@pytest.mark.parametrize(
+    ("published", "covers", "also", "takes", "merge", "quoted"),
+    [
+        # A later copy, or a later text quoting two stories: joins one, quotes the other.
+        ("2024-05-01T12:00:00Z", True, [(2, "2024-05-01T09:00:00Z", True)], False, [], [2]),
+        # The source of both, published before them: it heads the story and merges the other.
+        ("2024-05-01T07:00:00Z", True, [(2, "2024-05-01T09:00:00Z", True)], True, [2], []),
+        # The source of one only: the other, published before it, is quoted.
+        ("2024-05-01T07:00:00Z", True, [(2, "2024-05-01T06:00:00Z", True)], True, [], [2]),
+        # An earlier excerpt of the original (does not cover it): no takeover, nothing merged.
+        ("2024-05-01T07:00:00Z", False, [(2, "2024-05-01T09:00:00Z", True)], False, [], [2]),
+        # It holds only part of the other story's original: quoted, not merged.
+        ("2024-05-01T07:00:00Z", True, [(2, "2024-05-01T09:00:00Z", False)], True, [], [2]),
+        # Another spelling of the time compares as a time (08:30+03:00 is 05:30Z).
+        ("2024-05-01T08:30:00+03:00", True, [], True, [], []),
+    ],
+)
+def test_place_decides_takeover_merges_and_quotes(
+    published: str,
+    covers: bool,
+    also: list[tuple[int, str, bool]],
+    takes: bool,
+    merge: list[int],
+    quoted: list[int],
+) -> None:
+    others = tuple(verdict(s, when, covers=c) for s, when, c in also)
+    found = replace(verdict(1, "2024-05-01T08:00:00Z", covers=covers), also=others)
+    placement = place(found, published)
+    assert placement.takes_original == takes
+    assert list(placement.merge) == merge
+    assert [q.story_id for q in placement.quotes] == quoted
 
 
 def test_one_alert_per_story_and_the_story_counts_outlets(store: Database) -> None:
