@@ -91,16 +91,13 @@ def import_file(
     """
     counts = ImportCounts()
     run = _Batches(db, rules, hold_alerts, on_bad_line)
-    held_before = count_suppressions(db)
     try:
         with open_jsonl(path) as stream:
             items = prepared_ahead(read_articles(stream), workers)
             while run.import_some(items, batch, counts):
                 pass
     except (StoreBusy, OSError, EOFError, sqlite3.Error) as exc:
-        counts.suppressed = count_suppressions(db) - held_before
         raise ImportStopped(exc, counts, run.line) from exc
-    counts.suppressed = count_suppressions(db) - held_before
     return counts
 
 
@@ -132,6 +129,9 @@ class _Batches:
         taken = 0
         error: OSError | EOFError | None = None
         with write_transaction(self.db):
+            # Counted inside the transaction, which holds the write lock: no other writer's
+            # suppressions (the daemon's) are counted with this import's.
+            held_before = count_suppressions(self.db)
             while entry is not None:
                 taken += 1
                 self._ingest(*entry, done)
@@ -142,6 +142,7 @@ class _Batches:
                 except (OSError, EOFError) as exc:
                     error = exc
                     break
+            done.suppressed = count_suppressions(self.db) - held_before
         counts.add(done)
         if error is not None:
             raise error
