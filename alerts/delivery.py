@@ -4,7 +4,8 @@ with backoff.
 Any number of passes, in any number of processes on one store, may run at once. A pass *claims*
 an alert before sending it (one ``UPDATE … RETURNING`` that sets who holds it and until when:
 :func:`storage.outbox.claim_due_alerts`), so two passes never send the same alert at once; the
-claim is a lease, so the alerts of a pass that died are sent by another once it lapses.
+claim is a lease, so the alerts of a pass that died are sent by another once it lapses (or at
+once by the next pass on the same host, which sees that the claimer's process is gone).
 
 Sends run concurrently: at most :data:`CHANNEL_CONCURRENCY` at a time per channel (one receiver,
 one SMTP server: a hanging one ties up its own sends only) and :data:`PASS_CONCURRENCY` in all. A
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.channels import CHANNEL_TYPES
@@ -39,10 +41,12 @@ from marsad.storage.outbox import (
     Backlog,
     any_claimable,
     claim_due_alerts,
+    live_claimers,
     mark_dead,
     mark_sent,
     outbox_backlog,
     record_delivery,
+    release_claims,
     renew_claims,
     schedule_retry,
     story_alert_summary,
@@ -125,6 +129,55 @@ def new_claimer() -> str:
     """A name for one pass, unique across processes and readable in the store: host, pid, and a
     random tag (one process runs many passes)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def claimer_process(claimer: str) -> tuple[str, int] | None:
+    """The host and pid a :func:`new_claimer` name carries; ``None`` for any other name."""
+    host, _, rest = claimer.partition(":")
+    pid, _, tag = rest.partition(":")
+    if not host or not pid.isdigit() or not tag:
+        return None
+    return host, int(pid)
+
+
+def process_is_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
+    parent, counts as gone: it sends nothing more)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # another user's process: alive
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def release_claims_of_the_gone(db: Database, now: str) -> int:
+    """Release, so they are sent now, the claims of passes whose process has ended on this host
+    (``kill -9``, a crash, a power cut): it cannot be sending them. Claims made on another host,
+    or by a process still alive, wait for their lease to lapse."""
+    here, me = socket.gethostname(), os.getpid()
+    released = 0
+    for claimer in live_claimers(db, now):
+        process = claimer_process(claimer)
+        if process is None or process[0] != here or process[1] == me:
+            continue
+        if not process_is_gone(process[1]):
+            continue
+        with write_transaction(db):
+            count = release_claims(db, claimer)
+        if count:
+            log.warning(
+                "%d alerts were claimed by pid %d, which is gone: they are due again now",
+                count,
+                process[1],
+            )
+        released += count
+    return released
 
 
 @dataclass
@@ -231,6 +284,7 @@ class _Pass:
         self.closing = AsyncExitStack()
 
     async def run(self) -> DeliveryReport:
+        release_claims_of_the_gone(self.db, to_iso(self.clock()))
         async with self.closing:
             try:
                 while True:

@@ -140,6 +140,28 @@ def renew_claims(db: Database, claimer: str, alert_ids: Collection[int], lease_u
     return int(cursor.rowcount)
 
 
+def live_claimers(db: Database, now: str) -> list[str]:
+    """The passes holding claims on pending alerts whose leases have not lapsed at ``now``."""
+    return [
+        row["claimed_by"]
+        for row in db.query(
+            "SELECT DISTINCT claimed_by FROM alerts WHERE status = 'pending' "
+            "AND claimed_by IS NOT NULL AND lease_until > ? ORDER BY claimed_by",
+            [now],
+        )
+    ]
+
+
+def release_claims(db: Database, claimer: str) -> int:
+    """Drop every claim ``claimer`` holds on pending alerts (it is known to be gone)."""
+    cursor = db.execute(
+        "UPDATE alerts SET claimed_by = NULL, lease_until = NULL "
+        "WHERE claimed_by = ? AND status = 'pending'",
+        [claimer],
+    )
+    return int(cursor.rowcount)
+
+
 def record_delivery(
     db: Database,
     alert_id: int,

@@ -9,8 +9,11 @@ subprocesses and real loopback webhook receivers; time is injected where a lease
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,8 +35,11 @@ from marsad.alerts.delivery import (
     SEND_SLACK_SECONDS,
     SMTP_EXCHANGES,
     STORE_WAIT_SECONDS,
+    claimer_process,
     deliver_due,
     lease_seconds,
+    new_claimer,
+    process_is_gone,
     send_deadline,
 )
 from marsad.alerts.matching import compile_rules
@@ -437,3 +443,39 @@ def test_each_channel_is_claimed_for_as_long_as_its_own_sends_need(store: Databa
         for name, channel in channels.items()
     }
     assert reader.leases["hook"] < reader.leases["mail"]
+
+
+def test_claims_of_a_process_that_is_gone_are_released_by_the_next_pass(store: Database) -> None:
+    queue_alerts(store, 3)
+    here = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claimers = {
+            1: f"{here}:{gone.pid}:dead0001",  # this host, process gone: released
+            2: f"{here}:{alive.pid}:live0001",  # this host, alive: its lease holds
+            3: f"elsewhere.example:{gone.pid}:far00001",  # cannot be seen: its lease holds
+        }
+        for alert_id, claimer in claimers.items():
+            with write_transaction(store):
+                store.execute(
+                    "UPDATE alerts SET claimed_by = ?, lease_until = ? WHERE id = ?",
+                    [claimer, to_iso(T0 + timedelta(hours=1)), alert_id],
+                )
+        with WebhookSink() as sink:
+            channels = parse_channels({"hook": {"type": "webhook", "url": sink.url}}, environ={})
+            report = asyncio.run(deliver_due(store, channels, CONFIG, now=lambda: T0))
+            sent = [json.loads(r.body)["alert_id"] for r in sink.requests]
+    finally:
+        alive.kill()
+        alive.wait()
+    assert (report.sent, sent) == (1, [1])
+    assert report.backlog is not None and report.backlog.held == 2
+
+
+def test_a_claimer_name_carries_its_host_and_pid() -> None:
+    assert claimer_process(new_claimer()) == (socket.gethostname(), os.getpid())
+    assert claimer_process("a pass that died") is None
+    assert claimer_process("host:notapid:tag") is None
+    assert process_is_gone(os.getpid()) is False
