@@ -23,7 +23,7 @@ import feedparser
 import lxml.etree
 import lxml.html
 
-from marsad.crawler.encoding import charset_from_content_type
+from marsad.crawler.encoding import feed_as_utf8
 from marsad.times import to_iso, to_utc_iso
 from marsad.urls import canonical_url
 
@@ -73,15 +73,17 @@ class FeedResult:
 
 
 def parse_feed(body: bytes, base_url: str, *, content_type: str | None = None) -> FeedResult:
-    """Parse a feed. ``content_type`` (the HTTP header) only contributes its charset, if any."""
+    """Parse a feed. ``content_type`` (the HTTP header) only contributes its charset, if any,
+    and that only when the bytes agree with it (:func:`feed_as_utf8`)."""
     headers = {
         # Makes feedparser resolve relative links against the feed's own URL.
         "content-location": base_url,
         # Servers label feeds text/html, text/plain or nothing at all; that is no reason to call
-        # a feed malformed. The bytes (XML declaration, BOM) decide unless a charset is given.
-        "content-type": _xml_content_type(content_type),
+        # a feed malformed. The bytes are UTF-8 by now, whatever the feed declared.
+        "content-type": "application/xml; charset=utf-8",
     }
-    parsed: Any = feedparser.parse(_defuse_char_refs(body), response_headers=headers)
+    utf8 = feed_as_utf8(body, content_type)
+    parsed: Any = feedparser.parse(_defuse_char_refs(utf8), response_headers=headers)
     entries: list[FeedEntry] = []
     unusable: list[str] = []
     for number, raw in enumerate(parsed.entries, start=1):
@@ -112,11 +114,6 @@ def _defuse_char_refs(body: bytes) -> bytes:
         return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF else ref[0]
 
     return _CHAR_REF.sub(defuse, body)
-
-
-def _xml_content_type(content_type: str | None) -> str:
-    charset = charset_from_content_type(content_type)
-    return f"application/xml; charset={charset}" if charset else "application/xml"
 
 
 def _entry(entry: Any, base_url: str) -> FeedEntry:

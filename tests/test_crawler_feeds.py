@@ -236,3 +236,21 @@ def test_an_entry_is_given_up_after_enough_attempts_and_time_both() -> None:
     assert not gives_up(50, just_now, now)
     assert gives_up(ENTRY_MAX_ATTEMPTS, long_ago, now)
     assert gives_up(ENTRY_MAX_ATTEMPTS, "2024-05-12T11:00:00Z", now)  # exactly the bound
+
+
+_ISO_8859_6_FEED = (
+    "<?xml version='1.0'?><rss version='2.0'><channel><title>قناة</title>"
+    "<item><title>وزير الخارجية يصل إلى العاصمة</title><link>https://example.org/a</link>"
+    "<description>بدأ الوزير زيارة رسمية تستمر يومين</description></item>"
+    "</channel></rss>"
+).encode("iso-8859-6")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/rss+xml; charset=windows-1256"])
+def test_an_iso_8859_6_feed_reads_as_arabic_undeclared_or_mislabelled(
+    content_type: str | None,
+) -> None:
+    # Undeclared, feedparser alone read it as windows-1252; labelled windows-1256, as mojibake.
+    result = parse_feed(_ISO_8859_6_FEED, "https://example.org/feed", content_type=content_type)
+    assert [e.title for e in result.entries] == ["وزير الخارجية يصل إلى العاصمة"]
+    assert result.title == "قناة"
