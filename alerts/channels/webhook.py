@@ -45,6 +45,10 @@ _DETAIL_MAX = 300
 _KEYS = frozenset({"type", "url", "secret_env", "timeout", "headers"})
 
 
+# Below the idle timeout of common HTTP servers (nginx 75 s, Node 5 s, Python's 5 s sink).
+KEEPALIVE_SECONDS = 2.0
+
+
 @dataclass(frozen=True)
 class WebhookChannel:
     kind: ClassVar[str] = "webhook"
@@ -182,7 +186,11 @@ class WebhookSender:
 
     def _client_for_pass(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            # Receivers close idle connections (often after 5 s); a pass that waited longer
+            # than that would reuse a dead one and fail its send. Keep them for less.
+            self._client = httpx.AsyncClient(
+                follow_redirects=False, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+            )
         return self._client
 
     async def aclose(self) -> None:
