@@ -313,11 +313,14 @@ LIMIT 100""",
     },
     "failing_feeds": {
         "title": "Failing feeds",
-        "description": "Feeds whose last fetch failed, worst first.",
-        "sql": """SELECT name, url, consecutive_failures, last_error, last_status,
+        "description": (
+            "Feeds whose last fetch failed or that owe entries they could not store, worst "
+            "first (retired feeds are left out)."
+        ),
+        "sql": """SELECT name, url, state, consecutive_failures, last_error, last_status,
        last_fetch_at, last_success_at, backoff_until, next_poll_at
 FROM feed_health
-WHERE consecutive_failures > 0
+WHERE state IN ('failing', 'incomplete')
 ORDER BY consecutive_failures DESC, name""",
     },
     "search_articles": {
