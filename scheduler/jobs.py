@@ -32,8 +32,9 @@ class JobContext:
     runner: Any  # scrapy.crawler.AsyncCrawlerRunner (untyped)
     db: Database  # the daemon's one store connection, open for its whole life
     rules: RuleIndex  # compiled once, at start
-    # One delivery pass at a time: a feed job and the periodic delivery job must never pick up
-    # the same pending alert twice.
+    # One delivery pass at a time in this process: claims keep passes from sending an alert
+    # twice; this keeps the process's sends in flight within one pass's bounds, which the
+    # claims' lease is derived from.
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -126,22 +127,6 @@ def crawl_exit_code(report: CrawlReport) -> int:
     ):
         return CRAWL_PARTIAL
     return CRAWL_OK
-
-
-def crawl_once(config: Config, *, force: bool = False) -> int:
-    """``marsad crawl``: every feed once (``force``: those backing off too), one delivery pass,
-    on a reactor started for it; returns :func:`crawl_exit_code` of the crawl."""
-    from marsad.scheduler.daemon import _build_context
-    from marsad.scheduler.reactor import run_on_reactor
-
-    async def main() -> int:
-        ctx = await _build_context(config)
-        try:
-            return crawl_exit_code(await crawl_all(ctx, force=force))
-        finally:
-            ctx.db.close()
-
-    return run_on_reactor(main)
 
 
 async def deliver_pending(ctx: JobContext) -> DeliveryReport | None:

@@ -68,7 +68,7 @@ def crawl_command(
       4  nothing was fetched: every feed backs off after failures
          (`--force` fetches them anyway; `marsad feeds reset NAME`)
     """
-    from marsad.scheduler.jobs import crawl_once
+    from marsad.scheduler.daemon import crawl_once
 
     raise SystemExit(
         crawl_once(_feeds_config(config_path, db_path, log_level, "crawl"), force=force)
