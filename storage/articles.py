@@ -13,12 +13,13 @@ from marsad.storage.models import DuplicateVerdict, NewArticle
 
 class StoryHead(NamedTuple):
     """A story and its original: the original's id, publication time (fetch time if
-    undated) and body hash."""
+    undated) and body hash; how many articles the story holds."""
 
     story_id: int
     original_id: int
     published: str
     body_hash: str
+    article_count: int
 
 
 def find_article_by_url(db: Database, canonical_url: str) -> int | None:
@@ -179,7 +180,7 @@ def story_heads(db: Database, article_ids: Sequence[int]) -> dict[int, StoryHead
     rows = db.query(
         f"""
         SELECT a.id, a.story_id, s.original_id,
-               coalesce(o.published, o.fetched_at) AS published, o.body_hash
+               coalesce(o.published, o.fetched_at) AS published, o.body_hash, s.article_count
         FROM articles a
         JOIN stories s ON s.id = a.story_id
         JOIN articles o ON o.id = s.original_id
@@ -189,7 +190,11 @@ def story_heads(db: Database, article_ids: Sequence[int]) -> dict[int, StoryHead
     )
     return {
         int(r["id"]): StoryHead(
-            int(r["story_id"]), int(r["original_id"]), r["published"], r["body_hash"]
+            int(r["story_id"]),
+            int(r["original_id"]),
+            r["published"],
+            r["body_hash"],
+            int(r["article_count"]),
         )
         for r in rows
     }

@@ -36,6 +36,7 @@ from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.articles import StoryHead
 from marsad.storage.fingerprint import (
+    U64,
     Fingerprint,
     Similarity,
     estimate,
@@ -126,14 +127,45 @@ def find_duplicate(db: Database, body: PreparedBody) -> DuplicateVerdict | None:
     accepted = _copies_of_originals(db, body)
     if not accepted:
         return None
-    accepted.sort(key=lambda pair: pair[0], reverse=True)
-    best, *others = (verdict for _, verdict in accepted)
-    return replace(best, also=tuple(others))
+    accepted.sort(key=lambda match: match.rank, reverse=True)
+    best, *rest = accepted
+    others = []
+    for match in rest:
+        verdict = match.verdict
+        if match.article_count == 1 and _missed_copy(match, best):
+            verdict = replace(verdict, missed=True)
+        others.append(verdict)
+    return replace(best.verdict, also=tuple(others))
 
 
-def _copies_of_originals(
-    db: Database, body: PreparedBody
-) -> list[tuple[tuple[int, float], DuplicateVerdict]]:
+@dataclass(frozen=True)
+class _Match:
+    """A story whose original the incoming article is a copy of."""
+
+    verdict: DuplicateVerdict
+    rank: tuple[int, float]  # shingles shared with the original, then Jaccard
+    original: U64  # the original's shingles
+    article_count: int
+
+
+def _missed_copy(other: _Match, best: _Match) -> bool:
+    """Whether ``other``'s original (its story's only article) is itself a copy of ``best``'s
+    original, so would have joined that story had the index found it when it came: a copy
+    the index found no candidate for starts a story of its own, and this repairs it.
+
+    Not when it holds ``best``'s original and was published before it: then it would have
+    become that story's original, which a merge does not do."""
+    theirs, ours = other.original, best.original
+    shared = len(np.intersect1d(theirs, ours, assume_unique=True))
+    if decide(_similarity(shared, len(theirs), len(ours)), len(theirs), len(ours)) is None:
+        return False
+    return not (
+        shared >= CONTAINMENT_ACCEPT * len(ours)
+        and _before(other.verdict.original_published or "", best.verdict.original_published or "")
+    )
+
+
+def _copies_of_originals(db: Database, body: PreparedBody) -> list[_Match]:
     """A verdict for each story among the candidates whose original ``body`` is a copy of,
     with what it shares with that original (shingles in common, then Jaccard)."""
     screened = _screened_candidates(db, body)
@@ -147,7 +179,7 @@ def _copies_of_originals(
             stories.setdefault(head.story_id, head)
     texts = store.article_bodies(db, [head.original_id for head in stories.values()])
     mine = shingle_hashes(body.body_norm)
-    accepted: list[tuple[tuple[int, float], DuplicateVerdict]] = []
+    accepted: list[_Match] = []
     for story_id, head in stories.items():
         if head.original_id not in texts:
             continue
@@ -183,7 +215,7 @@ def _copies_of_originals(
             covers=shared >= CONTAINMENT_ACCEPT * len(original),
             original_published=head.published,
         )
-        accepted.append(((shared, sim.jaccard), verdict))
+        accepted.append(_Match(verdict, (shared, sim.jaccard), original, head.article_count))
     return accepted
 
 
@@ -203,13 +235,15 @@ def place(verdict: DuplicateVerdict, published: str) -> Placement:
     It takes the original's place when it holds the original's whole text and was published
     before it. Other stories it is a copy of merge into its story only when it is the source
     of those too (it holds their originals' whole text and was published before them: excerpts
-    that arrived before their full text); a text quoting stories published before it (a
-    roundup) does not merge them, it quotes them. Pure."""
+    that arrived before their full text), or when the other story is one the index missed
+    (``missed``: its only article is a copy of this story's original); a text quoting stories
+    published before it (a roundup) does not merge them, it quotes them. Pure."""
     takes = verdict.covers and _before(published, verdict.original_published)
     merge: list[int] = []
     quotes: list[DuplicateVerdict] = []
     for other in verdict.also:
-        if takes and other.covers and _before(published, other.original_published):
+        source = takes and other.covers and _before(published, other.original_published)
+        if source or other.missed:
             merge.append(other.story_id)
         else:
             quotes.append(other)

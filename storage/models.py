@@ -36,6 +36,8 @@ class DuplicateVerdict:
     original was published (fetched, if undated). ``also``: other stories the article is a
     copy of too, best first (a roundup quoting two texts; a full text whose excerpts came
     first): :func:`storage.dedup.place` decides whether they merge or are only quoted.
+    ``missed``: said of a story in ``also`` that holds one article, itself a copy of the first
+    story's original: it would have joined that story had the index found it when it came.
     """
 
     original_id: int
@@ -45,6 +47,7 @@ class DuplicateVerdict:
     covers: bool = False
     original_published: str | None = None
     also: tuple[DuplicateVerdict, ...] = ()
+    missed: bool = False
 
 
 @dataclass(frozen=True)

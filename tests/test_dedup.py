@@ -199,13 +199,16 @@ def test_two_excerpts_then_their_original_make_one_story(store: Database) -> Non
     assert [m["merged_into"] for m in merged] == [story["id"]]
 
 
-def verdict(story_id: int, published: str, *, covers: bool) -> DuplicateVerdict:
+def verdict(
+    story_id: int, published: str, *, covers: bool, missed: bool = False
+) -> DuplicateVerdict:
     return DuplicateVerdict(
         original_id=story_id * 10,
         story_id=story_id,
         similarity=0.9,
         covers=covers,
         original_published=published,
+        missed=missed,
     )
 
 
@@ -224,17 +227,20 @@ def verdict(story_id: int, published: str, *, covers: bool) -> DuplicateVerdict:
         ("2024-05-01T07:00:00Z", True, [(2, "2024-05-01T09:00:00Z", False)], True, [], [2]),
         # Another spelling of the time compares as a time (08:30+03:00 is 05:30Z).
         ("2024-05-01T08:30:00+03:00", True, [], True, [], []),
+        # A story the index missed (its one article a copy of this original) merges, whatever
+        # the times.
+        ("2024-05-01T12:00:00Z", True, [(2, "2024-05-01T06:00:00Z", False, True)], False, [2], []),
     ],
 )
 def test_place_decides_takeover_merges_and_quotes(
     published: str,
     covers: bool,
-    also: list[tuple[int, str, bool]],
+    also: list[tuple[int, str, bool] | tuple[int, str, bool, bool]],
     takes: bool,
     merge: list[int],
     quoted: list[int],
 ) -> None:
-    others = tuple(verdict(s, when, covers=c) for s, when, c in also)
+    others = tuple(verdict(o[0], o[1], covers=o[2], missed=len(o) > 3 and o[3]) for o in also)
     found = replace(verdict(1, "2024-05-01T08:00:00Z", covers=covers), also=others)
     placement = place(found, published)
     assert placement.takes_original == takes

@@ -25,11 +25,14 @@ from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.cli import cli
 from marsad.ingest import IngestResult, ingest_article
-from marsad.storage import inspection
+from marsad.ingest.prepare import prepare_article
+from marsad.storage import articles as store_articles
+from marsad.storage import inspection, lsh
 from marsad.storage.db import bring_up_to_date, open_store
 from marsad.storage.fingerprint import words
 from marsad.storage.migrations import migrations
 from marsad.storage.models import NewArticle
+from marsad.storage.transactions import write_transaction
 from tests.test_dedup import P1, P2, P3, P4
 from tests.webhook_sink import WebhookSink
 
@@ -447,3 +450,37 @@ def test_an_earlier_full_text_takes_the_original_from_its_excerpt(store: Databas
         full.article_id: None,
         tail.article_id: full.article_id,
     }
+
+
+def test_a_copy_the_index_missed_is_merged_by_a_later_copy_of_both(store: Database) -> None:
+    """A copy the index found no candidate for starts a story of its own; an article that is a
+    copy of both originals shows they are one text, and the lone story merges."""
+    short = add(store, "https://a.example/1", P1 + "\n" + P2, "2025-03-01T08:00:00Z", "a")
+    # The full text, stored as the index would have stored it had it missed the short one.
+    full_text = "\n".join([P1, P2, P3])
+    lone = article("https://b.example/1", full_text, "2025-03-01T09:00:00Z", "b")
+    with write_transaction(store):
+        prepared = prepare_article(lone)
+        lone_story = store_articles.insert_story(store, lone.title, NOW)
+        lone_id = store_articles.insert_article(
+            store,
+            lone,
+            title_norm=prepared.title_norm,
+            text_norm=prepared.text_norm,
+            body_hash=prepared.body.body_hash,
+            story_id=lone_story,
+            fetched_at=NOW,
+        )
+        lsh.index_article(store, lone_id, prepared.body.fingerprint)
+        store_articles.refresh_story(store, lone_story, NOW)
+    # A later copy of both, one word changed (so not the same body as either).
+    both_text = full_text.replace("الأحد", "الاثنين")
+    both = add(store, "https://c.example/1", both_text, "2025-03-01T10:00:00Z", "c")
+    # It shares most with the full text, of which the short one is an excerpt: the short
+    # one's story (of one article) merges into the full text's, headed by the full text.
+    assert both.story_id == lone_story
+    assert story_of(store, short.article_id) == lone_story
+    story = next(store.query("SELECT * FROM stories WHERE id = ?", [lone_story]))
+    assert (story["original_id"], story["article_count"]) == (lone_id, 3)
+    assert quotes(store) == set()
+    assert_every_member_is_a_copy_of_its_original(store)
