@@ -21,7 +21,7 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.ingest.importer import ImportCounts, ImportStopped, import_file
+from marsad.ingest.importer import IMPORT_BATCH, ImportCounts, ImportStopped, import_file
 from marsad.ingest.jsonl import LineError
 from marsad.storage.export import WRITERS, export_articles
 from marsad.storage.transactions import StoreBusy
@@ -44,12 +44,20 @@ NO_ALERTS_REASON = "imported with --no-alerts"
     help="Queue no alert: an archive is history. Matches are still stored, and the alerts "
     "held back are listed by `marsad alerts --suppressed`.",
 )
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1, max=100_000),
+    default=IMPORT_BATCH,
+    show_default=True,
+    help="Articles per commit: a killed import keeps every whole batch it committed.",
+)
 @store_options
 @json_option
 def import_command(
     file: Path,
     workers: int,
     no_alerts: bool,
+    batch: int,
     config_path: str | None,
     db_path: str | None,
     as_json: bool,
@@ -76,6 +84,7 @@ def import_command(
             workers=workers,
             on_bad_line=report,
             hold_alerts=NO_ALERTS_REASON if no_alerts else None,
+            batch=batch,
         )
     except ImportStopped as stopped:
         fail(f"{file}:{stopped.line}: {_why_stopped(stopped)}; {_committed(stopped.counts)}")
