@@ -155,9 +155,7 @@ def test_refusals_say_what_and_how_to_allow() -> None:
         "unless [crawl] allow_private lists it"
     )
     mapped = DEFAULT.url_refusal("http://[::ffff:7f00:1]/")
-    assert mapped is not None and mapped.message.startswith(
-        "::ffff:7f00:1 is a loopback address;"
-    )
+    assert mapped is not None and mapped.message.startswith("::ffff:7f00:1 is a loopback address;")
     dotted = DEFAULT.url_refusal("http://127.0.0.1./")
     assert dotted is not None and dotted.message.startswith(
         "127.0.0.1. (= 127.0.0.1) is a loopback address;"
