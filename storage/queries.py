@@ -320,7 +320,8 @@ def store_totals(db: Database) -> Row:
                 (SELECT count(*) FROM stories WHERE outlet_count > 1) AS stories_multi_outlet,
                 (SELECT count(DISTINCT source) FROM articles) AS sources,
                 (SELECT count(*) FROM feeds) AS feeds,
-                (SELECT count(*) FROM feeds WHERE consecutive_failures > 0) AS feeds_failing,
+                (SELECT count(*) FROM feeds WHERE consecutive_failures > 0 AND retired_at IS NULL)
+                    AS feeds_failing,
                 (SELECT count(*) FROM matches) AS matches,
                 (SELECT count(*) FROM alerts) AS alerts,
                 (SELECT count(*) FROM alerts WHERE status = 'pending') AS alerts_pending,

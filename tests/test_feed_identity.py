@@ -107,6 +107,9 @@ def test_feeds_left_out_of_the_config_are_retired_never_failing(tmp_path: Path) 
         assert retired["retired_at"]
         assert retired["last_error"]  # kept for history
     assert list(feeds_json(store, "--failing")) == []
+    stats = CliRunner().invoke(cli, ["stats", "--json", "--db", str(store)])
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.stdout)["totals"]["feeds_failing"] == 0
 
 
 def test_feeds_reset_clears_the_back_off(tmp_path: Path) -> None:
