@@ -24,6 +24,7 @@ from marsad.alerts.delivery import deliver_due
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.cli import cli
+from marsad.cli.output import print_show
 from marsad.ingest import IngestResult, ingest_article
 from marsad.ingest.prepare import prepare_article
 from marsad.storage import articles as store_articles
@@ -340,7 +341,9 @@ def quotes(db: Database) -> set[tuple[int, int]]:
     return {(r[0], r[1]) for r in db.execute("SELECT article_id, story_id FROM story_quotes")}
 
 
-def test_a_roundup_of_two_statements_joins_one_and_quotes_the_other(store: Database) -> None:
+def test_a_roundup_of_two_statements_joins_one_and_quotes_the_other(
+    store: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = add(store, "https://a.example/1", STATEMENT_A, "2025-03-01T08:00:00Z", "a")
     b = add(store, "https://b.example/1", STATEMENT_B, "2025-03-01T08:30:00Z", "b")
     both = add(
@@ -374,6 +377,11 @@ def test_a_roundup_of_two_statements_joins_one_and_quotes_the_other(store: Datab
     assert [q["article_id"] for q in shown["quoted_by"]] == [both.article_id]
     shown = inspection.show(store, str(both.article_id))
     assert [q["story_id"] for q in shown["also_quotes"]] == [other]
+    # `marsad show` prints both sides of the quote.
+    print_show(shown)
+    assert "Also quotes" in capsys.readouterr().out
+    print_show(inspection.show(store, str(other), is_story=True))
+    assert "Quoted by" in capsys.readouterr().out
 
 
 def test_roundups_do_not_chain_three_statements_into_one_story(store: Database) -> None:

@@ -153,3 +153,25 @@ def print_show(record: dict[str, Any]) -> None:
         empty="no watch rule matched",
     )
     print_table(record["alerts"], ALERT_COLUMNS, title="Alerts", empty="no alerts")
+    # A roundup joins one story and quotes others; merged stories name the one they became.
+    if record.get("merged_from"):
+        merged = ", ".join(str(story_id) for story_id in record["merged_from"])
+        console.print(f"Stories merged into this one: {merged}")
+    if record.get("also_quotes"):
+        print_table(
+            record["also_quotes"],
+            [("story_id", "story"), ("title", "title"), ("similarity", "share quoted")],
+            title="Also quotes (stories left separate)",
+        )
+    if record.get("quoted_by"):
+        print_table(
+            record["quoted_by"],
+            [
+                ("article_id", "article"),
+                ("story_id", "in story"),
+                ("source", "source"),
+                ("title", "title"),
+                ("similarity", "share quoted"),
+            ],
+            title="Quoted by articles of other stories",
+        )
