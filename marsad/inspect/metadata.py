@@ -54,7 +54,7 @@ TABLES: dict[str, str] = {
     ),
     "story_overview": (
         "View: each story with its original, copy and outlet counts, the outlets carrying it, "
-        "the rules it matched and its alert count."
+        "the rules it matched and its alert count; merged and empty stories are left out."
     ),
     "alert_deliveries": (
         "View: each alert with its article, the outlets carrying the story, and the state of "
@@ -97,14 +97,20 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "stories": {
         "id": "Story id.",
-        "original_id": "The earliest-published article of the story.",
+        "original_id": (
+            "The article the others are copies of: the earliest-published that holds the "
+            "story's text."
+        ),
         "title": "Title of the story's original (it moves with the original).",
         "first_seen": "When the first article of the story was stored.",
         "last_seen": "When the latest article (copy) of the story was stored.",
         "article_count": "Articles in the story: the original and its copies.",
         "outlet_count": "Distinct sources carrying the story.",
         "sources": "Those sources, as a JSON list.",
-        "merged_into": "Set when the story turned out to be part of another: its articles moved.",
+        "merged_into": (
+            "Set when the story turned out to be part of another: its articles, alerts, "
+            "held-back alerts and quotes moved there."
+        ),
     },
     "articles": {
         "id": "Article id.",
@@ -222,7 +228,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "story_overview": {
         "story_id": "Story id.",
         "title": "The original's title.",
-        "original_id": "The earliest-published article.",
+        "original_id": "The article the others are copies of.",
         "original_source": "Outlet of the original.",
         "original_url": "URL of the original.",
         "original_published": "When the original was published (or stored).",
@@ -233,7 +239,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "first_seen": "When the story was first stored.",
         "last_seen": "When its latest article was stored.",
         "rules": "Watch rules any of its articles matched, comma-separated.",
-        "alert_count": "Alerts queued for the story (all channels).",
+        "alert_count": "Alerts queued for the story (all channels), with its merged stories'.",
     },
     "alert_deliveries": {
         "alert_id": "Alert id.",
@@ -245,7 +251,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "last_error": "Why the last attempt failed.",
         "next_attempt_at": "When a pending alert is next tried.",
         "sent_at": "When it was delivered.",
-        "story_id": "Story alerted on.",
+        "story_id": "The story its article is part of now.",
         "article_id": "Article that raised it.",
         "title": "That article's title.",
         "source": "That article's outlet.",
