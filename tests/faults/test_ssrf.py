@@ -12,7 +12,6 @@ honest link on the allowed host is fetched.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+# A port on 127.0.0.1 that counts who connects to it: the service a hostile feed aims at.
+from tests.test_crawler_guard import Listener as Service
 
 MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 SECRET = "كلمة-سر-الخدمة-الداخلية"
@@ -35,35 +37,6 @@ PAGE = (
 
 # Links whose canonical URL is the literal one's: the feed's entry for them is the same article.
 SAME_URL_AS_LITERAL = frozenset({"trailing-dot", "upper-scheme"})
-
-
-class Service:
-    """A TCP port on 127.0.0.1 that counts who connects to it (and answers nothing)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.sock.settimeout(0.2)
-        self.port: int = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
 
 
 def spellings(port: int, secret: Path) -> dict[str, str]:
