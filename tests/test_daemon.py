@@ -320,28 +320,14 @@ def test_a_second_daemon_on_one_store_refuses_to_start_and_a_killed_one_leaves_n
     third: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: "marsad running" in (tmp_path / "first.log").read_text(), 30, "the daemon")
-        second = subprocess.run(
-            [*MARSAD, "run", "--config", str(config)],
-            cwd=tmp_path,
-            env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        second = _marsad_once("run", config, tmp_path, timeout=30)
         assert second.returncode == 2, second.stderr
         [line] = second.stderr.splitlines()
         assert str(store) in line
         assert f"pid {first.pid}" in line
 
         # Beside a daemon, a delivery pass is allowed: claims keep the two apart.
-        deliver = subprocess.run(
-            [*MARSAD, "deliver", "--config", str(config)],
-            cwd=tmp_path,
-            env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        deliver = _marsad_once("deliver", config, tmp_path, timeout=60)
         assert deliver.returncode == 0, deliver.stderr
 
         # Killed outright, the daemon leaves nothing to clean up: the OS dropped its lock.
@@ -411,3 +397,17 @@ def test_the_daemon_and_marsad_deliver_on_one_store_send_each_alert_once(
     assert {key: n for key, n in keys.items() if n > 1} == {}
     # Both sent a share: the claims kept them apart, not luck of timing.
     assert 0 < by_deliver < len(expected)
+
+
+def _marsad_once(
+    command: str, config: Path, cwd: Path, *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run one marsad command to its end with the test's secret set."""
+    return subprocess.run(
+        [*MARSAD, command, "--config", str(config)],
+        cwd=cwd,
+        env={**os.environ, "TEST_WEBHOOK_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
