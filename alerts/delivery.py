@@ -1,6 +1,11 @@
 """The delivery job: claim the alerts that are due, send them, record every attempt, retry
 with backoff.
 
+A *session* (:func:`open_delivery`) holds the senders (for webhooks: one HTTP client per channel,
+its connections kept alive) for as long as it is open: the daemon opens one for its life and runs
+every pass through it. :meth:`DeliverySession.deliver_due` is one pass;
+:meth:`DeliverySession.drain` runs passes until nothing is due, within a time and a pass bound.
+
 Any number of passes, in any number of processes on one store, may run at once. A pass *claims*
 an alert before sending it (one ``UPDATE … RETURNING`` that sets who holds it and until when:
 :func:`storage.outbox.claim_due_alerts`), so two passes never send the same alert at once; the
@@ -30,9 +35,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 from marsad.alerts.channels import CHANNEL_TYPES
+from marsad.alerts.channels.channel_type import CHANNEL_CONCURRENCY as CHANNEL_CONCURRENCY
 from marsad.alerts.channels.email import EmailChannel
 from marsad.alerts.channels.webhook import WebhookChannel
 from marsad.alerts.outcome import Outcome
@@ -67,14 +74,18 @@ log = logging.getLogger("marsad.delivery")
 # receiver down) do not all come back in the same second.
 JITTER = 0.1
 
-# Sends in flight per channel: a receiver gets no more parallel requests (an SMTP server no more
-# connections) than this from one pass, and a hanging one holds only these places.
-CHANNEL_CONCURRENCY = 4
+# Sends in flight per channel, CHANNEL_CONCURRENCY (from the seam senders plug into, which
+# size their connections by it): a receiver gets no more parallel requests (an SMTP server no
+# more connections) than this from one pass, and a hanging one holds only these places.
 # Sends in flight per pass, across its channels. At most 2 x 5: e-mail sends run in asyncio's
 # default thread pool (at least 5 threads), so one waits for at most one other (_email_bound).
 PASS_CONCURRENCY = 8
-# Alerts one daemon pass attempts at most (``marsad deliver`` drains everything due).
-DAEMON_PASS_LIMIT = 100
+# Alerts one pass attempts at most, by default; a drain's passes take this many each, so an
+# alert queued while a drain works through a backlog waits for at most one pass.
+PASS_LIMIT = 100
+DAEMON_PASS_LIMIT = PASS_LIMIT  # the name earlier callers know
+# Passes one drain runs at most, by default (at PASS_LIMIT each: 10,000 alerts).
+DRAIN_MAX_PASSES = 100
 
 # The longest a pass may wait for the store's write lock to settle a send (it then gives up).
 STORE_WAIT_SECONDS = LOCK_TIMEOUT_SECONDS * LOCK_ATTEMPTS
@@ -196,6 +207,35 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
     backlog: Backlog | None = field(default=None, compare=False)
 
+    @property
+    def attempted(self) -> int:
+        """Alerts claimed and settled (each counts once, whatever became of it)."""
+        return self.sent + self.retried + self.dead + self.lost
+
+
+# Why a drain ended: nothing due any more; its limit of alerts, its deadline or its number of
+# passes reached; stopped (``stop`` set, or its session closing); or a pass found nothing to
+# claim although the store says some are due (they came due after it began, or another
+# delivery took them meanwhile): the next pass or run sends them.
+DrainEnd = Literal["nothing due", "limit", "deadline", "max passes", "stopped", "no progress"]
+
+
+@dataclass
+class DrainReport(DeliveryReport):
+    """What a drain did, in all its passes; ``backlog`` is what the outbox held after the last."""
+
+    passes: int = 0
+    ended: DrainEnd = "nothing due"
+
+    def add(self, report: DeliveryReport) -> None:
+        self.passes += 1
+        self.sent += report.sent
+        self.retried += report.retried
+        self.dead += report.dead
+        self.lost += report.lost
+        self.errors += report.errors
+        self.backlog = report.backlog
+
 
 def retry_delay(
     attempts: int,
@@ -214,34 +254,180 @@ def retry_delay(
     return max(delay, retry_after or 0.0)
 
 
+def open_delivery(
+    channels: Mapping[str, Channel],
+    config: DeliveryConfig,
+    *,
+    now: Callable[[], datetime] | None = None,
+    channel_types: Mapping[str, ChannelType[Any]] = CHANNEL_TYPES,
+) -> DeliverySession:
+    """A delivery session over ``channels``: ``async with open_delivery(...) as session:``, or
+    keep it and ``await session.aclose()`` at the end. Opening it does no I/O; each channel
+    type's sender is made at its first send and closed with the session.
+
+    ``now`` is injectable so tests can walk through retries and leases without sleeping; each
+    channel's sender comes from its type in ``channel_types`` (a test passes its own registry).
+    """
+    return DeliverySession(channels, config, now=now, channel_types=channel_types)
+
+
+class DeliverySession:
+    """Senders kept open across passes (connections reused, TLS set up once), and the passes
+    run through them, one at a time: each within the bounds its claims' lease is derived from."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        config: DeliveryConfig,
+        *,
+        now: Callable[[], datetime] | None = None,
+        channel_types: Mapping[str, ChannelType[Any]] = CHANNEL_TYPES,
+    ) -> None:
+        self.channels = channels
+        self.config = config
+        self.clock = now or (lambda: datetime.now(UTC))
+        self.channel_types = channel_types
+        self._senders: dict[str, Sender[Any]] = {}
+        self._to_close = AsyncExitStack()
+        self._one_pass = asyncio.Lock()
+        # Set by aclose: the pass running then claims nothing more.
+        self.closing = asyncio.Event()
+        self._closed = False
+
+    async def __aenter__(self) -> DeliverySession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the session: a pass running now claims nothing more and settles its sends in
+        flight (each within its send deadline); then every sender is closed. Idempotent."""
+        if self._closed:
+            return
+        self.closing.set()
+        async with self._one_pass:
+            self._closed = True
+            self._senders.clear()
+            await self._to_close.aclose()
+
+    async def deliver_due(
+        self,
+        db: Database,
+        *,
+        limit: int | None = PASS_LIMIT,
+        stop: asyncio.Event | None = None,
+    ) -> DeliveryReport:
+        """One pass: send every alert due when it starts (up to ``limit`` of them; ``None``:
+        all), concurrently within the bounds above, and return what it did and what is left.
+
+        Alerts that come due during the pass are left to the next one, so a pass always ends.
+        Once ``stop`` is set the pass claims nothing more and ends when its sends in flight are
+        settled. A pass started while another runs in this session waits for it.
+        """
+        return await self._run_pass(db, limit=limit, stop=stop, claim_until=None)
+
+    async def drain(
+        self,
+        db: Database,
+        *,
+        deadline: float | None = None,
+        max_passes: int | None = DRAIN_MAX_PASSES,
+        limit: int | None = None,
+        pass_limit: int | None = PASS_LIMIT,
+        stop: asyncio.Event | None = None,
+    ) -> DrainReport:
+        """Passes until nothing is due now (an alert waiting for a retry at a later time is not
+        due), and the totals of them all.
+
+        Each pass takes what is due when it starts, up to ``pass_limit`` alerts (``None``: all),
+        so alerts queued or come due meanwhile are sent by a later pass. Bounds: ``limit``
+        alerts in all; ``deadline`` seconds from now, after which nothing more is claimed (the
+        sends in flight then settle, each within its send deadline); ``max_passes`` passes;
+        ``stop`` (claims nothing more once set). ``ended`` says which ended it.
+        """
+        claim_until = None if deadline is None else time.monotonic() + deadline
+        total = DrainReport()
+        while True:
+            room = pass_limit
+            if limit is not None:
+                left = limit - total.attempted
+                room = left if room is None else min(room, left)
+            report = await self._run_pass(db, limit=room, stop=stop, claim_until=claim_until)
+            total.add(report)
+            ended = self._drain_end(total, report, limit, claim_until, max_passes, stop)
+            if ended is not None:
+                total.ended = ended
+                return total
+
+    def _drain_end(
+        self,
+        total: DrainReport,
+        last: DeliveryReport,
+        limit: int | None,
+        claim_until: float | None,
+        max_passes: int | None,
+        stop: asyncio.Event | None,
+    ) -> DrainEnd | None:
+        if self.closing.is_set() or (stop is not None and stop.is_set()):
+            return "stopped"
+        if last.backlog is None or last.backlog.due == 0:
+            return "nothing due"
+        if limit is not None and total.attempted >= limit:
+            return "limit"
+        if claim_until is not None and time.monotonic() >= claim_until:
+            return "deadline"
+        if max_passes is not None and total.passes >= max_passes:
+            return "max passes"
+        if last.attempted == 0:
+            return "no progress"
+        return None
+
+    async def _run_pass(
+        self,
+        db: Database,
+        *,
+        limit: int | None,
+        stop: asyncio.Event | None,
+        claim_until: float | None,
+    ) -> DeliveryReport:
+        if self._closed:
+            raise RuntimeError("this delivery session is closed")
+        async with self._one_pass:
+            if self._closed:
+                raise RuntimeError("this delivery session is closed")
+            delivery = _Pass(self, db, limit=limit, stop=stop, claim_until=claim_until)
+            return await delivery.run()
+
+    def sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any]:
+        """One sender per channel type for the whole session, made on first use."""
+        sender = self._senders.get(kind)
+        if sender is None:
+            sender = self._senders[kind] = channel_type.sender()
+            self._to_close.push_async_callback(sender.aclose)
+        return sender
+
+
 async def deliver_due(
     db: Database,
     channels: Mapping[str, Channel],
     config: DeliveryConfig,
     *,
     now: Callable[[], datetime] | None = None,
-    limit: int | None = DAEMON_PASS_LIMIT,
+    limit: int | None = PASS_LIMIT,
     channel_types: Mapping[str, ChannelType[Any]] = CHANNEL_TYPES,
     stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """One pass: send every alert due when it starts (up to ``limit`` of them; ``None``: all),
-    concurrently within the bounds above, and return what it did and what is left.
-
-    Alerts that come due during the pass are left to the next one, so a pass always ends. Once
-    ``stop`` is set the pass claims nothing more and ends when its sends in flight are settled.
-    ``now`` is injectable so tests can walk through retries and leases without sleeping; each
-    channel's sender comes from its type in ``channel_types`` (a test passes its own registry).
-    """
-    delivery = _Pass(
-        db,
-        channels,
-        config,
-        clock=now or (lambda: datetime.now(UTC)),
-        limit=limit,
-        channel_types=channel_types,
-        stop=stop,
-    )
-    return await delivery.run()
+    """One pass in a session of its own (see :meth:`DeliverySession.deliver_due`): its senders
+    are made for it and closed after it. A caller that runs passes again and again keeps one
+    session open instead."""
+    async with open_delivery(channels, config, now=now, channel_types=channel_types) as session:
+        return await session.deliver_due(db, limit=limit, stop=stop)
 
 
 class _Pass:
@@ -249,22 +435,23 @@ class _Pass:
 
     def __init__(
         self,
+        session: DeliverySession,
         db: Database,
-        channels: Mapping[str, Channel],
-        config: DeliveryConfig,
         *,
-        clock: Callable[[], datetime],
         limit: int | None,
-        channel_types: Mapping[str, ChannelType[Any]],
         stop: asyncio.Event | None,
+        claim_until: float | None,
     ) -> None:
+        self.session = session
         self.db = db
-        self.channels = channels
-        self.config = config
-        self.clock = clock
+        self.channels = channels = session.channels
+        self.config = session.config
+        self.clock = clock = session.clock
         self.limit = limit
-        self.channel_types = channel_types
+        self.channel_types = session.channel_types
         self.stop = stop
+        # A monotonic time after which the pass claims nothing more (a drain's deadline).
+        self.claim_until = claim_until
         self.claimer = new_claimer()
         # Each channel's claims last as long as its own sends need (an alert for a channel no
         # longer configured is settled without one).
@@ -280,42 +467,42 @@ class _Pass:
         self.busy: Counter[str] = Counter()
         self.claimed = 0
         self.failure: BaseException | None = None
-        self.senders: dict[str, Sender[Any]] = {}
-        self.closing = AsyncExitStack()
 
     async def run(self) -> DeliveryReport:
         release_claims_of_the_gone(self.db, to_iso(self.clock()))
-        async with self.closing:
-            try:
-                while True:
-                    if not self._stopping():
-                        try:
-                            self._claim_more()
-                        except Exception as exc:
-                            # The store would not let us claim: no new sends; those in flight
-                            # still settle, then the pass raises.
-                            log.error("delivery pass: could not claim alerts: %s", exc)
-                            self.failure = exc
-                    if not self.in_flight:
-                        break
-                    done, _ = await asyncio.wait(
-                        self.in_flight, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in done:
-                        self._finished(task)
-            except BaseException:
-                # Cancelled (or worse): the sends are abandoned, their claims lapse.
-                for task in self.in_flight:
-                    task.cancel()
-                await asyncio.gather(*self.in_flight, return_exceptions=True)
-                raise
+        try:
+            while True:
+                if not self._stopping():
+                    try:
+                        self._claim_more()
+                    except Exception as exc:
+                        # The store would not let us claim: no new sends; those in flight
+                        # still settle, then the pass raises.
+                        log.error("delivery pass: could not claim alerts: %s", exc)
+                        self.failure = exc
+                if not self.in_flight:
+                    break
+                done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self._finished(task)
+        except BaseException:
+            # Cancelled (or worse): the sends are abandoned, their claims lapse.
+            for task in self.in_flight:
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            raise
         if self.failure is not None:
             raise self.failure
         self.report.backlog = outbox_backlog(self.db, to_iso(self.clock()))
         return self.report
 
     def _stopping(self) -> bool:
-        return self.failure is not None or (self.stop is not None and self.stop.is_set())
+        return (
+            self.failure is not None
+            or (self.stop is not None and self.stop.is_set())
+            or self.session.closing.is_set()
+            or (self.claim_until is not None and time.monotonic() >= self.claim_until)
+        )
 
     def _claim_more(self) -> None:
         """Claim as many due alerts as there are free places (per channel and in all), and
@@ -380,7 +567,7 @@ class _Pass:
             )
             self._settle(alert, Outcome.failed(reason), attempted, 0)
             return
-        sender = self._sender(channel.kind, channel_type)
+        sender = self.session.sender(channel.kind, channel_type)
         story = story_alert_summary(self.db, alert.story_id)
         deadline = send_deadline(channel)
         started = time.monotonic()
@@ -395,14 +582,6 @@ class _Pass:
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}: {exc}")
         duration_ms = int((time.monotonic() - started) * 1000)
         self._settle(alert, outcome, self.clock(), duration_ms)
-
-    def _sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any]:
-        """One sender per channel type for the whole pass, opened on first use."""
-        sender = self.senders.get(kind)
-        if sender is None:
-            sender = self.senders[kind] = channel_type.sender()
-            self.closing.push_async_callback(sender.aclose)
-        return sender
 
     def _lease_until(self, channel: str | None, now: datetime) -> str:
         lease = self.leases.get(channel or "", self.unconfigured_lease)

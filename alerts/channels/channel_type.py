@@ -41,12 +41,20 @@ def refused_for_unset_secret(channel: Channel, consequence: str) -> Outcome | No
     )
 
 
+# Sends delivery runs at once over one channel (one receiver, one SMTP server: a hanging one
+# ties up its own sends only). A sender may hold as many connections per channel, and need no
+# more.
+CHANNEL_CONCURRENCY = 4
+
 ChannelT = TypeVar("ChannelT", bound=Channel)
 ChannelT_contra = TypeVar("ChannelT_contra", contravariant=True)
 
 
 class Sender(Protocol[ChannelT_contra]):
-    """Sends alerts over channels of one type for the length of one delivery pass."""
+    """Sends alerts over channels of one type for the life of one delivery session (the
+    daemon's: its whole life), many passes, so it may keep connections from send to send. It is
+    given at most :data:`CHANNEL_CONCURRENCY` sends at once per channel; ``aclose`` is called
+    once, when the session ends."""
 
     async def send(
         self, alert: DueAlert, story: Mapping[str, Any], channel: ChannelT_contra, *, now: datetime
@@ -66,5 +74,5 @@ class ChannelType(Generic[ChannelT]):
 
     name: str
     parse: Parse[ChannelT]
-    # Called once per delivery pass that has alerts for a channel of this type.
+    # Called once per delivery session, at the first alert it sends over this type.
     sender: Callable[[], Sender[ChannelT]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
+from marsad.alerts.channels.channel_type import (
+    CHANNEL_CONCURRENCY,
+    ChannelType,
+    refused_for_unset_secret,
+)
 from marsad.alerts.channels.fields import (
     TIMEOUT_RANGE,
     ChannelError,
@@ -33,7 +38,11 @@ from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAM
 from marsad.retry import retry_after_seconds
 
 if TYPE_CHECKING:
+    import ssl
+
     from marsad.storage.models import DueAlert
+
+log = logging.getLogger("marsad.delivery.webhook")
 
 PAYLOAD_VERSION = 1
 USER_AGENT = "marsad/0.1 (alerts)"
@@ -130,11 +139,19 @@ def classify(status: int, *, retry_after: float | None = None, detail: str = "")
 
 
 class WebhookSender:
-    """Sends webhooks for one delivery pass; one client, so connections are reused."""
+    """Sends webhooks for one delivery session (the daemon's: its whole life).
+
+    One client per channel, opened at the channel's first send and kept until :meth:`aclose`,
+    so connections are reused from send to send and from pass to pass; each holds at most
+    :data:`CHANNEL_CONCURRENCY` connections, as many as there are sends at once over a channel.
+    One TLS context serves them all (building one costs tens of milliseconds of CPU). A client
+    given to the constructor is used for every channel and left open.
+    """
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client
-        self._owned = client is None
+        self._given = client
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
 
     async def send(
         self,
@@ -159,6 +176,7 @@ class WebhookSender:
         if channel.secret:
             headers[SIGNATURE_HEADER] = sign(channel.secret.encode("utf-8"), timestamp, body)
         try:
+            # One bound for the whole send, the retry on a fresh connection included.
             async with asyncio.timeout(channel.timeout):
                 return await self._post(channel, body, headers, now)
         except (TimeoutError, httpx.TimeoutException):
@@ -171,32 +189,86 @@ class WebhookSender:
     async def _post(
         self, channel: WebhookChannel, body: bytes, headers: httpx.Headers, now: datetime
     ) -> Outcome:
-        client = self._client_for_pass()
-        async with client.stream(
-            "POST", channel.url, content=body, headers=headers, timeout=channel.timeout
-        ) as response:
+        client = self._client_for(channel)
+        watch = _ConnectionWatch()
+        request = client.build_request(
+            "POST",
+            channel.url,
+            content=body,
+            headers=headers,
+            timeout=channel.timeout,
+            extensions={"trace": watch.trace},
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except _CLOSED_UNDER_US as exc:
+            if watch.opened:
+                raise
+            log.debug(
+                "channel %s: kept-alive connection closed under a send (%r)", channel.name, exc
+            )
+            # A kept-alive connection the receiver closed as we reused it (a restart, or its
+            # idle timeout just then): it answered nothing, so once more on another connection.
+            # A receiver that took the request and died before answering gets it twice, with
+            # one idempotency key, as after any retry.
+            response = await client.send(request, stream=True)
+        try:
             detail = await _read_some(response)
-            return classify(
-                response.status_code,
-                retry_after=retry_after_seconds(
-                    response.headers.get("Retry-After"), now, cap=RETRY_AFTER_MAX
-                ),
-                detail=detail,
-            )
+        finally:
+            await response.aclose()
+        return classify(
+            response.status_code,
+            retry_after=retry_after_seconds(
+                response.headers.get("Retry-After"), now, cap=RETRY_AFTER_MAX
+            ),
+            detail=detail,
+        )
 
-    def _client_for_pass(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # Receivers close idle connections (often after 5 s); a pass that waited longer
-            # than that would reuse a dead one and fail its send. Keep them for less.
-            self._client = httpx.AsyncClient(
-                follow_redirects=False, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+    def _client_for(self, channel: WebhookChannel) -> httpx.AsyncClient:
+        if self._given is not None:
+            return self._given
+        client = self._clients.get(channel.name)
+        if client is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            client = self._clients[channel.name] = httpx.AsyncClient(
+                verify=self._tls,
+                follow_redirects=False,
+                # Receivers close idle connections (often after 5 s); a send that waited longer
+                # than that (a pass held up by the store, the next pass) would reuse a dead one.
+                # Keep them for less.
+                limits=httpx.Limits(
+                    max_connections=CHANNEL_CONCURRENCY,
+                    max_keepalive_connections=CHANNEL_CONCURRENCY,
+                    keepalive_expiry=KEEPALIVE_SECONDS,
+                ),
             )
-        return self._client
+        return client
 
     async def aclose(self) -> None:
-        if self._client is not None and self._owned:
-            await self._client.aclose()
-            self._client = None
+        """Close every client this sender opened (their connections with them)."""
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.aclose()
+
+
+# What a send on a connection the receiver has closed raises before any answer: the request
+# could not be written, or the connection ended (or was reset) before a status line.
+_CLOSED_UNDER_US = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class _ConnectionWatch:
+    """Notes, through httpcore's trace hook, whether a request opened a connection of its own
+    (rather than reusing a kept-alive one)."""
+
+    def __init__(self) -> None:
+        self.opened = False
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        # "connection.connect_tcp.started" (or .connect_unix_socket.): a new connection.
+        if event.startswith("connection.connect_"):
+            self.opened = True
 
 
 async def _read_some(response: httpx.Response) -> str:

@@ -26,14 +26,16 @@ INTERRUPTED_EXIT_CODE = 130
 def deliver_command(config_path: str | None, db_path: str | None, limit: int | None) -> None:
     """Send every alert that is due now, then exit.
 
-    Alerts go out a few at a time per channel. Safe beside `marsad run` and other `marsad
-    deliver` runs on one store: each alert is claimed before it is sent, so it is sent once.
-    Alerts that come due while it runs are left to the next run.
+    Alerts go out a few at a time per channel (webhooks over connections kept open for the
+    run). Safe beside `marsad run` and other `marsad deliver` runs on one store: each alert is
+    claimed before it is sent, so it is sent once. Alerts that come due while it runs (a retry
+    whose time has come, an alert a crawl queued) are sent by a further pass, up to 100 passes;
+    an alert waiting for a retry at a later time is left to a later run.
 
-    It prints what it sent, then what is left: alerts still due (when --limit stopped it),
-    alerts held by another delivery (being sent by it now, or claimed by one that died: the next
-    run after the time shown sends them) and alerts waiting for a retry (the next at the time
-    shown). Failed attempts are listed on stderr.
+    It prints what it sent, then what is left: alerts still due (when --limit or the bound on
+    passes stopped it), alerts held by another delivery (being sent by it now, or claimed by one
+    that died: the next run after the time shown sends them) and alerts waiting for a retry (the
+    next at the time shown). Failed attempts are listed on stderr.
 
     Exits 0, or 130 when stopped by SIGINT or SIGTERM: it claims nothing more and lets the sends
     in flight finish. A second signal stops at once; an alert cut off mid-send is sent again
@@ -43,7 +45,7 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
     import os
     import signal
 
-    from marsad.alerts.delivery import deliver_due
+    from marsad.alerts.delivery import DRAIN_MAX_PASSES, open_delivery
     from marsad.cli.common import open_config_store
 
     config = resolve_config(config_path, db_path)
@@ -73,7 +75,12 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
-        return await deliver_due(db, config.channels, config.delivery, limit=limit, stop=stop)
+        async with open_delivery(config.channels, config.delivery) as session:
+            # The first pass takes everything due at the start, as one pass always did; later
+            # passes only what came due meanwhile.
+            return await session.drain(
+                db, limit=limit, pass_limit=None, max_passes=DRAIN_MAX_PASSES, stop=stop
+            )
 
     try:
         report = asyncio.run(deliver())
