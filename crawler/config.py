@@ -21,6 +21,9 @@ class CrawlConfig:
     download_timeout: float = 30.0
     max_page_bytes: int = 5 * 1024 * 1024
     concurrency_per_domain: int = 2
+    # Requests in flight over all sites: politeness is per site, so this only bounds the
+    # crawler's own load (Scrapy's default of 16 starved a crawl of many sites).
+    concurrency: int = 64
     delay: float = 1.0
     max_articles_per_feed: int = 200
     # After this many consecutive failures a feed waits up to max_backoff between tries.
@@ -28,3 +31,6 @@ class CrawlConfig:
     # Addresses the crawler may fetch beyond the public internet: CIDRs ("10.0.0.0/8",
     # "127.0.0.1/32") or host names ("localhost"). Empty: public addresses only.
     allow_private: tuple[str, ...] = ()
+    # Worker processes that turn pages into articles; None: one per core (up to 4); 0: none,
+    # the crawl's own process does it.
+    workers: int | None = None

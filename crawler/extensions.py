@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from sqlite_utils import Database
 
+    from marsad.crawler.poll import Poll
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +39,7 @@ class FeedLedger:
     def from_crawler(cls, crawler: Crawler) -> FeedLedger:
         return cls(crawler, shared_store(crawler.settings))
 
-    def record(self, outcome: FeedOutcome) -> None:
+    def record(self, outcome: FeedOutcome, poll: Poll | None = None) -> None:
         try:
             with write_transaction(self.store):
                 self._record(outcome)
@@ -48,6 +50,8 @@ class FeedLedger:
             report_problem(self.crawler, problem, logger, exc_info=True)
             return
         self.crawler.stats.inc_value(f"marsad/feeds_{outcome.outcome}")
+        if poll is not None:
+            poll.count(f"feeds_{outcome.outcome}")
 
     def _record(self, outcome: FeedOutcome) -> None:
         if outcome.outcome == "failed":

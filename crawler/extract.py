@@ -44,10 +44,15 @@ def extract_article(
     *,
     content_type: str | None = None,
     min_chars: int = MIN_TEXT_CHARS,
+    metadata: bool = True,
+    title: str | None = None,
 ) -> ExtractedArticle | None:
     """Extract the main text of a page; ``None`` when there is no article worth keeping.
 
     ``content_type`` (the HTTP header) helps decode ``bytes``; a ``str`` is taken as decoded.
+    ``metadata=False`` skips the page's title, author and date (the caller knows them; finding
+    the date is a large share of the cost); ``title`` is then the headline to drop from the top
+    of the text, and the result's title, author and date are None.
     """
     encoding = None
     if isinstance(html, bytes):
@@ -58,23 +63,23 @@ def extract_article(
     document: Any = trafilatura.bare_extraction(
         html,
         url=url,
-        with_metadata=True,
+        with_metadata=metadata,
         include_comments=False,
         include_tables=False,
         config=_CONFIG,
     )
     if document is None:
         return None
-    title = _clean(document.title)
-    text = strip_leading_furniture(str(document.text or "").strip(), title)
+    page_title = _clean(document.title) if metadata else None
+    text = strip_leading_furniture(str(document.text or "").strip(), page_title or title)
     if len(text) < min_chars:
         return None
     return ExtractedArticle(
         text=text,
-        title=title,
-        author=_clean(document.author),
-        published=to_utc_iso(document.date) if document.date else None,
-        language=_clean(document.language) or guess_language(text),
+        title=page_title,
+        author=_clean(document.author) if metadata else None,
+        published=to_utc_iso(document.date) if metadata and document.date else None,
+        language=(_clean(document.language) if metadata else None) or guess_language(text),
         encoding=encoding,
     )
 

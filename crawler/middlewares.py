@@ -1,16 +1,21 @@
-"""Downloader middlewares: honour a server's Retry-After for the rest of the crawl; say in one
-line, not a traceback, that a robots.txt could not be fetched."""
+"""Downloader middlewares: honour a server's Retry-After; keep each site's robots.txt for a day
+(the crawl engine lives for months); say in one line, not a traceback, that a robots.txt could
+not be fetched."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 from marsad.crawler.fetch_policy import requested_pause
 
@@ -56,6 +61,59 @@ class RetryAfterMiddleware:
             self._paused_until[host] = time.monotonic() + wait
             self.crawler.stats.inc_value("marsad/retry_after_pauses")
         return response
+
+
+# RFC 9309: a robots.txt should not be used for more than a day. A shorter max-age is honoured,
+# down to an hour (a site that says "no-cache" is not fetched before every page).
+ROBOTS_TXT_MAX_AGE = 24 * 3600.0
+ROBOTS_TXT_MIN_AGE = 3600.0
+# A robots.txt that could not be fetched is asked for again sooner than one that was read.
+ROBOTS_TXT_RETRY_AGE = 3600.0
+_MAX_AGE = re.compile(rb"max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def robots_txt_lifetime(cache_control: bytes | None) -> float:
+    """How long a robots.txt is kept, from its Cache-Control header (a day by default)."""
+    found = _MAX_AGE.search(cache_control or b"")
+    if found is None:
+        return ROBOTS_TXT_MAX_AGE
+    return min(ROBOTS_TXT_MAX_AGE, max(ROBOTS_TXT_MIN_AGE, float(found.group(1))))
+
+
+class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's RobotsTxtMiddleware, with each site's robots.txt kept for its lifetime only.
+
+    Scrapy keeps a site's parsed robots.txt for as long as the crawler lives, which for the
+    daemon's one long-lived crawler would be forever: a site that changes its robots.txt would
+    never be heard. Here an entry older than :func:`robots_txt_lifetime` is dropped before the
+    next request to its site, which fetches it again.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._expires: dict[str, float] = {}  # netloc → time.monotonic() when it is stale
+
+    async def robot_parser(self, request: Request) -> Any:
+        netloc = urlparse_cached(request).netloc
+        expires = self._expires.get(netloc)
+        if expires is not None and time.monotonic() >= expires:
+            parser = self._parsers.get(netloc)
+            if parser is not None and not isinstance(parser, Deferred):
+                del self._parsers[netloc]
+            elif parser is None:
+                self._parsers.pop(netloc, None)
+            del self._expires[netloc]
+        if netloc not in self._parsers:
+            # A failure leaves no response to read a lifetime from: retried within the hour.
+            self._expires[netloc] = time.monotonic() + ROBOTS_TXT_RETRY_AGE
+        return await super().robot_parser(request)
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        self._expires[netloc] = time.monotonic() + robots_txt_lifetime(
+            response.headers.get("Cache-Control")
+        )
+        self.crawler.stats.inc_value("marsad/robots_txt_fetched")
+        await super()._parse_robots(response, netloc, request)
 
 
 class RobotsTxtUnavailable(IgnoreRequest):

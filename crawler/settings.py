@@ -17,9 +17,12 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 USER_AGENT = _DEFAULTS.user_agent
 ROBOTSTXT_OBEY = _DEFAULTS.obey_robots
-CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = _DEFAULTS.concurrency_per_domain
 DOWNLOAD_DELAY = _DEFAULTS.delay
+# The delay as configured: randomised, Scrapy draws a new value each time it looks at a site's
+# slot, so the mean gap was 1.22 × the delay, and some gaps half of it.
+DOWNLOAD_DELAY_JITTER = 0
+CONCURRENT_REQUESTS = _DEFAULTS.concurrency
 DOWNLOAD_TIMEOUT = _DEFAULTS.download_timeout
 DNS_TIMEOUT = _DEFAULTS.download_timeout
 DOWNLOAD_MAXSIZE = _DEFAULTS.max_page_bytes
@@ -71,6 +74,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Before RobotsTxtMiddleware (100): a refused URL gets no robots.txt request either.
     "marsad.crawler.guard.FetchGuardMiddleware": 50,
     "marsad.crawler.middlewares.RobotsTxtFailureMiddleware": 60,
+    # Scrapy's, with each site's robots.txt kept a day instead of for the crawler's life.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "marsad.crawler.middlewares.ExpiringRobotsTxtMiddleware": 100,
     "marsad.crawler.middlewares.RetryAfterMiddleware": 560,
 }
 ITEM_PIPELINES = {"marsad.crawler.pipelines.StorePipeline": 300}

@@ -1,8 +1,9 @@
 """The objects a crawl uses but does not own, carried in its settings.
 
-The caller (:func:`marsad.crawler.runner.crawl_feeds`) owns one store connection and one compiled
-rule index and puts them in each crawl's settings; every component reads them in its
-``from_crawler`` and raises ``NotConfigured`` naming the setting when one is missing.
+The caller (:class:`marsad.crawler.engine.CrawlEngine`) owns one store connection, one compiled
+rule index and the worker processes and puts them in its crawler's settings; every component
+reads them in its ``from_crawler`` and raises ``NotConfigured`` naming the setting when one
+is missing.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from marsad.alerts.matching import RuleIndex
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
+    from marsad.crawler.workers import PageWorkers
+
 # The store (a sqlite-utils Database), open for as long as the caller lives.
 STORE_SETTING = "MARSAD_STORE"
 # The compiled rules (marsad.alerts.matching.RuleIndex) every stored article is matched against.
 RULES_SETTING = "MARSAD_RULES"
+# The worker processes pages become articles in (marsad.crawler.workers.PageWorkers).
+WORKERS_SETTING = "MARSAD_WORKERS"
 
 T = TypeVar("T")
 
@@ -46,10 +51,14 @@ class Shared(Generic[T]):
         return self
 
 
-def share(settings: BaseSettings, *, store: Database, rules: RuleIndex) -> None:
-    """Put the caller's store and rules into ``settings`` (before a Crawler copies them)."""
+def share(
+    settings: BaseSettings, *, store: Database, rules: RuleIndex, workers: PageWorkers
+) -> None:
+    """Put the caller's store, rules and workers into ``settings`` (before a Crawler copies
+    them)."""
     settings.set(STORE_SETTING, Shared(store), priority="cmdline")
     settings.set(RULES_SETTING, Shared(rules), priority="cmdline")
+    settings.set(WORKERS_SETTING, Shared(workers), priority="cmdline")
 
 
 def shared_store(settings: BaseSettings) -> Database:
@@ -58,6 +67,12 @@ def shared_store(settings: BaseSettings) -> Database:
 
 def shared_rules(settings: BaseSettings) -> RuleIndex:
     return _shared(settings, RULES_SETTING, RuleIndex)
+
+
+def shared_workers(settings: BaseSettings) -> PageWorkers:
+    from marsad.crawler.workers import PageWorkers
+
+    return _shared(settings, WORKERS_SETTING, PageWorkers)
 
 
 def _shared(settings: BaseSettings, key: str, kind: type[T]) -> T:

@@ -173,6 +173,8 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         "max_articles_per_feed",
         "max_backoff",
         "allow_private",
+        "concurrency",
+        "workers",
     }
     _reject_unknown(table, known, "crawl")
     ua = table.get("user_agent", d.user_agent)
@@ -198,7 +200,20 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
         ),
         max_backoff=_duration(table, "max_backoff", d.max_backoff, "crawl", MINUTE, 30 * DAY),
         allow_private=_allowed_addresses(table.get("allow_private", [])),
+        concurrency=_whole(table, "concurrency", d.concurrency, "crawl", 1, 1024),
+        workers=_workers(table.get("workers", "auto")),
     )
+
+
+def _workers(value: object) -> int | None:
+    """``[crawl] workers``: "auto" (one per core) or a number of processes, 0 for none."""
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
+        raise ConfigError(
+            f'crawl.workers: must be "auto" or a whole number from 0 to 64, not {value!r}'
+        )
+    return value
 
 
 def _allowed_addresses(value: object) -> tuple[str, ...]:

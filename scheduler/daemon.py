@@ -1,6 +1,7 @@
 """``marsad run`` and ``marsad crawl``: build the objects, register the jobs, run.
 
-One process, Scrapy's asyncio reactor started once, one long-lived AsyncCrawlerRunner, and an
+One process, Scrapy's asyncio reactor started once, one crawl engine for the process's life (one
+crawler: every feed of a site shares its downloader slot; :mod:`marsad.crawler.engine`), and an
 APScheduler AsyncIOScheduler (its jobs are coroutines on the reactor's loop; in a thread pool Scrapy
 silently scrapes nothing) with one job per feed plus a delivery job. One daemon per store: it
 holds a lock beside the store for its whole life (:mod:`storage.daemon_lock`).
@@ -11,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from marsad.scheduler.reactor import run_on_reactor
@@ -64,24 +64,34 @@ def crawl_once(config: Config, *, force: bool = False) -> int:
     return run_on_reactor(lambda: _crawl_once_main(config, force=force))
 
 
-async def _build_context(config: Config) -> JobContext:
+async def _build_context(config: Config, *, warm_workers: bool = False) -> JobContext:
     """The daemon's objects: its one store connection (feeds registered once, here), the
-    compiled rules and the long-lived crawler runner."""
+    compiled rules and the crawl engine, started."""
     from marsad.alerts.matching import compile_rules
-    from marsad.crawler.runner import make_runner, register_feeds
+    from marsad.crawler.engine import CrawlEngine
+    from marsad.crawler.runner import register_feeds
     from marsad.scheduler.jobs import JobContext
     from marsad.storage.db import open_store
     from marsad.times import utc_now
 
     db = open_store(config.store_path)
-    register_feeds(db, config.feeds, utc_now())
+    try:
+        register_feeds(db, config.feeds, utc_now())
+        rules = compile_rules(config.rules, alerts=config.alerts)
+        engine = CrawlEngine(db=db, rules=rules, crawl=config.crawl)
+        await engine.start(warm_workers=warm_workers)
+    except BaseException:
+        db.close()
+        raise
     # The CLI refused to start with a channel's secret unset (marsad/cli/common.py).
-    return JobContext(
-        config=config,
-        runner=make_runner(config.crawl),
-        db=db,
-        rules=compile_rules(config.rules, alerts=config.alerts),
-    )
+    return JobContext(config=config, engine=engine, db=db, rules=rules)
+
+
+async def _close_context(ctx: JobContext) -> None:
+    try:
+        await ctx.engine.stop()
+    finally:
+        ctx.db.close()
 
 
 async def _crawl_once_main(config: Config, *, force: bool) -> int:
@@ -91,7 +101,7 @@ async def _crawl_once_main(config: Config, *, force: bool) -> int:
     try:
         return crawl_exit_code(await crawl_all(ctx, force=force))
     finally:
-        ctx.db.close()
+        await _close_context(ctx)
 
 
 async def _daemon_main(config: Config) -> int:
@@ -99,11 +109,12 @@ async def _daemon_main(config: Config) -> int:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
+    from marsad.scheduler.first_polls import first_poll_times
     from marsad.scheduler.jobs import deliver_pending, poll_feed
     from marsad.storage.feeds import feed_states, record_next_poll
     from marsad.times import to_iso
 
-    ctx = await _build_context(config)
+    ctx = await _build_context(config, warm_workers=True)
     feed_ids = {
         f"feed:{name}": state.id
         for name, state in feed_states(ctx.db, [feed.name for feed in config.feeds]).items()
@@ -128,10 +139,11 @@ async def _daemon_main(config: Config) -> int:
 
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
     start = datetime.now(UTC)
+    # First polls are spread so a restart does not hit every site at once; the interval's
+    # jitter keeps them from lining up again.
+    firsts = first_poll_times(config.feeds, start)
     for feed in config.feeds:
-        # First polls are spread over a few seconds so a restart does not hit every site at once;
-        # the interval's jitter keeps them from lining up again.
-        first = start + timedelta(seconds=random.uniform(0, min(5.0, feed.every / 10)))
+        first = firsts[feed.name]
         job = scheduler.add_job(
             poll_feed,
             IntervalTrigger(seconds=feed.every, jitter=max(1, int(feed.every * 0.1))),
@@ -153,6 +165,9 @@ async def _daemon_main(config: Config) -> int:
         name="deliver pending alerts",
         max_instances=1,
         coalesce=True,
+        # APScheduler's default grace is 1 s: a pass due while the loop was busy a moment
+        # was skipped ("missed by 2.1 s"). A late pass is still wanted.
+        misfire_grace_time=max(60, int(config.delivery.every) * 4),
         next_run_time=start,
     )
 
@@ -186,9 +201,9 @@ async def _daemon_main(config: Config) -> int:
             len(pending),
             SHUTDOWN_GRACE_SECONDS,
         )
-        await ctx.runner.stop()
+        await ctx.engine.stop()
         await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
     scheduler.shutdown(wait=False)
-    ctx.db.close()
+    await _close_context(ctx)
     log.info("marsad stopped")
     return 0

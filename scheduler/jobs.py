@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.crawler.config import FeedConfig
-from marsad.crawler.runner import CrawlReport, crawl_feeds
+from marsad.crawler.poll import CrawlReport
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from marsad.alerts.matching import RuleIndex
     from marsad.config import Config
+    from marsad.crawler.engine import CrawlEngine
 
 log = logging.getLogger("marsad.jobs")
 
@@ -29,7 +30,7 @@ class JobContext:
     """What every job shares for the life of the daemon."""
 
     config: Config
-    runner: Any  # scrapy.crawler.AsyncCrawlerRunner (untyped)
+    engine: CrawlEngine  # the one crawler, started once, every poll on it
     db: Database  # the daemon's one store connection, open for its whole life
     rules: RuleIndex  # compiled once, at start
     # One delivery pass at a time in this process: claims keep passes from sending an alert
@@ -44,9 +45,7 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
     report: CrawlReport | None = None
     with _tracked(ctx):
         try:
-            report = await crawl_feeds(
-                ctx.runner, db=ctx.db, feeds=[feed], rules=ctx.rules, crawl=ctx.config.crawl
-            )
+            report = await ctx.engine.crawl([feed])
         except Exception:
             log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
             return None
@@ -70,17 +69,10 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
     """Crawl every feed at once, then deliver in one pass (``marsad crawl --once``); ``force``
     fetches the feeds that back off too.
 
-    All feeds in one call (one crawl per kind of source; Scrapy spreads the requests per domain),
-    then one delivery pass, so each alert already counts every outlet this run found for its story.
+    All feeds in one poll (the engine spreads the requests per site), then delivery, so each
+    alert already counts every outlet this run found for its story.
     """
-    report = await crawl_feeds(
-        ctx.runner,
-        db=ctx.db,
-        feeds=ctx.config.feeds,
-        rules=ctx.rules,
-        crawl=ctx.config.crawl,
-        force=force,
-    )
+    report = await ctx.engine.crawl(ctx.config.feeds, force=force)
     log.info(
         "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
         "%d copies, %d already stored, %d not stored (retried next time); %d entries skipped, "

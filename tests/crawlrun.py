@@ -1,6 +1,6 @@
 """Run crawls in a fresh process, the way the daemon does: asyncio reactor installed first, one
-store opened and its feeds registered once, one long-lived runner, ``crawl_feeds`` awaited once
-per crawl. Prints the reports as JSON.
+store opened and its feeds registered once, one crawl engine started once, ``engine.crawl``
+awaited once per crawl. Prints the reports as JSON.
 
 ``python tests/crawlrun.py SPEC.json`` where the spec holds ``store``, ``crawls`` (how many in a
 row on the same runner), ``feeds``, ``crawl`` (CrawlConfig fields), ``rules`` and optionally
@@ -9,6 +9,8 @@ row on the same runner), ``feeds``, ``crawl`` (CrawlConfig fields), ``rules`` an
 ``force`` (fetch feeds that back off). Instead of ``crawls``, ``steps`` runs several in turn in
 the one process, each ``{"crawls": N, "force": bool, "sql": [statements run on the store
 first], "feeds": [the config's feeds from now on: registered again, as at a restart]}``.
+``crawl.workers`` is 0 unless the spec says otherwise: pages are extracted in the crawl's own
+process (a test of the worker processes asks for them).
 Tests call :func:`crawl_in_subprocess`; importing this module installs no reactor (:func:`run`
 does, in the crawl's own process).
 """
@@ -29,14 +31,18 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
     from marsad.alerts.matching import compile_rules
     from marsad.alerts.rules import Rule
     from marsad.crawler.config import CrawlConfig, FeedConfig
-    from marsad.crawler.runner import crawl_feeds, make_runner, register_feeds
+    from marsad.crawler.engine import CrawlEngine
+    from marsad.crawler.runner import register_feeds
     from marsad.crawler.spiders import SPIDERS
     from marsad.storage.db import open_store
     from marsad.times import utc_now
 
     # JSON has no tuples; CrawlConfig's sequences are tuples.
     crawl = CrawlConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["crawl"].items()}
+        **{
+            "workers": 0,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["crawl"].items()},
+        }
     )
     feeds = [FeedConfig(**f) for f in spec["feeds"]]
     rules = compile_rules(
@@ -45,8 +51,9 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
     spiders = spec.get("spiders", SPIDERS)
     steps = spec.get("steps") or [{"crawls": spec["crawls"], "force": spec.get("force", False)}]
     db = open_store(Path(spec["store"]))
+    engine = CrawlEngine(db=db, rules=rules, crawl=crawl, spiders=spiders)
     try:
-        runner = make_runner(crawl)
+        await engine.start()
         reports = []
         registered: list[FeedConfig] | None = None
         for step in steps:
@@ -58,18 +65,13 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
                 register_feeds(db, feeds, utc_now())
                 registered = feeds
             for _ in range(step.get("crawls", 1)):
-                report = await crawl_feeds(
-                    runner,
-                    db=db,
-                    feeds=feeds,
-                    rules=rules,
-                    crawl=crawl,
-                    spiders=spiders,
-                    force=step.get("force", False),
-                )
+                report = await engine.crawl(feeds, force=step.get("force", False))
                 reports.append(asdict(report))
     finally:
-        db.close()
+        try:
+            await engine.stop()
+        finally:
+            db.close()
     return reports
 
 

@@ -87,7 +87,8 @@ def test_settings_enable_only_http_and_https_through_the_guarded_handler() -> No
     assert settings.getbool("HTTPPROXY_ENABLED") is False
     assert settings.getlist(ALLOW_PRIVATE_SETTING) == ["10.0.0.0/8", "intranet"]
     middlewares = settings.getwithbase("DOWNLOADER_MIDDLEWARES")
-    robots = middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"]
+    assert middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] is None
+    robots = middlewares["marsad.crawler.middlewares.ExpiringRobotsTxtMiddleware"]
     # Refused before robots.txt is asked for; robots.txt failures caught before they reach it.
     assert middlewares["marsad.crawler.guard.FetchGuardMiddleware"] < robots
     assert "marsad.crawler.middlewares.RobotsTxtFailureMiddleware" in middlewares

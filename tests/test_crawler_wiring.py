@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from scrapy.crawler import AsyncCrawlerRunner, Crawler
+from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
@@ -21,14 +21,16 @@ from sqlite_utils import Database
 from marsad.alerts.matching import RuleIndex, compile_rules
 from marsad.alerts.rules import Rule
 from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.crawler.engine import CrawlEngine
 from marsad.crawler.extensions import FeedLedger
 from marsad.crawler.items import ArticleItem
 from marsad.crawler.pipelines import StorePipeline
 from marsad.crawler.problems import FEED_FAILED, report_problem
-from marsad.crawler.runner import crawl_feeds, crawler_settings, make_runner, register_feeds
-from marsad.crawler.shared import RULES_SETTING, STORE_SETTING, share
+from marsad.crawler.runner import crawler_settings, register_feeds
+from marsad.crawler.shared import RULES_SETTING, STORE_SETTING, WORKERS_SETTING, share
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched, problem_found
 from marsad.crawler.spiders.feeds import FeedSpider
+from marsad.crawler.workers import PageWorkers
 from marsad.storage.feeds import (
     EntryNote,
     feed_states,
@@ -64,7 +66,7 @@ def crawler(settings: Settings, spidercls: type[FeedSpider] = FeedSpider) -> Cra
 
 def wired(store: Database, rules: RuleIndex) -> Settings:
     settings = crawler_settings(CrawlConfig())
-    share(settings, store=store, rules=rules)
+    share(settings, store=store, rules=rules, workers=PageWorkers(0))
     return settings
 
 
@@ -93,14 +95,15 @@ def test_the_shared_store_and_rules_survive_the_settings_copies(
     assert StorePipeline.from_crawler(built).rules is rules
     assert FeedLedger.from_crawler(built).store is store
     assert FeedSpider.from_crawler(built).store is store
+    assert isinstance(built.settings[WORKERS_SETTING].value, PageWorkers)
 
 
 def test_the_spider_takes_its_limits_from_the_settings(store: Database, rules: RuleIndex) -> None:
     settings = crawler_settings(
         CrawlConfig(max_articles_per_feed=7, max_backoff=90.0, download_timeout=4.0)
     )
-    share(settings, store=store, rules=rules)
-    spider = FeedSpider.from_crawler(crawler(settings), jobs=())
+    share(settings, store=store, rules=rules, workers=PageWorkers(0))
+    spider = FeedSpider.from_crawler(crawler(settings))
     assert spider.max_articles_per_feed == 7
     assert (spider.max_backoff, spider.fetch_timeout) == (90.0, 4.0)
 
@@ -144,10 +147,14 @@ def test_the_pipeline_stores_articles_and_passes_anything_else_on(
     pipeline = StorePipeline.from_crawler(built)
     feed_id = feed_states(registered, ["sahel"])["sahel"].id
     item = article(feed_id)
-    assert pipeline.process_item(item) is item
-    assert pipeline.process_item(article(feed_id)) is not None  # the same URL again: known
     other = {"not": "an article"}
-    assert pipeline.process_item(other) is other
+
+    async def process() -> None:
+        assert await pipeline.process_item(item) is item
+        assert await pipeline.process_item(article(feed_id)) is not None  # the same URL: known
+        assert await pipeline.process_item(other) is other
+
+    asyncio.run(process())
     stats = built.stats.get_stats()
     assert stats["marsad/articles_new"] == 1
     assert stats["marsad/articles_known"] == 1
@@ -162,9 +169,17 @@ def test_an_article_the_store_refuses_is_one_problem_logged_counted_and_signalle
     received = Received()
     built.signals.connect(received.problem, signal=problem_found)
     pipeline = StorePipeline.from_crawler(built)
+    sahel = feed_states(registered, ["sahel"])["sahel"].id
+
+    async def process() -> None:
+        # In one batch: the one the store refuses is rolled back alone.
+        await asyncio.gather(
+            pipeline.process_item(article(feed_id=999_999)),  # no such feed: a foreign key fails
+            pipeline.process_item(article(sahel, "/a/2")),
+        )
+
     with caplog.at_level(logging.WARNING):
-        pipeline.process_item(article(feed_id=999_999))  # no such feed: a foreign key fails
-        pipeline.process_item(article(feed_states(registered, ["sahel"])["sahel"].id, "/a/2"))
+        asyncio.run(process())
     [problem] = received.problems
     assert problem.kind == "article_not_stored" and problem.feed_name == "sahel"
     assert "'sahel': article http://sahel.example/a/1: cannot store:" in problem.message
@@ -241,60 +256,37 @@ def test_feed_states_reads_the_feeds_asked_for_in_one_query(registered: Database
     assert feed_states(registered, []) == {}
 
 
-@pytest.fixture
-def runner() -> AsyncCrawlerRunner:
-    return make_runner(CrawlConfig())
-
-
 def test_a_poll_of_feeds_all_backing_off_crawls_nothing(
-    registered: Database, rules: RuleIndex, runner: AsyncCrawlerRunner
+    registered: Database, rules: RuleIndex
 ) -> None:
     sahel = feed_states(registered, ["sahel"])["sahel"]
     record_feed_failed(
         registered, sahel.id, now=NOW, status=500, error="x", backoff_until="2024-05-12T13:00:00Z"
     )
-    report = asyncio.run(
-        crawl_feeds(
-            runner,
-            db=registered,
-            feeds=FEEDS[:1],
-            rules=rules,
-            crawl=CrawlConfig(),
-            now=datetime(2024, 5, 12, 12, 30, tzinfo=UTC),
-        )
-    )
+    # Not even started: a poll with nothing due needs no crawler.
+    engine = CrawlEngine(db=registered, rules=rules, crawl=CrawlConfig(), workers=0)
+    report = asyncio.run(engine.crawl(FEEDS[:1], now=datetime(2024, 5, 12, 12, 30, tzinfo=UTC)))
     assert (report.feeds_skipped_backoff, report.feeds_ok, report.errors) == (1, 0, ())
 
 
-def test_a_poll_of_feeds_never_registered_is_refused(
-    store: Database, rules: RuleIndex, runner: AsyncCrawlerRunner
-) -> None:
+def test_a_poll_of_feeds_never_registered_is_refused(store: Database, rules: RuleIndex) -> None:
+    engine = CrawlEngine(db=store, rules=rules, crawl=CrawlConfig(), workers=0)
     with pytest.raises(ValueError, match="not registered in the store"):
-        asyncio.run(
-            crawl_feeds(
-                runner,
-                db=store,
-                feeds=FEEDS,
-                rules=rules,
-                crawl=CrawlConfig(),
-            )
-        )
+        asyncio.run(engine.crawl(FEEDS))
 
 
 def test_a_feed_of_a_kind_without_a_spider_is_refused(
-    registered: Database, rules: RuleIndex, runner: AsyncCrawlerRunner
+    registered: Database, rules: RuleIndex
 ) -> None:
+    engine = CrawlEngine(
+        db=registered,
+        rules=rules,
+        crawl=CrawlConfig(),
+        spiders={"atom-only": "marsad.crawler.spiders.feeds.FeedSpider"},
+        workers=0,
+    )
     with pytest.raises(ValueError, match="no spider for kind 'rss'"):
-        asyncio.run(
-            crawl_feeds(
-                runner,
-                db=registered,
-                feeds=FEEDS,
-                rules=rules,
-                crawl=CrawlConfig(),
-                spiders={"atom-only": "marsad.crawler.spiders.feeds.FeedSpider"},
-            )
-        )
+        asyncio.run(engine.crawl(FEEDS))
 
 
 def test_the_body_hash_is_never_saved_without_the_entries_it_still_owes(

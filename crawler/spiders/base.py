@@ -7,6 +7,11 @@ writes nothing itself. Articles go to the item pipeline as items; each feed's ou
 as the ``feed_fetched`` signal (recorded by the FeedLedger extension); every failure is a
 problem (logged, counted, signalled) and never stops the crawl.
 
+One spider serves the daemon's whole life (:mod:`marsad.crawler.engine`): feeds arrive one poll
+at a time (:meth:`SourceSpider.submit`), every request carries its poll (:mod:`marsad.crawler.poll`)
+and each callback closes the unit of work it was, so a poll knows when it is over. Pages become
+articles in worker processes (:mod:`marsad.crawler.workers`).
+
 Every entry a feed lists ends one of four ways: already stored (seen again), stored now (from
 its page, or from the feed's own text when it has no link or its page fails), skipped with a
 recorded reason (it cannot be used: a link that is not http(s), nothing to store), or owed: noted
@@ -18,17 +23,23 @@ change (up to a bound: :func:`marsad.crawler.feeds.gives_up`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
+from scrapy import signals
+from scrapy.exceptions import (
+    DontCloseSpider,
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from marsad.crawler.config import FeedConfig
-from marsad.crawler.extract import extract_article, guess_language
+from marsad.crawler.extract import guess_language
 from marsad.crawler.feeds import (
     FeedEntry,
     FeedResult,
@@ -44,6 +55,7 @@ from marsad.crawler.fetch_policy import (
     requested_pause,
 )
 from marsad.crawler.items import ArticleItem, EntryNotStored
+from marsad.crawler.poll import POLL_META, Poll
 from marsad.crawler.problems import (
     ENTRY_GAVE_UP,
     ENTRY_SKIPPED,
@@ -52,7 +64,7 @@ from marsad.crawler.problems import (
     PAGE_FAILED,
     report_problem,
 )
-from marsad.crawler.shared import shared_store
+from marsad.crawler.shared import shared_store, shared_workers
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched
 from marsad.storage.articles import known_guids, known_urls
 from marsad.storage.feeds import NOT_STORED_YET, EntryNote, EntryRecord, entry_records
@@ -66,7 +78,11 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
     from twisted.python.failure import Failure
 
+    from marsad.crawler.workers import PageWorkers
+
 logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item", ArticleItem, EntryNotStored)
 
 # Settings of ours (defaults in marsad.crawler.settings, values from CrawlConfig).
 MAX_ARTICLES_SETTING = "MARSAD_MAX_ARTICLES_PER_FEED"
@@ -102,13 +118,22 @@ class EntryPlan:
 
 class SourceSpider(scrapy.Spider):
     """Fetches each job's URL (conditional GET, body hash), reads it into entries, stores the
-    entries it already holds as sightings and follows the new ones to their pages."""
+    entries it already holds as sightings and follows the new ones to their pages.
+
+    It stays open when idle: the engine hands it feeds to fetch with :meth:`submit` for as long
+    as the daemon runs. A kind of source is a subclass that says how a response becomes entries
+    (:meth:`read_source`); the engine's one spider reads each feed with its kind's ``readers``
+    entry (that subclass's ``read_source``, called on this spider).
+    """
+
+    name = "marsad"
 
     def __init__(
         self,
         *,
         store: Database,
-        jobs: Sequence[FeedJob] = (),
+        workers: PageWorkers,
+        readers: Mapping[str, type[SourceSpider]] | None = None,
         max_articles_per_feed: int,
         max_backoff: float,
         fetch_timeout: float,
@@ -116,71 +141,120 @@ class SourceSpider(scrapy.Spider):
     ) -> None:
         super().__init__(**kwargs)
         self.store = store
-        self.jobs = tuple(jobs)
+        self.workers = workers
+        self.readers = dict(readers or {})
         self.max_articles_per_feed = max_articles_per_feed
         self.max_backoff = max_backoff
         # Not "download_timeout": Scrapy would read that as the deprecated per-spider setting.
         self.fetch_timeout = fetch_timeout
-        # Canonical URLs already followed in this crawl (two feeds may list one article).
+        # Canonical URLs being fetched now, until stored (two feeds may list one article).
         self._following: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         settings = crawler.settings
-        return super().from_crawler(
+        spider = super().from_crawler(
             crawler,
             *args,
             store=shared_store(settings),
+            workers=shared_workers(settings),
             max_articles_per_feed=settings.getint(MAX_ARTICLES_SETTING),
             max_backoff=settings.getfloat(MAX_BACKOFF_SETTING),
             fetch_timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
             **kwargs,
         )
+        crawler.signals.connect(spider.stay_open, signal=signals.spider_idle)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        return spider
 
     def read_source(self, response: Response, job: FeedJob) -> FeedResult:
-        """The entries of a source's (changed) response. Each kind says how."""
-        raise NotImplementedError
+        """The entries of a source's (changed) response: read by its kind's reader."""
+        reader = self.readers.get(job.feed.kind)
+        if reader is None or reader.read_source is SourceSpider.read_source:
+            raise ValueError(f"no reader for kind {job.feed.kind!r}")
+        return reader.read_source(self, response, job)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
 
     async def start(self) -> AsyncIterator[Any]:
-        for job in self.jobs:
-            yield scrapy.Request(
-                job.feed.url,
-                # Entries still owed: the feed is read in full (a 304 would not list them).
-                headers={} if job.retrying else conditional_headers(job.state),
-                callback=self.parse_source,
-                errback=self.source_failed,
-                cb_kwargs={"job": job},
-                meta={"handle_httpstatus_list": [304]},
-                dont_filter=True,
-            )
+        # Nothing at start: feeds come from the engine, poll by poll.
+        return
+        yield
+
+    def stay_open(self) -> None:
+        """Idle is normal between polls; only the engine closes this spider."""
+        raise DontCloseSpider
+
+    def submit(self, job: FeedJob, poll: Poll) -> None:
+        """Fetch ``job``'s feed as part of ``poll`` (on the engine's one crawler)."""
+        poll.open()
+        request = scrapy.Request(
+            job.feed.url,
+            # Entries still owed: the feed is read in full (a 304 would not list them).
+            headers={} if job.retrying else conditional_headers(job.state),
+            callback=self.parse_source,
+            errback=self.source_failed,
+            cb_kwargs={"job": job},
+            meta={"handle_httpstatus_list": [304], POLL_META: poll},
+            dont_filter=True,
+        )
+        self.crawler.engine.crawl(request)
+
+    def request_dropped(self, request: scrapy.Request) -> None:
+        """The scheduler refused a request: its unit of work is over (never fetched)."""
+        poll = request.meta.get(POLL_META)
+        if isinstance(poll, Poll):
+            self._following.discard(canonical_url(request.url))
+            poll.close()
+
+    def release_following(self, url: str | None) -> None:
+        """The article fetched from ``url`` is stored (or reported): another feed listing it
+        now finds it in the store."""
+        if url is not None:
+            self._following.discard(url)
+
+    def _opened(self, item: Item, poll: Poll) -> Item:
+        """``item`` as a unit of ``poll``'s work, open until the pipeline is done with it."""
+        poll.open()
+        return replace(item, poll=poll)
+
+    def _count(self, poll: Poll, key: str, value: int = 1) -> None:
+        if value:
+            self.crawler.stats.inc_value(f"marsad/{key}", value)
+            poll.count(key, value)
 
     # -- sources -------------------------------------------------------------------------------
 
     def parse_source(self, response: Response, job: FeedJob) -> Iterator[Any]:
+        poll: Poll = response.meta[POLL_META]
+        try:
+            yield from self._read_source(response, job, poll)
+        finally:
+            poll.close()
+
+    def _read_source(self, response: Response, job: FeedJob, poll: Poll) -> Iterator[Any]:
         feed = job.feed
         now = self.now()
         at = to_iso(now)
         if response.status == 304:
-            self._send(job, "unchanged", 304, at)
+            self._send(job, poll, "unchanged", 304, at)
             return
         digest = body_hash(response.body)
         etag = response_header(response, "ETag")
         last_modified = response_header(response, "Last-Modified")
         same_body = digest == job.state.body_hash
         if same_body and not job.retrying:
-            self._send(job, "unchanged", response.status, at, etag, last_modified, digest)
+            self._send(job, poll, "unchanged", response.status, at, etag, last_modified, digest)
             return
         try:
             result = self.read_source(response, job)
         except Exception as exc:  # a reader should not raise; if it does, one feed fails
-            self._failed(job, response.status, f"cannot parse: {exc!r}", now)
+            self._failed(job, poll, response.status, f"cannot parse: {exc!r}", now)
             return
         if not result.is_feed:
             reason = result.bozo_message or "no entries and no feed format recognised"
-            self._failed(job, response.status, f"not a feed ({reason})", now)
+            self._failed(job, poll, response.status, f"not a feed ({reason})", now)
             return
         if result.bozo:
             self._problem(
@@ -189,11 +263,12 @@ class SourceSpider(scrapy.Spider):
                 f"entries recovered: {result.bozo_message}",
                 job,
             )
-        plan = self._plan_entries(job, result, now)
+        plan = self._plan_entries(job, poll, result, now)
         # Sent before the entries are yielded, so the outcome and the entries still owed are
         # recorded (one transaction) before any of them is stored.
         self._send(
             job,
+            poll,
             "ok",
             response.status,
             at,
@@ -205,13 +280,16 @@ class SourceSpider(scrapy.Spider):
         )
         if not same_body:  # read again only for entries owed: the others were seen already
             for entry, url in plan.seen_again:
-                yield ArticleItem(self._from_feed(job, entry, url), feed.name)
+                yield self._opened(ArticleItem(self._from_feed(job, entry, url), feed.name), poll)
         for entry, key, url in plan.from_feed:
-            yield ArticleItem(self._from_feed(job, entry, url), feed.name, key)
+            item = ArticleItem(self._from_feed(job, entry, url), feed.name, key)
+            yield self._opened(item, poll)
         for entry, key, last_chance in plan.to_fetch:
-            yield from self._follow(job, entry, key, last_chance)
+            yield from self._follow(job, poll, entry, key, last_chance)
 
-    def _plan_entries(self, job: FeedJob, result: FeedResult, now: datetime) -> EntryPlan:
+    def _plan_entries(
+        self, job: FeedJob, poll: Poll, result: FeedResult, now: datetime
+    ) -> EntryPlan:
         """Sort a feed's entries: stored already, to store (fetching the page or from the feed's
         text), waiting for a later poll, skipped or given up. Reads the store; writes nothing."""
         plan = EntryPlan()
@@ -231,7 +309,7 @@ class SourceSpider(scrapy.Spider):
                 continue
             problem = link_problem(entry.link)
             if problem is not None:
-                self._skip(job, plan, records, EntryNote(key, entry.link, problem))
+                self._skip(job, poll, plan, records, EntryNote(key, entry.link, problem))
                 continue
             candidates.append((entry, key, canonical_url(entry.link)))
         if empty:
@@ -240,23 +318,24 @@ class SourceSpider(scrapy.Spider):
                 "empty", None, f"{entries} with nothing to store (no link, GUID, title or text)"
             )
             plan.listed.append(note.key)
-            self._skip(job, plan, records, note)
+            self._skip(job, poll, plan, records, note)
         if result.unusable:
             unreadable = EntryNote("unreadable", None, "; ".join(result.unusable))
             plan.listed.append(unreadable.key)
-            self._skip(job, plan, records, unreadable)
+            self._skip(job, poll, plan, records, unreadable)
         stored_urls = known_urls(self.store, [url for _, _, url in candidates])
         stored_guids = known_guids(self.store, [e.guid for e, _, _ in candidates if e.guid])
         for entry, key, url in candidates:
             if url in stored_urls or (entry.guid and entry.guid in stored_guids):
                 plan.seen_again.append((entry, url))
             else:
-                self._plan_unstored(job, plan, records.get(key), entry, key, url, now)
+                self._plan_unstored(job, poll, plan, records.get(key), entry, key, url, now)
         return plan
 
     def _plan_unstored(
         self,
         job: FeedJob,
+        poll: Poll,
         plan: EntryPlan,
         record: EntryRecord | None,
         entry: FeedEntry,
@@ -278,14 +357,14 @@ class SourceSpider(scrapy.Spider):
                 f"last: {record.reason}"
             )
             plan.gave_up.append(EntryNote(key, shown, reason))
-            self.crawler.stats.inc_value("marsad/entries_gave_up")
+            self._count(poll, "entries_gave_up")
             self._problem(
                 ENTRY_GAVE_UP, f"feed {job.feed.name!r}: entry {shown}: gave up: {reason}", job
             )
             return
         if entry.link is not None and url in self._following:
-            # Another feed of this crawl fetches it; this one finds it stored next time.
-            plan.waiting.append(EntryNote(key, shown, "fetched for another feed in the same crawl"))
+            # Another feed's poll fetches it now; this one finds it stored next time.
+            plan.waiting.append(EntryNote(key, shown, "being fetched for another feed"))
             return
         if len(plan.attempted) >= self.max_articles_per_feed:
             reason = f"waiting: more than {self.max_articles_per_feed} entries to fetch in one poll"
@@ -296,7 +375,7 @@ class SourceSpider(scrapy.Spider):
         if record is None:
             plan.first_seen += 1
         elif retrying and record.attempts:
-            self.crawler.stats.inc_value("marsad/entries_retried")
+            self._count(poll, "entries_retried")
         if entry.link is None:
             plan.from_feed.append((entry, key, url))
             return
@@ -308,23 +387,32 @@ class SourceSpider(scrapy.Spider):
         plan.to_fetch.append((entry, key, last_chance))
 
     def _skip(
-        self, job: FeedJob, plan: EntryPlan, records: dict[str, EntryRecord], note: EntryNote
+        self,
+        job: FeedJob,
+        poll: Poll,
+        plan: EntryPlan,
+        records: dict[str, EntryRecord],
+        note: EntryNote,
     ) -> None:
         plan.skipped.append(note)
         known = records.get(note.key)
         if known is not None and known.state == "skipped" and known.reason == note.reason:
             return  # said when it was first skipped
-        self.crawler.stats.inc_value("marsad/entries_skipped")
+        self._count(poll, "entries_skipped")
         self._problem(ENTRY_SKIPPED, f"feed {job.feed.name!r}: entry skipped: {note.reason}", job)
 
-    def _follow(self, job: FeedJob, entry: FeedEntry, key: str, last_chance: bool) -> Iterator[Any]:
+    def _follow(
+        self, job: FeedJob, poll: Poll, entry: FeedEntry, key: str, last_chance: bool
+    ) -> Iterator[Any]:
         assert entry.link is not None
+        followed = canonical_url(entry.link)
         try:
             request = scrapy.Request(
                 entry.link,
                 callback=self.parse_article,
                 errback=self.article_failed,
                 cb_kwargs={"job": job, "entry": entry, "key": key, "last_chance": last_chance},
+                meta={POLL_META: poll},
             )
         except ValueError as exc:  # a link Scrapy cannot request: the feed's text is kept
             self._problem(
@@ -333,24 +421,32 @@ class SourceSpider(scrapy.Spider):
                 "kept the feed's text",
                 job,
             )
-            yield ArticleItem(self._from_feed(job, entry), job.feed.name, key)
+            item = ArticleItem(self._from_feed(job, entry), job.feed.name, key, followed=followed)
+            yield self._opened(item, poll)
             return
+        poll.open()
         yield request
 
     def source_failed(self, failure: Failure) -> None:
         job: FeedJob = _cb_kwargs(failure)["job"]
-        now = self.now()
-        status = None
-        requested = None
-        response = _http_error_response(failure)
-        if response is not None:
-            status = response.status
-            requested = requested_pause(status, response.headers.get("Retry-After"), now)
-        self._failed(job, status, describe_failure(failure, self.fetch_timeout), now, requested)
+        poll = _poll(failure)
+        try:
+            now = self.now()
+            status = None
+            requested = None
+            response = _http_error_response(failure)
+            if response is not None:
+                status = response.status
+                requested = requested_pause(status, response.headers.get("Retry-After"), now)
+            reason = describe_failure(failure, self.fetch_timeout)
+            self._failed(job, poll, status, reason, now, requested)
+        finally:
+            poll.close()
 
     def _failed(
         self,
         job: FeedJob,
+        poll: Poll,
         status: int | None,
         reason: str,
         now: datetime,
@@ -363,11 +459,14 @@ class SourceSpider(scrapy.Spider):
             f"{message}; failure {backoff.failures} in a row, next try after {backoff.until}",
             job,
         )
-        self._send(job, "failed", status, to_iso(now), error=message, backoff_until=backoff.until)
+        self._send(
+            job, poll, "failed", status, to_iso(now), error=message, backoff_until=backoff.until
+        )
 
     def _send(
         self,
         job: FeedJob,
+        poll: Poll,
         outcome: str,
         status: int | None,
         at: str,
@@ -382,6 +481,7 @@ class SourceSpider(scrapy.Spider):
     ) -> None:
         self.crawler.signals.send_catch_log(
             feed_fetched,
+            poll=poll,
             outcome=FeedOutcome(
                 feed_id=job.state.id,
                 feed_name=job.feed.name,
@@ -408,12 +508,29 @@ class SourceSpider(scrapy.Spider):
 
     # -- articles ------------------------------------------------------------------------------
 
-    def parse_article(
+    async def parse_article(
         self, response: Response, job: FeedJob, entry: FeedEntry, key: str, last_chance: bool
-    ) -> Iterator[Any]:
+    ) -> AsyncIterator[Any]:
+        poll: Poll = response.meta[POLL_META]
         try:
-            extracted = extract_article(
-                response.body, response.url, content_type=response_header(response, "Content-Type")
+            async for item in self._read_article(response, job, poll, entry, key):
+                yield item
+        finally:
+            poll.close()
+
+    async def _read_article(
+        self, response: Response, job: FeedJob, poll: Poll, entry: FeedEntry, key: str
+    ) -> AsyncIterator[Any]:
+        assert entry.link is not None
+        followed = canonical_url(entry.link)
+        from_feed = self._from_feed(job, entry)
+        try:
+            # In a worker process: extraction and the pure part of ingest.
+            page = await self.workers.article_from_page(
+                response.body,
+                response.url,
+                response_header(response, "Content-Type"),
+                from_feed,
             )
         except Exception as exc:  # a hostile page must not stop the crawl
             self._problem(
@@ -422,48 +539,46 @@ class SourceSpider(scrapy.Spider):
                 "kept the feed's text",
                 job,
             )
-            extracted = None
-        if extracted is None:
-            logger.info(
-                "%s: no article text found on %s; kept the feed's text", job.feed.name, entry.link
-            )
-            yield ArticleItem(self._from_feed(job, entry), job.feed.name, key)
+            page = None
+        else:
+            if page is None:
+                logger.info(
+                    "%s: no article text found on %s; kept the feed's text",
+                    job.feed.name,
+                    entry.link,
+                )
+        if page is None:
+            yield self._opened(ArticleItem(from_feed, job.feed.name, key, followed=followed), poll)
             return
-        assert entry.link is not None
-        yield ArticleItem(
-            NewArticle(
-                url=entry.link,
-                canonical_url=canonical_url(entry.link),
-                source=job.feed.source,
-                # The feed's title is usually the cleaner one (no site name appended).
-                title=entry.title or extracted.title or "",
-                text=extracted.text,
-                published=entry.published or extracted.published,
-                guid=entry.guid,
-                feed_id=job.state.id,
-                # The feed names its own author; a page's author is a guess (a byline, a
-                # meta tag that may name the site or its desk).
-                author=entry.author or extracted.author,
-                language=extracted.language,
-                extraction="page",
-            ),
-            job.feed.name,
-            key,
+        item = ArticleItem(
+            page.article, job.feed.name, key, followed=followed, prepared=page.prepared
         )
+        yield self._opened(item, poll)
 
     def article_failed(self, failure: Failure) -> Iterator[Any]:
         kwargs = _cb_kwargs(failure)
         job: FeedJob = kwargs["job"]
         entry: FeedEntry = kwargs["entry"]
-        reason = describe_failure(failure, self.fetch_timeout)
-        about = f"feed {job.feed.name!r}: article {entry.link}: {reason}"
-        if not entry.text and is_transient(failure) and not kwargs["last_chance"]:
-            # The feed gives nothing but a title: better the page on a later poll.
-            self._problem(PAGE_FAILED, f"{about}; tried again on the next poll", job)
-            yield EntryNotStored(job.state.id, job.feed.name, kwargs["key"], reason)
-            return
-        self._problem(PAGE_FAILED, f"{about}; kept the feed's text", job)
-        yield ArticleItem(self._from_feed(job, entry), job.feed.name, kwargs["key"])
+        poll = _poll(failure)
+        followed = canonical_url(entry.link) if entry.link else None
+        try:
+            reason = describe_failure(failure, self.fetch_timeout)
+            about = f"feed {job.feed.name!r}: article {entry.link}: {reason}"
+            if not entry.text and is_transient(failure) and not kwargs["last_chance"]:
+                # The feed gives nothing but a title: better the page on a later poll.
+                self._problem(PAGE_FAILED, f"{about}; tried again on the next poll", job)
+                owed = EntryNotStored(
+                    job.state.id, job.feed.name, kwargs["key"], reason, followed=followed
+                )
+                yield self._opened(owed, poll)
+                return
+            self._problem(PAGE_FAILED, f"{about}; kept the feed's text", job)
+            item = ArticleItem(
+                self._from_feed(job, entry), job.feed.name, kwargs["key"], followed=followed
+            )
+            yield self._opened(item, poll)
+        finally:
+            poll.close()
 
     def _from_feed(self, job: FeedJob, entry: FeedEntry, url: str | None = None) -> NewArticle:
         """The article as the feed tells it; ``url`` files an entry without a link
@@ -510,6 +625,13 @@ def is_transient(failure: Failure) -> bool:
     if response is not None:
         return response.status >= 500 or response.status in (408, 429)
     return not failure.check(IgnoreRequest, DownloadCancelledError)
+
+
+def _poll(failure: Failure) -> Poll:
+    request: scrapy.Request = failure.request  # type: ignore[attr-defined]
+    poll = request.meta[POLL_META]
+    assert isinstance(poll, Poll)
+    return poll
 
 
 def _cb_kwargs(failure: Failure) -> dict[str, Any]:
