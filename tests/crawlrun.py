@@ -8,7 +8,8 @@ row on the same runner), ``feeds``, ``crawl`` (CrawlConfig fields), ``rules`` an
 ``python -m tests.crawlrun`` from the repository when it names spiders under ``tests``) and
 ``force`` (fetch feeds that back off). Instead of ``crawls``, ``steps`` runs several in turn in
 the one process, each ``{"crawls": N, "force": bool, "sql": [statements run on the store
-first], "feeds": [the config's feeds from now on: registered again, as at a restart]}``.
+first], "feeds": [the config's feeds from now on: registered again, as at a restart]}`` or
+``{"together": [[feed names], ...]}``: one poll per list, all at once (a report each, in order).
 ``crawl.workers`` is 0 unless the spec says otherwise: pages are extracted in the crawl's own
 process (a test of the worker processes asks for them).
 Tests call :func:`crawl_in_subprocess`; importing this module installs no reactor (:func:`run`
@@ -17,6 +18,7 @@ does, in the crawl's own process).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -64,6 +66,13 @@ async def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
             if feeds != registered:  # at start, and when a step changes the config's feeds
                 register_feeds(db, feeds, utc_now())
                 registered = feeds
+            if "together" in step:  # polls of some feeds each, all at once on the one engine
+                by_name = {feed.name: feed for feed in feeds}
+                together = await asyncio.gather(
+                    *(engine.crawl([by_name[n] for n in names]) for names in step["together"])
+                )
+                reports.extend(asdict(report) for report in together)
+                continue
             for _ in range(step.get("crawls", 1)):
                 report = await engine.crawl(feeds, force=step.get("force", False))
                 reports.append(asdict(report))

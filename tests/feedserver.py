@@ -15,8 +15,9 @@ import contextlib
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,8 @@ LATEST = (
 class Seen:
     path: str
     headers: dict[str, str]
+    # time.monotonic() when the request came (per-site gaps between requests).
+    at: float = field(default_factory=time.monotonic)
 
 
 class FeedServer:
