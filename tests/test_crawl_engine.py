@@ -10,6 +10,7 @@ processes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -60,7 +61,7 @@ def test_the_delay_per_site_holds_across_feeds_polled_at_once(tmp_path: Path) ->
         times = sorted(seen.at for seen in server.requests if seen.path != "/robots.txt")
     assert [r["feeds_ok"] for r in reports] == [1, 1, 1]
     assert len(times) == 3 + 9  # three feeds and their nine pages
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # Scrapy's delay is measured between the starts of two downloads; the server logs on
     # arrival, which can only narrow a gap by the jitter of the loopback.
     assert min(gaps) >= delay * 0.8, gaps
