@@ -67,6 +67,7 @@ def crawl_once(config: Config, *, force: bool = False) -> int:
 async def _build_context(config: Config, *, warm_workers: bool = False) -> JobContext:
     """The daemon's objects: its one store connection (feeds registered once, here), the
     compiled rules and the crawl engine, started."""
+    from marsad.alerts.delivery import open_delivery
     from marsad.alerts.matching import compile_rules
     from marsad.crawler.engine import CrawlEngine
     from marsad.crawler.runner import register_feeds
@@ -84,12 +85,14 @@ async def _build_context(config: Config, *, warm_workers: bool = False) -> JobCo
         db.close()
         raise
     # The CLI refused to start with a channel's secret unset (marsad/cli/common.py).
-    return JobContext(config=config, engine=engine, db=db, rules=rules)
+    delivery = open_delivery(config.channels, config.delivery)
+    return JobContext(config=config, engine=engine, db=db, rules=rules, delivery=delivery)
 
 
 async def _close_context(ctx: JobContext) -> None:
     try:
         await ctx.engine.stop()
+        await ctx.delivery.aclose()
     finally:
         ctx.db.close()
 
@@ -187,6 +190,7 @@ async def _daemon_main(config: Config) -> int:
         config.store_path,
     )
     await stop.wait()
+    ctx.stopping.set()
 
     # Order matters: pause scheduling, let in-flight jobs finish, only then stop
     # the crawler engine and shut the scheduler down; the reverse cancels a crawl mid-run.

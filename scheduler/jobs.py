@@ -11,18 +11,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from marsad.alerts.delivery import DeliveryReport, deliver_due
+from marsad.alerts.delivery import DrainReport
 from marsad.crawler.config import FeedConfig
 from marsad.crawler.poll import CrawlReport
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from marsad.alerts.delivery import DeliverySession
     from marsad.alerts.matching import RuleIndex
     from marsad.config import Config
     from marsad.crawler.engine import CrawlEngine
 
 log = logging.getLogger("marsad.jobs")
+
+# How long one delivery job may go on claiming alerts (its sends in flight then settle): a
+# backlog of thousands is sent over several runs rather than holding up shutdown.
+DRAIN_SECONDS = 300.0
 
 
 @dataclass
@@ -33,10 +38,13 @@ class JobContext:
     engine: CrawlEngine  # the one crawler, started once, every poll on it
     db: Database  # the daemon's one store connection, open for its whole life
     rules: RuleIndex  # compiled once, at start
+    delivery: DeliverySession  # its senders (HTTP clients, TLS) kept for the daemon's life
     # One delivery pass at a time in this process: claims keep passes from sending an alert
     # twice; this keeps the process's sends in flight within one pass's bounds, which the
     # claims' lease is derived from.
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set when the daemon is asked to stop: a delivery running claims nothing more.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -121,19 +129,20 @@ def crawl_exit_code(report: CrawlReport) -> int:
     return CRAWL_OK
 
 
-async def deliver_pending(ctx: JobContext) -> DeliveryReport | None:
-    """One delivery pass (at most ``DAEMON_PASS_LIMIT`` alerts; the next pass takes the rest).
+async def deliver_pending(ctx: JobContext) -> DrainReport | None:
+    """Deliver until nothing is due (passes of at most ``PASS_LIMIT`` alerts, within
+    ``DRAIN_SECONDS``: what is left is the next run's).
 
     Other processes on the store may deliver too: claims keep every alert to one sender. Within
-    this process one pass runs at a time, so its sends in flight stay within the pass's bounds
-    (they are what the claims' lease is derived from).
+    this process one drain runs at a time, and the session runs one pass at a time, so its sends
+    in flight stay within a pass's bounds (they are what the claims' lease is derived from).
     """
     with _tracked(ctx):
         async with ctx.delivery_lock:
             try:
-                report = await deliver_due(ctx.db, ctx.config.channels, ctx.config.delivery)
+                report = await ctx.delivery.drain(ctx.db, deadline=DRAIN_SECONDS, stop=ctx.stopping)
             except Exception:
-                log.exception("delivery pass failed; pending alerts stay in the outbox")
+                log.exception("delivery failed; pending alerts stay in the outbox")
                 return None
         if report.sent or report.retried or report.dead or report.lost:
             backlog = report.backlog
