@@ -117,11 +117,6 @@ async def _daemon_main(config: Config) -> int:
     from marsad.storage.feeds import feed_states, record_next_poll
     from marsad.times import to_iso
 
-    ctx = await _build_context(config, warm_workers=True)
-    feed_ids = {
-        f"feed:{name}": state.id
-        for name, state in feed_states(ctx.db, [feed.name for feed in config.feeds]).items()
-    }
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -137,8 +132,19 @@ async def _daemon_main(config: Config) -> int:
             log.warning("%s again: forcing exit; undelivered alerts stay in the outbox", name)
             os._exit(FORCED_EXIT_CODE)
 
+    # Before anything starts: a stop asked for while the daemon starts is a graceful one too.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+
+    ctx = await _build_context(config, warm_workers=True)
+    if stop.is_set():
+        await _close_context(ctx)
+        log.info("marsad stopped before it began polling")
+        return 0
+    feed_ids = {
+        f"feed:{name}": state.id
+        for name, state in feed_states(ctx.db, [feed.name for feed in config.feeds]).items()
+    }
 
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
     start = datetime.now(UTC)

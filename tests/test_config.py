@@ -118,6 +118,12 @@ MAIL = "[channels.ops]\ntype='email'\nto=['a@b.c']\n"
             "crawl.concurrency_per_domain: must be a whole number from 1 to 32, got 100000",
         ),
         ("[crawl]\nmax_articles_per_feed = 0\n", "crawl.max_articles_per_feed: must be a whole"),
+        (
+            "[crawl]\nconcurrency = 0\n",
+            "crawl.concurrency: must be a whole number from 1 to 1,024, got 0",
+        ),
+        ("[crawl]\nworkers = 65\n", 'crawl.workers: must be "auto" or a whole number from 0 to 64'),
+        ("[crawl]\nworkers = 'many'\n", 'crawl.workers: must be "auto" or a whole number'),
         ("[delivery]\nevery = inf\n", "delivery.every: must be a duration from 1s to 1d"),
         ("[delivery]\nmax_attempts = 10000\n", "delivery.max_attempts: must be a whole number"),
         ("[delivery]\nbackoff_base = nan\n", "delivery.backoff_base: must be a duration"),
@@ -172,3 +178,12 @@ def test_one_duration_syntax_everywhere(tmp_path: Path) -> None:
 def test_the_alert_window_can_be_turned_off(tmp_path: Path, off: str) -> None:
     assert load_config(write(tmp_path, f"[alerts]\nwindow = {off}\n")).alerts.window is None
     assert load_config(write(tmp_path, "")).alerts.window == 3 * 86400
+
+
+def test_crawl_workers_are_auto_by_default_or_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "marsad.toml"
+    path.write_text("[crawl]\n", encoding="utf-8")
+    assert load_config(path).crawl.workers is None  # one per core
+    path.write_text("[crawl]\nworkers = 0\nconcurrency = 128\n", encoding="utf-8")
+    crawl = load_config(path).crawl
+    assert (crawl.workers, crawl.concurrency) == (0, 128)
