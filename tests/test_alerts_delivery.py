@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from marsad.alerts.channels import CHANNEL_TYPES, ChannelType, parse_channels
 from marsad.alerts.config import DeliveryConfig
-from marsad.alerts.delivery import JITTER, deliver_due, retry_delay
+from marsad.alerts.delivery import JITTER, deliver_due, open_delivery, retry_delay
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.rules import Rule
@@ -153,3 +153,25 @@ def test_limit_bounds_one_pass(store: Database) -> None:
         )
     )
     assert report.sent == 2
+
+
+def test_a_session_makes_each_sender_once_and_closes_it_when_it_ends(store: Database) -> None:
+    ids = queue(store, 3)
+    made: list[LogSender] = []
+
+    def make() -> LogSender:
+        made.append(LogSender())
+        return made[-1]
+
+    registry = {"log": ChannelType(LogChannel.kind, log_type(LogSender()).parse, make)}
+
+    async def run() -> list[bool]:
+        async with open_delivery(LOG, CONFIG, now=lambda: T0, channel_types=registry) as session:
+            open_between = []
+            for _ in range(3):
+                await session.deliver_due(store, limit=1)
+                open_between.append(not made[0].closed)
+            return open_between
+
+    assert asyncio.run(run()) == [True, True, True]
+    assert len(made) == 1 and made[0].sent == ids and made[0].closed

@@ -65,20 +65,28 @@ _WORDS = [
 ]
 
 
-def queue_alerts(db: Database, count: int, channels: tuple[str, ...] = ("hook",)) -> None:
-    """``count`` articles in ``db``, each raising one alert per channel.
+def queue_alerts(
+    db: Database,
+    count: int,
+    channels: tuple[str, ...] = ("hook",),
+    *,
+    first: int = 0,
+    now: str = QUEUED_AT,
+) -> None:
+    """``count`` articles in ``db`` (numbered from ``first``), each raising one alert per
+    channel, due from ``now``.
 
     The texts are random draws from a small vocabulary: different enough that no article is a
     copy of another, so each is its own story and gets its own alerts."""
-    rng = random.Random(count)
+    rng = random.Random(count if not first else f"{first}:{count}")
     rules = compile_rules([Rule("انسحاب", ("الانسحاب",), channels)])
-    for i in range(count):
+    for i in range(first, first + count):
         text = "الانسحاب " + " ".join(rng.choice(_WORDS) for _ in range(60))
         url = f"https://a.example/{i}"
         article = NewArticle(
             url=url, canonical_url=url, source="أ", title=f"الانسحاب رقم {i}", text=text
         )
-        ingest_article(db, article, rules, now=QUEUED_AT)
+        ingest_article(db, article, rules, now=now)
 
 
 def queued_store(path: Path, count: int, channels: tuple[str, ...] = ("hook",)) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,10 +34,17 @@ from marsad.alerts.delivery import (
     open_delivery,
 )
 from marsad.cli.deliver import deliver_command
+from marsad.storage.db import open_store
 from marsad.storage.outbox import outbox_backlog
-from marsad.times import to_iso
+from marsad.times import to_iso, utc_now
 from tests.counting_sink import CountingSink
-from tests.test_delivery_claims import alert_keys, queue_alerts
+from tests.test_delivery_claims import (
+    MARSAD,
+    alert_keys,
+    queue_alerts,
+    queued_store,
+    webhook_config,
+)
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CONFIG = DeliveryConfig(max_attempts=5, backoff_base=30.0, backoff_max=600.0)
@@ -283,3 +292,42 @@ def test_a_long_lived_client_survives_a_receiver_restart(
 
 def test_deliver_help_states_the_bound_on_passes() -> None:
     assert f"up to {DRAIN_MAX_PASSES} passes" in " ".join((deliver_command.help or "").split())
+
+
+def test_marsad_deliver_also_sends_what_came_due_while_it_ran(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    queued_store(store, 40)
+    with CountingSink(delay=0.15) as slow:
+        config = webhook_config(tmp_path, store, slow.url)
+        process = subprocess.Popen(
+            [*MARSAD, "deliver", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # Its first pass has begun; queue five alerts due from a second after its start
+            # (stored times are whole seconds), so that pass leaves them to the next.
+            deadline = time.monotonic() + 30
+            while not slow.arrivals and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.01)
+            begun = utc_now()
+            while utc_now() <= begun and time.monotonic() < deadline:
+                time.sleep(0.01)
+            db = open_store(store)
+            try:
+                queue_alerts(db, 5, first=40, now=utc_now())
+            finally:
+                db.close()
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        answered = slow.keys()
+    assert process.returncode == 0, err
+    assert out.splitlines() == [
+        "45 sent, 0 to retry, 0 dead",
+        "left: 0 due, 0 held by another delivery, 0 waiting for a retry",
+    ]
+    assert len(answered) == 45 and set(answered.values()) == {1}
