@@ -4,7 +4,8 @@ Like tests/webhook_sink.py it answers every POST (200 by default, ``status`` per
 also records which connection each request came on (the client's port), how many connections it
 accepted and how many are open now. ``drop_reused(n)``: the next ``n`` requests that arrive on a
 connection that already served one are read and then the connection is closed without an answer
-(a receiver whose idle timeout closed a kept-alive connection just as the request came).
+(a receiver whose idle timeout closed a kept-alive connection just as the request came);
+``drop_fresh(n)`` does the same to requests on new connections (a receiver that dies on them).
 ``restart()`` closes the listening socket and every open connection, as a process that exits
 does, then listens again on the same port.
 """
@@ -41,7 +42,7 @@ class CountingSink:
         self.ports: Counter[int] = Counter()  # requests per connection
         self.accepted = 0
         self._open: dict[int, socket.socket] = {}
-        self._drops = 0
+        self._drops = {True: 0, False: 0}  # by "on a reused connection"
         self._lock = threading.Lock()
         self._port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -63,7 +64,11 @@ class CountingSink:
 
     def drop_reused(self, count: int = 1) -> None:
         with self._lock:
-            self._drops += count
+            self._drops[True] += count
+
+    def drop_fresh(self, count: int = 1) -> None:
+        with self._lock:
+            self._drops[False] += count
 
     def wait_closed(self, timeout: float = 5.0) -> bool:
         """Whether every connection is closed within ``timeout`` seconds (polled)."""
@@ -144,9 +149,9 @@ class CountingSink:
                 with sink._lock:
                     reused = sink.ports[port] > 0
                     sink.ports[port] += 1
-                    drop = reused and sink._drops > 0
+                    drop = sink._drops[reused] > 0
                     if drop:
-                        sink._drops -= 1
+                        sink._drops[reused] -= 1
                     sink.arrivals.append(Arrival(port, self.path, key, answered=not drop))
                 if drop:
                     self.close_connection = True

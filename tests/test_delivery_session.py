@@ -331,3 +331,16 @@ def test_marsad_deliver_also_sends_what_came_due_while_it_ran(tmp_path: Path) ->
         "left: 0 due, 0 held by another delivery, 0 waiting for a retry",
     ]
     assert len(answered) == 45 and set(answered.values()) == {1}
+
+
+def test_a_new_connection_closed_without_an_answer_waits_for_the_backoff(
+    store: Database, sink: CountingSink
+) -> None:
+    # Not the stale connection case: the receiver took this request and hung up on it (it may
+    # have acted on it), so the alert is not sent again at once.
+    queue_alerts(store, 1)
+    sink.drop_fresh(1)
+    [report] = run_passes(store, hooks(hook=sink.url), 1)
+    assert (report.sent, report.retried) == (0, 1)
+    assert "RemoteProtocolError" in report.errors[0]
+    assert [a.answered for a in sink.arrivals] == [False]

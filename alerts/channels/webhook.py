@@ -1,8 +1,9 @@
 """The webhook channel type: a signed JSON POST over httpx's async client.
 
 2xx is delivered. 408, 425, 429, 5xx, timeouts and connection errors are worth another try
-(``Retry-After`` is passed on); any other status is a permanent refusal. The signing scheme is
-described in :mod:`marsad.alerts.signing`.
+(``Retry-After`` is passed on); any other status is a permanent refusal. A kept-alive connection
+the receiver closed just as a send reused it is no error: the send goes again at once, on
+another connection. The signing scheme is described in :mod:`marsad.alerts.signing`.
 """
 
 from __future__ import annotations
@@ -204,13 +205,13 @@ class WebhookSender:
         except _CLOSED_UNDER_US as exc:
             if watch.opened:
                 raise
-            log.debug(
-                "channel %s: kept-alive connection closed under a send (%r)", channel.name, exc
-            )
             # A kept-alive connection the receiver closed as we reused it (a restart, or its
             # idle timeout just then): it answered nothing, so once more on another connection.
             # A receiver that took the request and died before answering gets it twice, with
             # one idempotency key, as after any retry.
+            log.debug(
+                "channel %s: kept-alive connection closed under a send (%r)", channel.name, exc
+            )
             response = await client.send(request, stream=True)
         try:
             detail = await _read_some(response)
