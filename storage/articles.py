@@ -341,16 +341,14 @@ def record_story_quote(
     )
 
 
-def article_bodies(db: Database, article_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
-    """(text, title_norm, story_id) of each article, for verifying a near-duplicate."""
+def article_bodies(db: Database, article_ids: Sequence[int]) -> dict[int, str]:
+    """The text of each article, for verifying a near-duplicate against one whose shingle set
+    is not stored (storage/shingles.py)."""
     if not article_ids:
         return {}
     marks = ",".join("?" * len(article_ids))
-    rows = db.query(
-        f"SELECT id, text, title_norm, story_id FROM articles WHERE id IN ({marks})",
-        list(article_ids),
-    )
-    return {int(r["id"]): (r["text"], r["title_norm"], int(r["story_id"])) for r in rows}
+    rows = db.query(f"SELECT id, text FROM articles WHERE id IN ({marks})", list(article_ids))
+    return {int(r["id"]): r["text"] for r in rows}
 
 
 def record_sighting(

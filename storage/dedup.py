@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from marsad.arabic import normalize
-from marsad.arabic.credits import Credits, split_credits
+from marsad.arabic.credits import Credits
 from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.articles import StoryHead
@@ -40,10 +39,10 @@ from marsad.storage.fingerprint import (
     Fingerprint,
     Similarity,
     estimate,
-    fingerprint,
-    shingle_hashes,
+    fingerprint_and_shingles,
 )
 from marsad.storage.models import DuplicateVerdict
+from marsad.storage.shingles import ShingleSet, comparable_body, shingle_set, shingles_of
 from marsad.times import from_iso
 
 # On the dev set every labelled copy pair has containment ≥ 0.92 (54 of 900 have Jaccard < 0.6:
@@ -66,12 +65,15 @@ SCREEN_CHUNKS = 2
 
 @dataclass(frozen=True)
 class PreparedBody:
-    """An article body ready for comparison: credits cut out, normalised, hashed, fingerprinted."""
+    """An article body ready for comparison: credits cut out, normalised, hashed, fingerprinted,
+    and the shingle set the fingerprint summarises (what verification compares, and what the
+    store keeps of the article for verifying later ones against it)."""
 
     credits: Credits
     body_norm: str
     body_hash: str
     fingerprint: Fingerprint
+    shingles: ShingleSet
 
     def provenance_json(self) -> str | None:
         found = self.credits.provenance()
@@ -85,13 +87,14 @@ def body_hash(body_norm: str, title_norm: str) -> str:
 
 
 def prepare_body(text: str, title_norm: str) -> PreparedBody:
-    credits = split_credits(text)
-    body_norm = normalize(credits.body)
+    credits, body_norm = comparable_body(text)
+    fp, hashes = fingerprint_and_shingles(body_norm)
     return PreparedBody(
         credits=credits,
         body_norm=body_norm,
         body_hash=body_hash(body_norm, title_norm),
-        fingerprint=fingerprint(body_norm),
+        fingerprint=fp,
+        shingles=shingle_set(hashes),
     )
 
 
@@ -177,14 +180,15 @@ def _copies_of_originals(db: Database, body: PreparedBody) -> list[_Match]:
         head = heads.get(article_id)
         if head is not None:
             stories.setdefault(head.story_id, head)
-    texts = store.article_bodies(db, [head.original_id for head in stories.values()])
-    mine = shingle_hashes(body.body_norm)
+    # Read, not recomputed: each original's set as stored with it (its text re-cut only when
+    # it has none under today's rules), the article's own from its preparation.
+    sets = shingles_of(db, [head.original_id for head in stories.values()])
+    mine = body.shingles.values()
     accepted: list[_Match] = []
     for story_id, head in stories.items():
-        if head.original_id not in texts:
+        original = sets.get(head.original_id)
+        if original is None:
             continue
-        text, title_norm, _ = texts[head.original_id]
-        original = shingle_hashes(prepare_body(text, title_norm).body_norm)
         shared = len(np.intersect1d(mine, original, assume_unique=True))
         sim = _similarity(shared, len(mine), len(original))
         rule = decide(sim, len(mine), len(original))

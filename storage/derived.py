@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.dedup import prepare_body
+from marsad.storage.shingles import fill_shingles
 from marsad.storage.transactions import write_transaction
 
 # Articles computed per transaction: a task interrupted part-way resumes where it stopped,
@@ -90,6 +91,7 @@ def repair_merged_stories(db: Database) -> int:
 
 # Every task a migration may record, by the name it records.
 TASKS: dict[str, Callable[[Database], object]] = {
+    "fill_shingles": fill_shingles,
     "index_articles": index_unindexed_articles,
     "repair_merged_stories": repair_merged_stories,
 }

@@ -119,13 +119,20 @@ def minhash(hashes: U64) -> U32:
 
 
 def fingerprint(text_norm: str) -> Fingerprint:
+    return fingerprint_and_shingles(text_norm)[0]
+
+
+def fingerprint_and_shingles(text_norm: str) -> tuple[Fingerprint, U64]:
+    """The text's fingerprint and the shingle set it summarises (:func:`shingle_hashes`),
+    computed once: verifying a copy compares the sets themselves."""
     sequence = shingle_sequence(text_norm)
     hashes = np.unique(sequence)
-    return Fingerprint(
+    fp = Fingerprint(
         signature=minhash(hashes).astype("<u4").tobytes(),
         shingles=len(hashes),
         chunks=chunk_keys(sequence) if len(hashes) >= MIN_SHINGLES else (),
     )
+    return fp, hashes
 
 
 def chunk_keys(sequence: U64) -> tuple[int, ...]:

@@ -22,10 +22,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from marsad.storage.fingerprint import BANDS, Fingerprint, band_keys
+from marsad.storage.shingles import insert_shingles
+
+if TYPE_CHECKING:
+    from marsad.storage.shingles import ShingleSet
 
 # How many articles one bucket may contribute, newest first. A bucket shared by thousands of
 # articles (a template every outlet prints) must not make one lookup scan them all.
@@ -84,10 +89,15 @@ def index_keys(fp: Fingerprint) -> list[int]:
     return [*band_keys(fp), *fp.chunks] if fp.indexable else []
 
 
-def index_article(db: Database, article_id: int, fp: Fingerprint) -> None:
-    """Store the article's signature and, if it is long enough to compare, its index rows
-    (in lsh_recent; the article that fills a level folds it into the next)."""
+def index_article(
+    db: Database, article_id: int, fp: Fingerprint, shingles: ShingleSet | None = None
+) -> None:
+    """Store the article's signature, its shingle set if given (what a later article is
+    verified against, storage/shingles.py) and, if it is long enough to compare, its index
+    rows (in lsh_recent; the article that fills a level folds it into the next)."""
     insert_fingerprint(db, article_id, fp)
+    if shingles is not None:
+        insert_shingles(db, article_id, shingles)
     keys = index_keys(fp)
     if not keys:
         return

@@ -458,6 +458,36 @@ def m0009_feeds(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0010_shingles")
+def m0010_shingles(db: Database) -> None:
+    # What verifying a copy compares, kept with each article instead of recomputed from its
+    # text for every candidate: the distinct shingle hashes of its body (credits cut out,
+    # normalised), sorted, as little-endian 64-bit integers, and the version of the rules that
+    # computed them (a set of another version is recomputed, not trusted). Derived data, as
+    # fingerprints: no foreign key.
+    for statement in (
+        """
+        CREATE TABLE article_shingles (
+            article_id INTEGER PRIMARY KEY,
+            version INTEGER NOT NULL,
+            hashes BLOB NOT NULL
+        )
+        """,
+        # Stories stored before this migration: their originals' sets are computed by the
+        # application (storage/shingles.py). Not in a store from before 0002, whose articles
+        # have no fingerprint yet (0005's task gives them theirs): its originals' sets are
+        # computed from their texts when compared, as an article's without a set always is.
+        """
+        INSERT INTO derived_tasks (name, recorded_at)
+        SELECT 'fill_shingles', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE EXISTS (
+            SELECT 1 FROM stories s JOIN fingerprints f ON f.article_id = s.original_id
+        )
+        """,
+    ):
+        db.execute(statement)
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

@@ -60,7 +60,7 @@ def write_article(db: Database, plan: ArticlePlan) -> IngestResult:
         duplicate=verdict,
         provenance=prepared.body.provenance_json(),
     )
-    lsh.index_article(db, article_id, prepared.body.fingerprint)
+    lsh.index_article(db, article_id, prepared.body.fingerprint, prepared.body.shingles)
     duplicate_of: int | None = None
     if verdict is None:
         store.refresh_story(db, story_id, now)

@@ -30,6 +30,10 @@ TABLES: dict[str, str] = {
         "the same function before MATCH (marsad search and Datasette do)."
     ),
     "fingerprints": "A MinHash signature per article, for finding near-copies (derived data).",
+    "article_shingles": (
+        "Each article's shingle set, what verifying a near-copy against it compares (derived "
+        "data; a set of another version is recomputed from the text)."
+    ),
     "lsh_bands": "The LSH index over the signatures: one row per band key and article.",
     "lsh_recent": "Newest LSH index rows; folded into lsh_middle every 10,000 articles.",
     "lsh_middle": "Middle level of the LSH index; folded into lsh_bands every 100,000 articles.",
@@ -139,6 +143,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "article_id": "Article fingerprinted.",
         "shingles": "Size of the shingle set the signature summarises.",
         "signature": "MinHash signature.",
+    },
+    "article_shingles": {
+        "article_id": "Article whose body was shingled.",
+        "version": "Version of the credit, normalisation and shingle rules that computed it.",
+        "hashes": "Its distinct shingle hashes, sorted, as little-endian uint64 (8 bytes each).",
     },
     **dict.fromkeys(("lsh_recent", "lsh_middle", "lsh_bands"), _INDEX_COLUMNS),
     "lsh_state": {
