@@ -21,7 +21,7 @@ from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from marsad.crawler.page import PageArticle, article_from_page
-from marsad.ingest.ahead import exit_with_parent
+from marsad.worker_exit import exit_with_parent
 
 if TYPE_CHECKING:
     from marsad.storage.models import NewArticle

@@ -12,8 +12,6 @@ for work forever, and keep the pool's resource tracker waiting with it.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,13 +20,12 @@ from multiprocessing import get_context
 from marsad.ingest.jsonl import ArticleLine, Item
 from marsad.ingest.prepare import PreparedArticle, prepare_article
 from marsad.storage.models import NewArticle
+from marsad.worker_exit import exit_with_parent
 
 # Articles sent to a worker at once: large enough that pickling is a small share of the work.
 BATCH = 100
 # Batches in flight per worker: enough to keep it busy while the writer commits.
 AHEAD = 4
-# How often a worker looks whether its parent is still there: how long it may outlive it.
-PARENT_CHECK_SECONDS = 0.5
 
 
 def prepare_batch(items: list[Item]) -> list[PreparedArticle | None]:
@@ -43,22 +40,6 @@ def _prepared(article: NewArticle) -> PreparedArticle | None:
         return prepare_article(article)
     except Exception:  # raised again by the writer's own try, where the line number is known
         return None
-
-
-def exit_with_parent(parent: int) -> None:
-    """A worker's initializer: exit as soon as ``parent`` is no longer this process's parent.
-
-    The worker blocks reading the pool's queue, whose write end it holds itself, so its
-    parent's death never wakes it; the parent's id changes at once (the orphan is re-parented),
-    so a thread that watches it can end the process. Portable, unlike Linux's PDEATHSIG.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def prepared_ahead(

@@ -36,7 +36,10 @@ MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 SECRET_ENV = "FAULTS_WEBHOOK_SECRET"
 SECRET = "kill-trial-secret"
 # How long a process killed with -9 may leave its children running before they count as orphans.
-ORPHAN_GRACE = 3.0
+# A worker exits the moment its parent dies once it has started (marsad.worker_exit); one still
+# starting (a spawned interpreter imports the command's main module first: seconds on a loaded
+# machine) exits as soon as it has.
+ORPHAN_GRACE = 10.0
 
 # -- waiting ------------------------------------------------------------------------------------
 
