@@ -22,7 +22,19 @@ from typing import cast
 from marsad.alerts.config import ANY_AGE, AlertsConfig
 from marsad.alerts.rules import Keyword, Rule
 from marsad.arabic.letters import LATIN_LETTER_NAMES
-from marsad.arabic.morphology import Core, Lexicon, form_cores, phrase_cores, word_cores
+from marsad.arabic.morphology import (
+    ALIAS,
+    CORE,
+    DESIGNATION,
+    FORMS,
+    LISTED,
+    WRITTEN_FORMS,
+    Core,
+    Lexicon,
+    form_cores,
+    phrase_cores,
+    word_cores,
+)
 from marsad.arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
 
 SNIPPET_RADIUS = 80
@@ -36,11 +48,13 @@ _MAX_DESIGNATION_LETTERS = 3
 # A bound on remembered words, so a long-running daemon does not grow without end.
 _CACHE_LIMIT = 400_000
 _FIELD_ORDER = {"title": 0, "body": 1}
+_FORM_RANK = {form: rank for rank, form in enumerate(FORMS)}
 
 
 @dataclass(frozen=True)
 class Match:
-    """One hit of a rule's keyword: where it is and how it was written."""
+    """One hit of a rule's keyword: where it is, how it was written and which form of the
+    keyword it is (``core``, ``plural``, ``past``… see :data:`arabic.morphology.FORMS`)."""
 
     rule: str
     keyword: str
@@ -48,6 +62,7 @@ class Match:
     start: int
     end: int
     surface: str
+    form: str = CORE
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,16 @@ class _Hit:
     last: int
     start: int  # character offsets in the original field
     end: int
+    form: str = CORE
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of writing a keyword: a sequence of words, each with its cores, and the form
+    of the keyword it is."""
+
+    form: str
+    words: tuple[tuple[Core, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -108,13 +133,15 @@ class RuleIndex:
         # A variant is one way of writing a keyword: a sequence of words, each with its cores.
         self._variant_keyword: list[int] = []
         self._variant_length: list[int] = []
+        self._variant_form: list[str] = []
         self._lexicon: Lexicon[tuple[int, int]] = Lexicon()
         for number, kw in enumerate(self._keywords):
-            for words in keyword_variants(kw):
+            for found in keyword_variants(kw):
                 variant = len(self._variant_keyword)
                 self._variant_keyword.append(number)
-                self._variant_length.append(len(words))
-                for position, cores in enumerate(words):
+                self._variant_length.append(len(found.words))
+                self._variant_form.append(found.form)
+                for position, cores in enumerate(found.words):
                     for core in cores:
                         self._lexicon.add(core, (variant, position))
         self._fields = frozenset(f for r in self.rules for f in r.fields)
@@ -151,6 +178,7 @@ class RuleIndex:
                         start=hit.start,
                         end=hit.end,
                         surface=field_text(title, text, hit.field)[hit.start : hit.end],
+                        form=hit.form,
                     )
                 )
         return found
@@ -184,9 +212,13 @@ class RuleIndex:
                 if end is None:
                     continue
                 keyword = self._variant_keyword[variant]
+                form = self._variant_form[variant]
                 key = (keyword, start, end)
-                if key not in out:
-                    out[key] = _Hit(keyword, field, first, first + length - 1, start, end)
+                # One written word may be several forms of a keyword: it counts as the
+                # closest to the keyword as written (المسجد is the keyword, not a plural).
+                seen = out.get(key)
+                if seen is None or _FORM_RANK[form] < _FORM_RANK[seen.form]:
+                    out[key] = _Hit(keyword, field, first, first + length - 1, start, end, form)
         return list(out.values())
 
 
@@ -317,30 +349,60 @@ def _near_hits(compiled: _CompiledRule, hits: list[_Hit], near: int) -> list[_Hi
     return list(kept)
 
 
-def keyword_variants(keyword: Keyword) -> list[tuple[tuple[Core, ...], ...]]:
-    """Every way of writing ``keyword``: as a sequence of words, each word with its cores."""
-    variants: list[tuple[tuple[Core, ...], ...]] = []
-    for text in (keyword.text, *keyword.aliases):
-        variants.extend(_spellings(text, exact=keyword.exact))
+def keyword_variants(keyword: Keyword) -> list[Variant]:
+    """Every way of writing ``keyword``: as a sequence of words, each word with its cores; a
+    single word's cores in one variant per form (core, plural, past…), without the forms its
+    ``none`` vetoes."""
+    variants: list[Variant] = []
+    vetoed = [match_key(w) for w in keyword.none]
+    for text, form in ((keyword.text, CORE), *((a, ALIAS) for a in keyword.aliases)):
+        for words, spelt in _spellings(text, keyword):
+            if len(words) > 1:
+                variants.append(Variant(DESIGNATION if spelt else form, words))
+                continue
+            by_form: dict[str, list[Core]] = {}
+            for core in _without(words[0], vetoed):
+                by_form.setdefault(form if core.form == CORE else core.form, []).append(core)
+            variants.extend(Variant(f, (tuple(cores),)) for f, cores in by_form.items())
     if not keyword.exact:
-        for form in keyword.forms:
-            keys = [match_key(w) for w in token_pattern().findall(form)]
+        for written in keyword.forms:
+            keys = [match_key(w) for w in token_pattern().findall(written)]
             if len(keys) == 1:
-                variants.append((form_cores(keys[0]),))
+                cores = _without(form_cores(keys[0]), vetoed)
+                if cores:
+                    variants.append(Variant(LISTED, (cores,)))
             elif keys:
-                variants.append(phrase_cores(keys))
+                variants.append(Variant(LISTED, phrase_cores(keys)))
     return variants
 
 
-def _spellings(text: str, *, exact: bool) -> list[tuple[tuple[Core, ...], ...]]:
+def _without(cores: tuple[Core, ...], vetoed: Sequence[str]) -> tuple[Core, ...]:
+    """``cores`` less the forms a keyword's ``none`` vetoes: a derived core written as a
+    vetoed word goes whole (none = ["مقاتل"] drops مقاتل, مقاتلين…), any other vetoed word
+    goes alone, with whatever clitics it takes in front."""
+    if not vetoed:
+        return cores
+    kept = []
+    for core in cores:
+        if core.form not in WRITTEN_FORMS and core.text in vetoed:
+            continue
+        kept.append(core.without(vetoed))
+    return tuple(kept)
+
+
+def _spellings(text: str, keyword: Keyword) -> list[tuple[tuple[tuple[Core, ...], ...], bool]]:
+    """The written variants of one spelling of ``keyword``, each saying whether it is an
+    Arabic spelling of a Latin designation."""
+    exact = keyword.exact
     keys = [match_key(w) for w in token_pattern().findall(text)]
     if not keys:
         return []
     if len(keys) == 1:
-        return [(word_cores(keys[0], exact=exact),)]
-    spellings = [phrase_cores(keys, exact=exact)]
+        cores = word_cores(keys[0], exact=exact, verbs=keyword.verbs, plurals=keyword.plurals)
+        return [((cores,), False)]
+    spellings = [(phrase_cores(keys, exact=exact), False)]
     if not exact:
-        spellings.extend(phrase_cores(v, exact=True) for v in _designation_variants(keys))
+        spellings.extend((phrase_cores(v, exact=True), True) for v in _designation_variants(keys))
     return spellings
 
 

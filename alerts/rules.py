@@ -12,9 +12,14 @@ A rule in TOML::
     fields = ["title", "body"]         # where to look (default: both)
     threshold = 1                      # how many different `any` keywords must hit
     aliases = { "K1" = ["كي وان"] }    # more spellings of a keyword of this rule
+    verbs = true                       # derive verbs of every keyword, also where not safe
+    plurals = true                     # the same for broken plurals
 
 A keyword is a string or a table with ``keyword`` and optional ``exact`` (no forms at all),
-``forms`` (words that cannot be derived: broken plurals, form I verbs) and ``aliases``.
+``forms`` (more words to match: plurals or verbs the derivation does not reach), ``aliases``,
+``verbs`` / ``plurals`` (true: derive them even for a three-letter word or a pattern that is not
+derived by default; false: none at all) and ``none`` (words that are not to count as forms of
+it: ``{ keyword = "مقتل", none = ["مقاتل"] }``; `marsad rules forms مقتل` lists the forms).
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ class Keyword:
     exact: bool = False
     forms: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    # None: what is safe for the keyword's shape; True: also what is derived only on request;
+    # False: no verbs (plurals) at all.
+    verbs: bool | None = None
+    plurals: bool | None = None
+    # Words that match the keyword's forms but are not to count (a vetoed form).
+    none: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,20 @@ _RULE_KEYS = {
     "threshold",
     "aliases",
     "exact",
+    "verbs",
+    "plurals",
 }
-_KEYWORD_KEYS = {"keyword", "exact", "forms", "aliases"}
+_KEYWORD_KEYS = {"keyword", "exact", "forms", "aliases", "verbs", "plurals", "none"}
+
+
+@dataclass(frozen=True)
+class _Defaults:
+    """What a rule's own keys say for each of its keywords (which may override them)."""
+
+    exact: bool
+    verbs: bool | None
+    plurals: bool | None
+    aliases: Mapping[str, tuple[str, ...]]
 
 
 def parse_rules(tables: object, *, where: str = "rules") -> tuple[Rule, ...]:
@@ -135,15 +158,21 @@ def _parse_rule(table: object, where: str) -> Rule:
     exact = table.get("exact", False)
     if not isinstance(exact, bool):
         raise RuleError(f"{label}: exact: must be true or false, got {exact!r}")
-    aliases = _aliases(table.get("aliases", {}), f"{label}: aliases")
+    defaults = _Defaults(
+        exact=exact,
+        verbs=_option(table, "verbs", label),
+        plurals=_option(table, "plurals", label),
+        aliases=_aliases(table.get("aliases", {}), f"{label}: aliases"),
+    )
+    aliases = defaults.aliases
 
     any_key = "any" if "any" in table else "keywords"
     if any_key not in table and "all" not in table:
         # The foundation's message, still true: a rule needs something to look for.
-        _keywords(None, f"{label}: keywords", exact, aliases)
-    any_of = _keywords(table.get(any_key, []), f"{label}: {any_key}", exact, aliases)
-    all_of = _keywords(table.get("all", []), f"{label}: all", exact, aliases)
-    none_of = _keywords(table.get("none", []), f"{label}: none", exact, aliases)
+        _keywords(None, f"{label}: keywords", defaults)
+    any_of = _keywords(table.get(any_key, []), f"{label}: {any_key}", defaults)
+    all_of = _keywords(table.get("all", []), f"{label}: all", defaults)
+    none_of = _keywords(table.get("none", []), f"{label}: none", defaults)
     if not any_of and not all_of:
         raise RuleError(f"{label}: {any_key}: required, a non-empty list of strings")
     texts = [k.text for k in (*any_of, *all_of, *none_of)]
@@ -183,9 +212,14 @@ def _parse_rule(table: object, where: str) -> Rule:
     )
 
 
-def _keywords(
-    value: Any, where: str, exact: bool, aliases: Mapping[str, tuple[str, ...]]
-) -> tuple[Keyword, ...]:
+def _option(table: Mapping[str, Any], key: str, where: str) -> bool | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise RuleError(f"{where}: {key}: must be true or false, got {value!r}")
+    return value
+
+
+def _keywords(value: Any, where: str, defaults: _Defaults) -> tuple[Keyword, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise RuleError(f"{where}: must be a list of strings, got {_kind(value)}")
     out: list[Keyword] = []
@@ -193,9 +227,17 @@ def _keywords(
         if isinstance(item, str):
             if not item.strip():
                 raise RuleError(f"{where}[{i}]: must be a non-empty string, got {item!r}")
-            out.append(Keyword(item.strip(), exact=exact, aliases=aliases.get(item.strip(), ())))
+            out.append(
+                Keyword(
+                    item.strip(),
+                    exact=defaults.exact,
+                    aliases=defaults.aliases.get(item.strip(), ()),
+                    verbs=defaults.verbs,
+                    plurals=defaults.plurals,
+                )
+            )
         elif isinstance(item, Mapping):
-            out.append(_keyword_table(item, f"{where}[{i}]", exact, aliases))
+            out.append(_keyword_table(item, f"{where}[{i}]", defaults))
         else:
             raise RuleError(f"{where}[{i}]: must be a string or a table, got {item!r}")
         if not token_spans(out[-1].text):
@@ -203,9 +245,7 @@ def _keywords(
     return tuple(out)
 
 
-def _keyword_table(
-    item: Mapping[str, Any], where: str, exact: bool, aliases: Mapping[str, tuple[str, ...]]
-) -> Keyword:
+def _keyword_table(item: Mapping[str, Any], where: str, defaults: _Defaults) -> Keyword:
     unknown = sorted(set(item) - _KEYWORD_KEYS)
     if unknown:
         raise RuleError(
@@ -215,18 +255,31 @@ def _keyword_table(
     if not isinstance(text, str) or not text.strip():
         raise RuleError(f"{where}: keyword: required, a non-empty string")
     text = text.strip()
-    own_exact = item.get("exact", exact)
+    own_exact = item.get("exact", defaults.exact)
     if not isinstance(own_exact, bool):
         raise RuleError(f"{where}: exact: must be true or false, got {own_exact!r}")
     forms = _strings(item.get("forms", []), f"{where}: forms")
     if own_exact and forms:
         raise RuleError(f"{where}: forms: an exact keyword takes no forms")
     own_aliases = _strings(item.get("aliases", []), f"{where}: aliases")
+    verbs = _option(item, "verbs", where)
+    plurals = _option(item, "plurals", where)
+    if own_exact and (verbs or plurals):
+        raise RuleError(
+            f"{where}: {'verbs' if verbs else 'plurals'}: an exact keyword has no forms"
+        )
+    vetoed = _strings(item.get("none", []), f"{where}: none")
+    for i, word in enumerate(vetoed):
+        if len(token_spans(word)) != 1:
+            raise RuleError(f"{where}: none[{i}]: one word, the form not to match; got {word!r}")
     return Keyword(
         text,
         exact=own_exact,
         forms=forms,
-        aliases=tuple(dict.fromkeys((*own_aliases, *aliases.get(text, ())))),
+        aliases=tuple(dict.fromkeys((*own_aliases, *defaults.aliases.get(text, ())))),
+        verbs=defaults.verbs if verbs is None else verbs,
+        plurals=defaults.plurals if plurals is None else plurals,
+        none=vetoed,
     )
 
 

@@ -45,10 +45,10 @@ def test_every_word_of_the_cases_is_analysed_by_the_definition() -> None:
         lexicon: Lexicon[tuple[int, int]] = Lexicon()
         forms: dict[str, set[tuple[int, int]]] = {}
         for number, variant in enumerate(keyword_variants(Keyword(keyword))):
-            for position, cores in enumerate(variant):
+            for position, cores in enumerate(variant.words):
                 for core in cores:
                     lexicon.add(core, (number, position))
-                    for prefix, suffix in core.kind.pairs:
+                    for prefix, suffix in core.pairs:
                         forms.setdefault(prefix + core.text + suffix, set()).add((number, position))
         keys = [match_key(word) for word, _, _ in token_spans(text)]
         for key, kept in zip(keys, lexicon.possible(keys), strict=True):

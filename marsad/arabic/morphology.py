@@ -1,14 +1,31 @@
 """Forms of an Arabic word, from closed sets of affixes and a lexicon of cores.
 
-A keyword in its dictionary form becomes a few *cores* (the keyword itself; for masdars of the
-derived verb forms VII, VIII, X, III and VI also the past stem, the imperfect stem and the
-participle), each with the affixes valid for its kind. A word of a text is analysed by trying
-every split into (proclitics, core, suffixes) from the closed sets below and looking the core up
-in a hash map, so the cost per word does not grow with the number of keywords.
+A keyword in its dictionary form becomes a few *cores*, each with the affixes valid for its
+kind and the *form* (class) it stands for: the keyword itself (``core``: clitics, article,
+pronoun suffixes, sound plurals), its broken plurals (``plural``), and for a masdar the past,
+the imperfect and the participles of its verb (``past``, ``present``, ``participle``); a name
+with the article and a nisba ending also takes the nisba's endings (``nisba``). A word of a
+text is analysed by trying every split into (proclitics, core, suffixes) from the closed sets
+below and looking the core up in a hash map, so the cost per word does not grow with the
+number of keywords.
 
-Deliberately *not* done: forms II and IV (unvocalised, تفعيل/إفعال collide with form I verbs and
-common nouns), root extraction (it finds سحب in انسحاب), and bare imperfect stems (نسحب "we
-pull" is not ننسحب "we withdraw"): an imperfect core must carry its person prefix ي ت ن ا.
+What is derived by default is what real news text showed to be safe:
+
+- the verbs of derived-form masdars (VII, VIII, X, III, VI and II) and of form I masdars of the
+  pattern فعول (نزوح → نزح، ينزحون، النازحين);
+- broken plurals of four- and five-letter nouns by template (مسجد → مساجد, وزير → وزراء,
+  صاروخ → صواريخ) and the plurals listed in :mod:`arabic.wordlists` (مدينة → مدن);
+- a nisba name's endings (الحوثي → الحوثيين، حوثية).
+
+Three-letter keywords are as often names or nouns of another sense as masdars, so their verbs
+and template plurals (سجن → سجنوا، يسجن، مسجون; سجون) are derived only when a rule asks
+(``verbs = true``, ``plurals = true``); their default forms are the word with its clitics and
+pronoun suffixes, no dual or -ا, -ي, -ان endings (عدن is not عدنان). Forms that collide with
+common words are left out by kind (a bare form II past: فجر "dawn"; an imperfect with ت and
+no ending: تقدم "progress") or by the word lists (مسلم, مؤخرا).
+
+Never derived: root extraction (it finds سحب in انسحاب), bare imperfect stems (نسحب "we pull"
+is not ننسحب "we withdraw": an imperfect core carries its person prefix), form IV.
 
 All strings here are match keys (see :func:`arabic.tokens.match_key`): ة kept apart from ه.
 """
@@ -16,26 +33,66 @@ All strings here are match keys (see :func:`arabic.tokens.match_key`): ة kept a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from operator import itemgetter
 from typing import Generic, TypeVar
 
+from marsad.arabic.templates import broken_plurals, form_i_root, form_ii_root
+from marsad.arabic.wordlists import (
+    BARE_HOMOGRAPHS,
+    FORM_II_AS_FORM_I,
+    NOT_A_FORM,
+    NOT_MASDARS,
+    NOT_PLURALS,
+    NOT_VERB_FORMS,
+    PLURALS,
+)
+
 T = TypeVar("T")
 
 ARTICLE = "ال"
+
+# The forms (classes) a core stands for, in the order a hit prefers them when one written
+# word is several forms of a keyword.
+CORE = "core"
+LISTED = "listed"
+ALIAS = "alias"
+DESIGNATION = "designation"
+NISBA_FORM = "nisba"
+PLURAL_FORM = "plural"
+PAST_FORM = "past"
+PRESENT_FORM = "present"
+PARTICIPLE_FORM = "participle"
+FORMS = (
+    CORE,
+    LISTED,
+    ALIAS,
+    DESIGNATION,
+    NISBA_FORM,
+    PLURAL_FORM,
+    PAST_FORM,
+    PRESENT_FORM,
+    PARTICIPLE_FORM,
+)
+# What a keyword's own spelling already is, as opposed to what is derived from it.
+WRITTEN_FORMS = frozenset({CORE, LISTED, ALIAS, DESIGNATION})
+
 _ENCLITICS = ("ه", "ها", "هم", "هما", "هن", "ك", "كما", "كم", "كن", "ي", "نا")
+# A bare -ي after a noun reads as a nisba (دفاعي "defensive") far more often than as "my".
+_POSSESSIVES = tuple(e for e in _ENCLITICS if e != "ي")
 # On verbs the first person object is ني, not ي.
 _OBJECTS = ("ه", "ها", "هم", "هما", "هن", "ك", "كما", "كم", "كن", "ني", "نا")
 
 
-def _noun_prefixes(*, article: bool | None) -> frozenset[str]:
+def _noun_prefixes(*, article: bool | None, kaf: bool = True) -> frozenset[str]:
     """و/ف, then ب/ك/ل, then (optionally) ال, with ل + ال written لل.
 
-    ``article``: True = must carry ال, False = must not, None = either.
+    ``article``: True = must carry ال, False = must not, None = either. ``kaf`` False: no ك
+    ("like"), which glued to a short word makes another word too often (ك + مال = كمال).
     """
     out: set[str] = set()
-    for conj, prep in product(("", "و", "ف"), ("", "ب", "ك", "ل")):
+    for conj, prep in product(("", "و", "ف"), ("", "ب", "ك", "ل") if kaf else ("", "ب", "ل")):
         if article is not True:
             out.add(conj + prep)
         if article is not False:
@@ -43,25 +100,51 @@ def _noun_prefixes(*, article: bool | None) -> frozenset[str]:
     return frozenset(out)
 
 
+def _imperfect_prefixes(persons: str) -> frozenset[str]:
+    """Conjunction, then future س or the ل of command/purpose, then the person prefix."""
+    return frozenset(
+        c + m + person for c, m, person in product(("", "و", "ف"), ("", "س", "ل"), persons)
+    )
+
+
 _NOUN_P = _noun_prefixes(article=None)
+_SHORT_P = _noun_prefixes(article=None, kaf=False)
 _BARE_P = _noun_prefixes(article=False)
 _DEF_P = _noun_prefixes(article=True)
 _PAST_P = frozenset({"", "و", "ف"})
-# Conjunction, then future س or the ل of command/purpose, then the person prefix.
-_IMPERFECT_P = frozenset(
-    c + m + person for c, m, person in product(("", "و", "ف"), ("", "س", "ل"), ("ي", "ت", "ن", "ا"))
-)
+_IMPERFECT_P = _imperfect_prefixes("يتنا")
+# Form I and II imperfects: the ا of "I" would read as a form IV past or an elative (أقدم).
+_IMPERFECT_YN_P = _imperfect_prefixes("ين")
+_IMPERFECT_T_P = _imperfect_prefixes("ت")
 
-_NOUN_S = frozenset({"", "ا", "ات", "ان", "ين", "ون", *_ENCLITICS, *("ات" + e for e in _ENCLITICS)})
+_NOUN_S = frozenset(
+    {"", "ا", "ات", "ان", "ين", "ون", *_POSSESSIVES, *("ات" + e for e in _ENCLITICS)}
+)
+# Three-letter nouns: pronoun suffixes only. A dual, a sound plural or -ا makes another word
+# too often (عدن + ان = عدنان, عدن + ا = عدنا "we returned").
+_NOUN3_S = frozenset({"", "ه", "ها", "هم", "هما", "هن", "كم", "كما", "كن", "نا"})
 _TA_S = frozenset(
     {"ة", "ات", "تان", "تين", *("ت" + e for e in _ENCLITICS), *("ات" + e for e in _ENCLITICS)}
 )
 # Adjective-like words (nisba, participles): gender and number, no possessive pronouns.
 _ADJ_S = frozenset({"", "ا", "ة", "ون", "ين", "ات", "ان", "تان", "تين", "و", "ي"})
 _PLURAL_S = frozenset({"ات", *("ات" + e for e in _ENCLITICS)})
+_BROKEN_S = frozenset({"", *_POSSESSIVES})
+_BROKEN_TA_S = frozenset({"ة", *("ت" + e for e in _POSSESSIVES)})
 _SUBJECTS = ("", "ت", "ا", "وا", "تا", "ن", "نا", "تم", "تما", "تن")
 _PAST_S = frozenset(
     {*_SUBJECTS, *(b + o for b in ("", "ت", "ا", "تا", "نا", "ن", "و", "تمو") for o in _OBJECTS)}
+)
+# Past of a form I فعول masdar: bare or with a subject, objects only after a subject ending;
+# قدمه, قيمته, حملته are "his foot", "its value", "his campaign" as often as verbs.
+_PAST_I_S = frozenset({*_SUBJECTS, *(b + o for b in ("تا", "نا", "و", "تمو") for o in _OBJECTS)})
+# A form II past needs its subject: bare (فجر "dawn") or with an object only (قدمه "his foot")
+# it is a noun as often as a verb.
+_PAST_II_S = frozenset(
+    {
+        *(s for s in _SUBJECTS if s not in ("", "ا")),
+        *(b + o for b in ("تا", "نا", "و", "تمو") for o in _OBJECTS),
+    }
 )
 _IMPERFECT_S = frozenset(
     {
@@ -69,6 +152,35 @@ _IMPERFECT_S = frozenset(
         *(b + o for b in ("", "ون", "ان", "ين", "ن", "و", "ا") for o in _OBJECTS),
     }
 )
+# Weak final radical (انتهى، استدعى): the long stem keeps its ي (انتهيت، ينتهي), the short
+# one drops it before و and ت of the third person (انتهت، انتهوا، ينتهون), and before an
+# object the past's ى is written ا (استدعاه).
+_PAST_WEAK_S = frozenset(
+    {
+        "",
+        "ت",
+        "نا",
+        "تم",
+        "تما",
+        "تن",
+        "ن",
+        "ا",
+        *(b + o for b in ("ت", "نا", "تمو") for o in _OBJECTS),
+    }
+)
+_PAST_WEAK_A_S = frozenset(_OBJECTS)
+_PAST_WEAK_SHORT_S = frozenset(
+    {"ت", "تا", "وا", *("و" + o for o in _OBJECTS), *("ت" + o for o in _OBJECTS)}
+)
+_IMPERFECT_WEAK_S = frozenset({"", "ان", "ن", *_OBJECTS, *("ان" + o for o in _OBJECTS)})
+_IMPERFECT_WEAK_SHORT_S = frozenset(
+    {"ون", "وا", "ين", *(b + o for b in ("و", "ون", "ين") for o in _OBJECTS)}
+)
+_PARTICIPLE_WEAK_S = frozenset({"", "ة", "ات", "ان", "تان", "تين", "ين"})
+# A form I active participle of an intransitive masdar (نازح) is a noun of its own in the
+# singular as often (خارج "outside", قادم "next", حادث "accident"): plural only, النازحين.
+_PARTICIPLE_PLURAL_S = frozenset({"ون", "ين", "و"})
+_PARTICIPLE_WEAK_SHORT_S = frozenset({"ون", "ين", "و"})
 
 
 def _is_definite(prefix: str) -> bool:
@@ -113,19 +225,47 @@ _POSSESSIVE_SUFFIXES = frozenset(
 
 EXACT = Kind("exact", frozenset({""}), frozenset({""}))
 NOUN = Kind("noun", _NOUN_P, _NOUN_S)
+NOUN3 = Kind("noun-3", _SHORT_P, _NOUN3_S)
 # Two-letter words: clitics in front only, a suffix would make a different word too often.
-SHORT = Kind("short", _NOUN_P, frozenset({""}))
+SHORT = Kind("short", _SHORT_P, frozenset({""}))
 TA_NOUN = Kind("ta-noun", _NOUN_P, _TA_S, definite_only=frozenset({"ه"}))
 NISBA = Kind("nisba", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
 PLURAL = Kind("plural", _NOUN_P, _PLURAL_S)
+BROKEN = Kind("broken-plural", _NOUN_P, _BROKEN_S)
+BROKEN_TA = Kind("broken-plural-ta", _NOUN_P, _BROKEN_TA_S, definite_only=frozenset({"ه"}))
 PARTICIPLE = Kind("participle", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
 # Form III participles (مقاوم) double as lexicalised nouns; the feminine is the masdar itself.
 PARTICIPLE_III = Kind("participle-iii", _NOUN_P, frozenset({"", "ون", "ين", "و", "ي", "ان"}))
+PARTICIPLE_WEAK = Kind(
+    "participle-weak", _NOUN_P, _PARTICIPLE_WEAK_S, definite_only=frozenset({"ه"})
+)
+PARTICIPLE_WEAK_SHORT = Kind("participle-weak-short", _NOUN_P, _PARTICIPLE_WEAK_SHORT_S)
+PARTICIPLE_PLURAL = Kind("participle-plural", _NOUN_P, _PARTICIPLE_PLURAL_S)
 PAST = Kind("past", _PAST_P, _PAST_S)
 # Form III past stems (طالب, سابق) are also form I participles, "student", "former": only a
 # subject or object suffix makes them verbs.
 PAST_MARKED = Kind("past-marked", _PAST_P, _PAST_S - {"", "ا"})
+PAST_I = Kind("past-i", _PAST_P, _PAST_I_S)
+# A root that is a noun (امر "matter", غير "other") takes no نا either: امرنا is "our matter".
+_OUR = frozenset({"نا", "ن", *("نا" + o for o in _OBJECTS)})
+PAST_I_MARKED = Kind("past-i-marked", _PAST_P, _PAST_I_S - {"", "ا"} - _OUR)
+PAST_II = Kind("past-ii", _PAST_P, _PAST_II_S)
+PAST_II_MARKED = Kind("past-ii-marked", _PAST_P, _PAST_II_S - _OUR)
+PAST_WEAK = Kind("past-weak", _PAST_P, _PAST_WEAK_S)
+PAST_WEAK_A = Kind("past-weak-a", _PAST_P, _PAST_WEAK_A_S)
+PAST_WEAK_SHORT = Kind("past-weak-short", _PAST_P, _PAST_WEAK_SHORT_S)
 IMPERFECT = Kind("imperfect", _IMPERFECT_P, _IMPERFECT_S)
+IMPERFECT_YN = Kind("imperfect-yn", _IMPERFECT_YN_P, _IMPERFECT_S)
+# ت + a three-letter stem is a form V word as often (تقدم "progress", توقع "expectation", تدمر
+# the city; تقدمها "its progress"): with ت, forms I and II need a subject ending (تدمرون).
+# (Not -ا either: تقدما, تحولا are form V masdars, "progress", "a shift".)
+IMPERFECT_T = Kind(
+    "imperfect-t",
+    _IMPERFECT_T_P,
+    _IMPERFECT_S - {"", "ا", *_OBJECTS} - {"ا" + o for o in _OBJECTS},
+)
+IMPERFECT_WEAK = Kind("imperfect-weak", _IMPERFECT_P, _IMPERFECT_WEAK_S)
+IMPERFECT_WEAK_SHORT = Kind("imperfect-weak-short", _IMPERFECT_P, _IMPERFECT_WEAK_SHORT_S)
 FORM = Kind("form", _NOUN_P | _PAST_P, _NOUN_S | _PAST_S)
 NAME = Kind("name", _DEF_P, frozenset({""}))
 NAME_TA = Kind("name-ta", _DEF_P, frozenset({"ة"}), definite_only=frozenset({"ه"}))
@@ -138,15 +278,32 @@ TAIL_TA = Kind("phrase-word-ta", frozenset({""}), frozenset({"ة", "ه"}))
 KINDS = (
     EXACT,
     NOUN,
+    NOUN3,
     SHORT,
     TA_NOUN,
     NISBA,
     PLURAL,
+    BROKEN,
+    BROKEN_TA,
     PARTICIPLE,
     PARTICIPLE_III,
+    PARTICIPLE_WEAK,
+    PARTICIPLE_WEAK_SHORT,
+    PARTICIPLE_PLURAL,
     PAST,
     PAST_MARKED,
+    PAST_I,
+    PAST_I_MARKED,
+    PAST_II,
+    PAST_II_MARKED,
+    PAST_WEAK,
+    PAST_WEAK_A,
+    PAST_WEAK_SHORT,
     IMPERFECT,
+    IMPERFECT_YN,
+    IMPERFECT_T,
+    IMPERFECT_WEAK,
+    IMPERFECT_WEAK_SHORT,
     FORM,
     NAME,
     NAME_TA,
@@ -166,65 +323,140 @@ _PREFIX_STARTS = frozenset(p[:i] for p in ALL_PREFIXES for i in range(len(p) + 1
 # of derived forms are few (است، ان، ا_ت) and three let most words of a text through.
 _HEAD = 4
 
-# Participles of derived forms that the language uses as nouns of another meaning: deriving
-# them would make استقبال ("reception") match المستقبل ("the future").
-_LEXICALISED_PARTICIPLES = frozenset(
-    {
-        "مستقبل",  # future
-        "مجتمع",  # society
-        "منتخب",  # national team
-        "مستشفي",  # hospital
-        "مستودع",  # warehouse
-        "منتجع",  # resort
-        "ملتقي",  # forum
-        "منتدي",  # forum
-        "مستوي",  # level
-        "مختار",  # village headman
-        "معاهد",  # institutes
-    }
-)
-
 
 @dataclass(frozen=True)
 class Core:
-    """One stem of a keyword and the affixes it accepts."""
+    """One stem of a keyword, the affixes it accepts, and the form it stands for.
+
+    ``pattern`` says how it was derived (``VII``, ``مفعل → مفاعل``), for people reading
+    ``marsad rules forms``; ``excluded`` are (prefix, suffix) pairs of its kind it does not
+    take because the word they make is vetoed (:data:`arabic.wordlists.NOT_A_FORM`, a rule's
+    ``none``)."""
 
     text: str
     kind: Kind
+    form: str = CORE
+    pattern: str = ""
+    excluded: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """The (prefix, suffix) pairs this core accepts."""
+        return self.kind.pairs - self.excluded if self.excluded else self.kind.pairs
+
+    def splits(self, key: str) -> list[tuple[str, str]]:
+        """The (prefix, suffix) pairs with which ``key`` is this core, if any."""
+        text = self.text
+        out = []
+        for prefix in self.kind.prefixes:
+            if key.startswith(prefix) and key.startswith(text, len(prefix)):
+                suffix = key[len(prefix) + len(text) :]
+                if (prefix, suffix) in self.kind.pairs:
+                    out.append((prefix, suffix))
+        return out
+
+    def without(self, words: Iterable[str]) -> Core:
+        """This core, no longer accepting ``words`` (match keys, as written with or without
+        the clitics in front: a veto of ياسر also vetoes وياسر)."""
+        excluded = set(self.excluded)
+        for word in words:
+            # A word ending in * stands for itself with every ending (تراجع*: تراجعوا too).
+            every = word.endswith("*")
+            word = word.removesuffix("*")
+            # (A core is not vetoed by its own spelling: تراجع* is about بادل's تبادل, not
+            # about the form VI past تبادل of the keyword تبادل.)
+            if self.text not in word or self.text == word:
+                continue
+            for prefix, suffix in self.splits(word):
+                # A word written with ة stands for all its feminine forms (مشكلة, مشكلات).
+                family = (
+                    self.kind.suffixes | self.kind.definite_only
+                    if every
+                    else {s for s in self.kind.suffixes | self.kind.definite_only if s[:1] in "ةت"}
+                    | {s for s in self.kind.suffixes if s.startswith("ات")}
+                    if suffix == "ة"
+                    else {suffix}
+                )
+                excluded.update(
+                    (p, s) for p in self.kind.prefixes if p.endswith(prefix) for s in family
+                )
+        excluded &= self.kind.pairs
+        return self if excluded == self.excluded else replace(self, excluded=frozenset(excluded))
 
 
-def word_cores(key: str, *, exact: bool = False) -> tuple[Core, ...]:
-    """The cores of a single-word keyword (given as a match key) in the default mode."""
+def word_cores(
+    key: str, *, exact: bool = False, verbs: bool | None = None, plurals: bool | None = None
+) -> tuple[Core, ...]:
+    """The cores of a single-word keyword (given as a match key).
+
+    ``verbs`` and ``plurals``: None derives what is safe for the keyword's shape, True also
+    what is derived only on request (the verbs of any form I masdar, the plurals of a
+    three-letter noun), False neither its verbs nor its broken plurals.
+    """
     if exact or not _is_arabic(key):
         return (Core(key, EXACT),)
-    if len(key) <= 2:
-        return (Core(key, SHORT),)
     if key.startswith(ARTICLE) and len(key) > 4:
         bare = key[2:]
-        if _derived_masdar_cores(bare.removesuffix("ة"), had_ta=bare.endswith("ة")):
+        if _derived_verb_cores(bare.removesuffix("ة"), had_ta=bare.endswith("ة")):
             # الانسحاب is the common noun انسحاب written with its article.
-            return word_cores(bare)
+            return word_cores(bare, verbs=verbs, plurals=plurals)
         # Otherwise a keyword written with ال is a name (القيارة, القائم): the article stays,
         # so «قائم» ("standing") is not «القائم» (the town).
-        if bare.endswith("ة"):
-            return (Core(bare[:-1], NAME_TA),)
-        return (Core(bare, NAME),)
-    if key.endswith("ة"):
-        stem = key[:-1]
-        return (Core(stem, TA_NOUN), *_derived_masdar_cores(stem, had_ta=True))
-    if key.endswith("ات") and len(key) >= 6:
+        return _name_cores(bare)
+    ta = key.endswith("ة")
+    stem = key[:-1] if ta else key
+    cores: list[Core] = []
+    if len(key) <= 2:
+        cores.append(Core(key, SHORT))
+    elif ta:
+        cores.append(Core(stem, TA_NOUN))
+    elif key.endswith("ات") and len(key) >= 6:
         stem = key[:-2]
         # انتخابات, مفاوضات: the plural of a masdar (with or without ة); its singular and its
         # verbs are the same word.
-        derived = _derived_masdar_cores(stem, had_ta=False)
+        derived = _derived_verb_cores(stem, had_ta=False) if verbs is not False else ()
         singular = Core(stem, NOUN)
-        if not derived:
-            derived = _derived_masdar_cores(stem, had_ta=True)
+        if not derived and verbs is not False:
+            derived = _derived_verb_cores(stem, had_ta=True)
             singular = Core(stem, TA_NOUN)
-        return (Core(stem, PLURAL), *((singular, *derived) if derived else ()))
-    if key.endswith("ي") and len(key) >= 4:
-        return (Core(key, NISBA),)
-    return (Core(key, NOUN), *_derived_masdar_cores(key, had_ta=False))
+        return _vetted([Core(stem, PLURAL), *((singular, *derived) if derived else ())])
+    elif key.endswith("ي") and len(key) >= 4:
+        cores.append(Core(key, NISBA))
+    elif len(key) == 3:
+        cores.append(Core(key, NOUN if plurals else NOUN3))
+    else:
+        cores.append(Core(key, NOUN))
+    if verbs is not False:
+        cores.extend(_verb_cores(stem, had_ta=ta, requested=verbs is True))
+    if plurals is not False:
+        cores.extend(_plural_cores(key, stem, had_ta=ta, requested=plurals is True))
+    return _vetted(cores)
+
+
+def _name_cores(bare: str) -> tuple[Core, ...]:
+    if bare.endswith("ة"):
+        return (Core(bare[:-1], NAME_TA),)
+    if bare.endswith(("يين", "يون")) and len(bare) >= 5:
+        # الحوثيين, الصدريون: the plural of a nisba name is that nisba.
+        return (Core(bare[:-2], NISBA),)
+    if bare.endswith("ي") and len(bare) >= 3:
+        # الصدري, الحوثي: a nisba takes its endings with or without the article
+        # (الصدريين، صدريون، الصدرية، صدري); the name itself keeps it.
+        return (Core(bare, NAME), Core(bare, NISBA, NISBA_FORM, "nisba"))
+    return (Core(bare, NAME),)
+
+
+def _vetted(cores: list[Core]) -> tuple[Core, ...]:
+    """The cores without the derived ones that are words of another meaning."""
+    out: list[Core] = []
+    for core in cores:
+        if core.form not in WRITTEN_FORMS:
+            if core.text in (NOT_PLURALS if core.form == PLURAL_FORM else NOT_VERB_FORMS):
+                continue
+            core = core.without(NOT_A_FORM)
+        if core not in out:
+            out.append(core)
+    return tuple(out)
 
 
 def form_cores(key: str) -> tuple[Core, ...]:
@@ -234,12 +466,12 @@ def form_cores(key: str) -> tuple[Core, ...]:
     also takes the other person prefixes (تهاجم, نهاجم, سيهاجمون).
     """
     if not _is_arabic(key) or len(key) <= 2:
-        return (Core(key, EXACT),)
-    cores = [Core(key, FORM)]
+        return (Core(key, EXACT, LISTED),)
+    cores = [Core(key, FORM, LISTED)]
     if key.startswith("ي") and len(key) >= 4:
-        cores.append(Core(key[1:], IMPERFECT))
+        cores.append(Core(key[1:], IMPERFECT, LISTED))
     if key.endswith("ة"):
-        cores.append(Core(key[:-1], TA_NOUN))
+        cores.append(Core(key[:-1], TA_NOUN, LISTED))
     return tuple(cores)
 
 
@@ -264,29 +496,43 @@ def phrase_cores(keys: Iterable[str], *, exact: bool = False) -> tuple[tuple[Cor
     return tuple(out)
 
 
-def _derived_masdar_cores(key: str, *, had_ta: bool) -> tuple[Core, ...]:
-    """Past stem, imperfect stem and participle of a masdar of forms VII, VIII, X, III or VI.
+def _verb_cores(stem: str, *, had_ta: bool, requested: bool) -> tuple[Core, ...]:
+    """The verb forms of a masdar: derived forms by default, form I only where safe unless
+    ``requested``."""
+    if stem in _LISTED_PLURALS or stem in NOT_MASDARS:
+        return ()  # عقود, أتراك: a plural; جنوب: a noun of the shape of a masdar
+    derived = _derived_verb_cores(stem, had_ta=had_ta)
+    if derived:
+        return derived
+    root = form_i_root(stem, had_ta=had_ta, any_pattern=requested)
+    return _form_i_cores(root.letters, root.pattern, requested=requested) if root else ()
 
-    ``key`` is the masdar without a final ة (``had_ta`` says whether it had one).
-    """
+
+def _derived_verb_cores(key: str, *, had_ta: bool) -> tuple[Core, ...]:
+    """Past stem, imperfect stem and participle of a masdar of forms VII, VIII, X, III, VI or
+    II (``key`` is the masdar without a final ة; ``had_ta`` says whether it had one)."""
     n = len(key)
     past: str
     stem: str
     participles: tuple[str, ...]
-    marked = False
+    past_kind = PAST
     participle_kind = PARTICIPLE
     if had_ta and n == 6 and key.startswith("است") and key[4] == "ا":
         # Hollow form X: استقالة → استقال، يستقيل، مستقيل (not استقل "became independent").
         c1, c3 = key[3], key[5]
-        past, stem = "است" + c1 + "ا" + c3, "ست" + c1 + "ي" + c3
+        past, stem, form = "است" + c1 + "ا" + c3, "ست" + c1 + "ي" + c3, "X"
         participles = ("م" + stem,)
     elif n >= 5 and key[0] == "ا" and key[-2] == "ا" and _is_vii_viii_x(key[1:-2]):
         body, last = key[1:-2], key[-1]
+        form = "X" if body.startswith("ست") and len(body) == 4 else "VII/VIII"
         if last == "ء":
-            # Weak final radical: اعتداء → اعتدى، يعتدي، المعتدي.
-            stem = body + "ي"
-        elif body[-1] == last:
-            # Doubled root: احتلال → احتل، يحتل، محتل.
+            # Weak final radical: انتهاء → انتهى، انتهت، ينتهي، ينتهون، المنتهية.
+            return _weak_final_cores(body, form)
+        if body[-1] == last:
+            # Doubled root: احتلال → احتل، يحتل، محتل (not اتمام, form IV of تمم: its
+            # "past" would be the أت of أتمنى "I wish").
+            if len(body) < 3:
+                return ()
             stem = body
         elif len(body) == 3 and body[-1] in "يو":
             # Hollow: اختيار → اختار، يختار، مختار.
@@ -299,21 +545,103 @@ def _derived_masdar_cores(key: str, *, had_ta: bool) -> tuple[Core, ...]:
         # Form III مفاعلة: مواجهة → واجه، يواجه، مواجه.
         past = stem = key[1:]
         participles = (key,)
-        marked = True
-        participle_kind = PARTICIPLE_III
+        past_kind, participle_kind, form = PAST_MARKED, PARTICIPLE_III, "III"
     elif not had_ta and n == 5 and key[0] == "ت" and key[2] == "ا" and key[4] not in "اي":
         # Form VI تفاعل: the masdar is also the past stem and, after the person prefix, the
         # imperfect stem (تبادل → تبادلوا، يتبادل، متبادل).
         past = stem = key
         participles = ("م" + key,)
+        form = "VI"
+    elif not had_ta and (root := form_ii_root(key)) is not None:
+        return _form_ii_cores(root)
     else:
         return ()
+    return (
+        Core(past, past_kind, PAST_FORM, form),
+        Core(stem, IMPERFECT, PRESENT_FORM, form),
+        *(Core(p, participle_kind, PARTICIPLE_FORM, form) for p in participles),
+    )
+
+
+def _weak_final_cores(body: str, form: str) -> tuple[Core, ...]:
+    """انتهاء (body نته), استدعاء (body ستدع): long stems keep the final ي, short ones drop it."""
+    return (
+        Core("ا" + body + "ي", PAST_WEAK, PAST_FORM, form),
+        Core("ا" + body + "ا", PAST_WEAK_A, PAST_FORM, form),
+        Core("ا" + body, PAST_WEAK_SHORT, PAST_FORM, form),
+        Core(body + "ي", IMPERFECT_WEAK, PRESENT_FORM, form),
+        Core(body, IMPERFECT_WEAK_SHORT, PRESENT_FORM, form),
+        Core("م" + body + "ي", PARTICIPLE_WEAK, PARTICIPLE_FORM, form),
+        Core("م" + body, PARTICIPLE_WEAK_SHORT, PARTICIPLE_FORM, form),
+    )
+
+
+def _form_ii_cores(root: str) -> tuple[Core, ...]:
+    """تدمير → دمروا، يدمر، المدمرة. A first radical hamza sits on ا in the past (أكد) and on
+    و after the person prefix and the م (يؤكد، مؤكد), which match keys write ء."""
+    seated = "ء" + root[1:] if root[0] == "ا" else root
+    participle = Core("م" + seated, PARTICIPLE, PARTICIPLE_FORM, "II")
+    if root in FORM_II_AS_FORM_I:
+        return (participle,)
+    past_kind = PAST_II_MARKED if root in BARE_HOMOGRAPHS else PAST_II
+    return (
+        Core(root, past_kind, PAST_FORM, "II"),
+        Core(seated, IMPERFECT_YN, PRESENT_FORM, "II"),
+        Core(seated, IMPERFECT_T, PRESENT_FORM, "II"),
+        participle,
+    )
+
+
+def _form_i_cores(root: str, pattern: str, *, requested: bool) -> tuple[Core, ...]:
+    """سجن → سجن، سجنوا، يسجن، ساجن، مسجون. An initial و drops in the imperfect (وصول →
+    يصل); an initial hamza's active participle (آسر) is written like the past.
+
+    Unless ``requested``, the past takes an object only after a subject ending (not قدمه
+    "his foot") and, for a root in :data:`BARE_HOMOGRAPHS`, needs a suffix; the active
+    participle is plural only and there is no passive one (intransitive فعول masdars have
+    none; معلوم, مجموع are nouns)."""
+    c1, c2, c3 = root[0], root[1], root[2]
+    note = f"I ({pattern})"
+    stem = root[1:] if c1 == "و" else root
+    if requested:
+        past_kind = PAST_MARKED if root in BARE_HOMOGRAPHS else PAST
+    else:
+        past_kind = PAST_I_MARKED if root in BARE_HOMOGRAPHS else PAST_I
     cores = [
-        Core(past, PAST_MARKED if marked else PAST),
-        Core(stem, IMPERFECT),
-        *(Core(p, participle_kind) for p in participles if p not in _LEXICALISED_PARTICIPLES),
+        Core(root, past_kind, PAST_FORM, note),
+        Core(stem, IMPERFECT_YN, PRESENT_FORM, note),
+        Core(stem, IMPERFECT_T, PRESENT_FORM, note),
     ]
+    if c1 != "ا":
+        active = PARTICIPLE if requested else PARTICIPLE_PLURAL
+        cores.append(Core(c1 + "ا" + c2 + c3, active, PARTICIPLE_FORM, note))
+    if requested:
+        cores.append(Core("م" + c1 + c2 + "و" + c3, PARTICIPLE, PARTICIPLE_FORM, note))
     return tuple(cores)
+
+
+def _plural_cores(key: str, stem: str, *, had_ta: bool, requested: bool) -> list[Core]:
+    """Broken plurals: the listed ones, then the templates' (three-letter nouns only when
+    ``requested``)."""
+    listed = PLURALS.get(key)
+    found: list[tuple[str, bool, str]] = [
+        (p.removesuffix("ة"), p.endswith("ة"), "listed") for p in listed or ()
+    ]
+    if listed is None and (len(stem) >= 4 or (requested and len(stem) == 3)):
+        found.extend(
+            (p.text, p.ta, p.pattern)
+            for p in broken_plurals(stem, had_ta=had_ta, short=len(stem) == 3)
+        )
+    return [
+        Core(text, BROKEN_TA if ta else BROKEN, PLURAL_FORM, pattern)
+        for text, ta, pattern in found
+        # A template's plural that the word lists give as another word's plural is that
+        # word's (أبين, the town, does not make أبناء).
+        if pattern == "listed" or (text + "ة" if ta else text) not in _LISTED_PLURALS
+    ]
+
+
+_LISTED_PLURALS = frozenset(p for plurals in PLURALS.values() for p in plurals)
 
 
 def _is_vii_viii_x(body: str) -> bool:
@@ -336,7 +664,8 @@ class Lexicon(Generic[T]):
     """Cores to payloads; :meth:`analyse` returns the payloads a written word carries."""
 
     def __init__(self) -> None:
-        self._cores: dict[str, list[tuple[Kind, T]]] = {}
+        # Per core text, the (prefix, suffix) pairs it is accepted with and its payload.
+        self._cores: dict[str, list[tuple[frozenset[tuple[str, str]], T]]] = {}
         # How every affixed form of a core begins once its prefix is cut off: the first
         # _HEAD letters of core + suffix. Most words of a text begin no such way after any
         # prefix, and this rejects them before any split into core and suffix is tried.
@@ -349,9 +678,10 @@ class Lexicon(Generic[T]):
                 self._heads.add(text[:_HEAD])
         else:
             self._heads.update((text + s)[:_HEAD] for s in affixed)
+        pairs = core.pairs
         entries = self._cores.setdefault(text, [])
-        if (core.kind, payload) not in entries:
-            entries.append((core.kind, payload))
+        if not any(p == pairs and q == payload for p, q in entries):
+            entries.append((pairs, payload))
 
     def __len__(self) -> int:
         return len(self._cores)
@@ -376,9 +706,9 @@ class Lexicon(Generic[T]):
         cores = self._cores
         whole = cores.get(key)
         if whole is not None:
-            for kind, payload in whole:
+            for pairs, payload in whole:
                 # Two kinds of one core (تبادل: noun and past stem) may both take no affix.
-                if ("", "") in kind.pairs and payload not in found:
+                if ("", "") in pairs and payload not in found:
                     found.append(payload)
         n = len(key)
         heads = self._heads
@@ -403,7 +733,7 @@ class Lexicon(Generic[T]):
                 entries = cores.get(key[plen:cut])
                 if entries is None:
                     continue
-                for kind, payload in entries:
-                    if (prefix, suffix) in kind.pairs and payload not in found:
+                for pairs, payload in entries:
+                    if (prefix, suffix) in pairs and payload not in found:
                         found.append(payload)
         return found
