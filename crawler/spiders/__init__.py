@@ -13,5 +13,7 @@ from collections.abc import Mapping
 SPIDERS: Mapping[str, str] = {
     # RSS 0.9x, 1.0 and 2.0, and Atom: feedparser reads them all.
     "rss": "marsad.crawler.spiders.feeds.FeedSpider",
+    # Sitemaps and sitemap indexes (sitemaps.org), with Google News' news: elements; gzip too.
+    "sitemap": "marsad.crawler.spiders.sitemap.SitemapSpider",
 }
 DEFAULT_KIND = "rss"

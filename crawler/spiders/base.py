@@ -39,6 +39,7 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from marsad.crawler.config import FeedConfig
+from marsad.crawler.discovery import feed_links, looks_like_web_page, web_page_message
 from marsad.crawler.extract import guess_language
 from marsad.crawler.feeds import (
     FeedEntry,
@@ -97,6 +98,53 @@ class FeedJob:
     state: FeedState
     # Entries it listed that are still to be stored: the feed is read again whatever its body.
     retrying: int = 0
+
+
+class SourceUnreadable(ValueError):
+    """A reader's word that a response is no source of its kind it can use: its message (one
+    line) is the feed's error."""
+
+
+@dataclass(frozen=True)
+class SourceIndex(FeedResult):
+    """A reading that goes on in other documents of the same source (a sitemap index's
+    sitemaps). They are fetched in the same poll (at most :data:`MAX_MORE_SOURCES`, each
+    within the download size limit), read by the same kind's reader, and their entries merged
+    with this one's before any is planned. Such a source keeps no validators (a 304 of the index
+    would hide its documents' changes): it is unchanged when all its documents are."""
+
+    more_sources: tuple[str, ...] = ()
+
+
+# The most documents one reading of a source may go on to (whatever its kind asks).
+MAX_MORE_SOURCES = 50
+
+
+@dataclass
+class _Gathering:
+    """The documents of one reading of a source, as they arrive (see :class:`SourceIndex`)."""
+
+    job: FeedJob
+    index: SourceIndex
+    status: int
+    at: str
+    digest: str
+    urls: tuple[str, ...]
+    # url -> its reading, or why it has none; and each body's hash (or its failure).
+    readings: dict[str, FeedResult | str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    finished: bool = False
+
+    def arrived(self, url: str, reading: FeedResult | str, digest: str) -> None:
+        self.readings[url] = reading
+        self.digests[url] = digest
+
+    def take_if_complete(self) -> bool:
+        """True once, when every document has arrived (the caller then reads them all)."""
+        if self.finished or len(self.readings) < len(self.urls):
+            return False
+        self.finished = True
+        return True
 
 
 @dataclass
@@ -234,7 +282,6 @@ class SourceSpider(scrapy.Spider):
             poll.close()
 
     def _read_source(self, response: Response, job: FeedJob, poll: Poll) -> Iterator[Any]:
-        feed = job.feed
         now = self.now()
         at = to_iso(now)
         if response.status == 304:
@@ -249,13 +296,36 @@ class SourceSpider(scrapy.Spider):
             return
         try:
             result = self.read_source(response, job)
+        except SourceUnreadable as exc:
+            self._failed(job, poll, response.status, str(exc), now)
+            return
         except Exception as exc:  # a reader should not raise; if it does, one feed fails
             self._failed(job, poll, response.status, f"cannot parse: {exc!r}", now)
             return
         if not result.is_feed:
-            reason = result.bozo_message or "no entries and no feed format recognised"
-            self._failed(job, poll, response.status, f"not a feed ({reason})", now)
+            self._failed(job, poll, response.status, not_a_source(response, result), now)
             return
+        if isinstance(result, SourceIndex) and result.more_sources:
+            yield from self._gather(job, poll, result, response.status, at, digest)
+            return
+        yield from self._read_entries(
+            job, poll, result, response.status, at, etag, last_modified, digest, same_body, now
+        )
+
+    def _read_entries(
+        self,
+        job: FeedJob,
+        poll: Poll,
+        result: FeedResult,
+        status: int,
+        at: str,
+        etag: str | None,
+        last_modified: str | None,
+        digest: str,
+        same_body: bool,
+        now: datetime,
+    ) -> Iterator[Any]:
+        feed = job.feed
         if result.bozo:
             self._problem(
                 FEED_MALFORMED,
@@ -270,7 +340,7 @@ class SourceSpider(scrapy.Spider):
             job,
             poll,
             "ok",
-            response.status,
+            status,
             at,
             etag,
             last_modified,
@@ -287,6 +357,100 @@ class SourceSpider(scrapy.Spider):
         for entry, key, last_chance in plan.to_fetch:
             yield from self._follow(job, poll, entry, key, last_chance)
 
+    # -- a reading in several documents (SourceIndex) -----------------------------------------
+
+    def _gather(
+        self, job: FeedJob, poll: Poll, index: SourceIndex, status: int, at: str, digest: str
+    ) -> Iterator[Any]:
+        """Fetch the documents ``index`` goes on to, each a unit of ``poll``'s work; the last
+        to arrive reads them all (:meth:`_read_gathered`)."""
+        urls = tuple(dict.fromkeys(index.more_sources))[:MAX_MORE_SOURCES]
+        if len(set(index.more_sources)) > MAX_MORE_SOURCES:
+            cut = f"more than {MAX_MORE_SOURCES} documents: read the first {MAX_MORE_SOURCES}"
+            index = replace(index, unusable=(*index.unusable, cut))
+        gathering = _Gathering(job, index, status, at, digest, urls)
+        for url in urls:
+            try:
+                request = scrapy.Request(
+                    url,
+                    callback=self.parse_more,
+                    errback=self.more_failed,
+                    cb_kwargs={"gathering": gathering, "url": url},
+                    meta={POLL_META: poll},
+                    dont_filter=True,
+                )
+            except ValueError as exc:
+                gathering.arrived(url, f"{url}: cannot request it: {exc}", f"bad:{url}")
+                continue
+            poll.open()
+            yield request
+        if gathering.take_if_complete():  # none could be requested
+            yield from self._read_gathered(gathering, poll)
+
+    def parse_more(self, response: Response, gathering: _Gathering, url: str) -> Iterator[Any]:
+        poll: Poll = response.meta[POLL_META]
+        try:
+            reading: FeedResult | str
+            try:
+                reading = self.read_source(response, gathering.job)
+            except SourceUnreadable as exc:
+                reading = str(exc)
+            except Exception as exc:  # one document costs only itself
+                reading = f"{url}: cannot parse: {exc!r}"
+            else:
+                if not reading.is_feed:
+                    reading = f"{url}: {not_a_source(response, reading)}"
+                elif isinstance(reading, SourceIndex) and reading.more_sources:
+                    nested = f"{url}: goes on to {len(reading.more_sources)} more: not followed"
+                    reading = replace(reading, unusable=(*reading.unusable, nested))
+            gathering.arrived(url, reading, body_hash(response.body))
+            if gathering.take_if_complete():
+                yield from self._read_gathered(gathering, poll)
+        finally:
+            poll.close()
+
+    def more_failed(self, failure: Failure) -> Iterator[Any]:
+        kwargs = _cb_kwargs(failure)
+        gathering: _Gathering = kwargs["gathering"]
+        poll = _poll(failure)
+        try:
+            reason = f"{kwargs['url']}: {describe_failure(failure, self.fetch_timeout)}"
+            gathering.arrived(kwargs["url"], reason, f"failed:{reason}")
+            if gathering.take_if_complete():
+                yield from self._read_gathered(gathering, poll)
+        finally:
+            poll.close()
+
+    def _read_gathered(self, gathering: _Gathering, poll: Poll) -> Iterator[Any]:
+        """Every document has arrived: their entries, merged, are read as one reading."""
+        job, index = gathering.job, gathering.index
+        now = self.now()
+        readings = [gathering.readings[url] for url in gathering.urls]
+        read = [r for r in readings if isinstance(r, FeedResult)]
+        failed = [r for r in readings if isinstance(r, str)]
+        if not read:
+            reason = f"none of the {len(readings)} documents it lists could be read: {failed[0]}"
+            self._failed(job, poll, gathering.status, reason, now)
+            return
+        malformed = next((r for r in (index, *read) if r.bozo), None)
+        merged = FeedResult(
+            title=index.title,
+            version=index.version,
+            entries=tuple(entry for r in read for entry in r.entries),
+            bozo=malformed is not None,
+            bozo_message=malformed.bozo_message if malformed is not None else None,
+            unusable=(*index.unusable, *(note for r in read for note in r.unusable), *failed),
+        )
+        parts = [gathering.digest, *(gathering.digests[url] for url in gathering.urls)]
+        digest = body_hash("\n".join(parts).encode("utf-8"))
+        same = digest == job.state.body_hash
+        if same and not job.retrying:
+            self._send(job, poll, "unchanged", gathering.status, gathering.at, digest=digest)
+            return
+        yield from self._read_entries(
+            job, poll, merged, gathering.status, gathering.at, None, None, digest, same, now
+        )
+
     def _plan_entries(
         self, job: FeedJob, poll: Poll, result: FeedResult, now: datetime
     ) -> EntryPlan:
@@ -296,13 +460,16 @@ class SourceSpider(scrapy.Spider):
         records = entry_records(self.store, job.state.id)
         candidates: list[tuple[FeedEntry, str, str]] = []
         empty = 0
+        # A set beside the list: a sitemap index merges thousands of entries.
+        listed: set[str] = set()
         for entry in result.entries:
             key = entry_key(entry)
             if key is None:
                 empty += 1
                 continue
-            if key in plan.listed:  # listed twice: once is enough
+            if key in listed:  # listed twice: once is enough
                 continue
+            listed.add(key)
             plan.listed.append(key)
             if entry.link is None:
                 candidates.append((entry, key, content_url(entry, job.feed.url)))
@@ -647,3 +814,12 @@ def _http_error_response(failure: Failure) -> Response | None:
 def response_header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
+
+
+def not_a_source(response: Response, result: FeedResult) -> str:
+    """Why a response that is not a feed cannot be read: for an HTML page, the feeds it links."""
+    content_type = response_header(response, "Content-Type")
+    if looks_like_web_page(response.body, content_type):
+        return web_page_message(feed_links(response.body, response.url))
+    reason = result.bozo_message or "no entries and no feed format recognised"
+    return f"not a feed ({reason})"
