@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from marsad.cli.articles import export_command, import_command, match_command
+from marsad.cli.common import global_options, refuse_misplaced_options
 from marsad.cli.daemon import crawl_command, demo_command, run_command
 from marsad.cli.deliver import deliver_command
 from marsad.cli.feeds import feeds_command
@@ -22,13 +23,17 @@ from marsad.cli.rules import rules_group
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="marsad")
-def cli() -> None:
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """marsad (مرصد): watch Arabic news feeds, store and de-duplicate articles, and alert on
     Arabic-aware watch rules.
 
     Start with `marsad demo` (offline), then write a marsad.toml (see marsad.example.toml) and
-    run `marsad run`.
+    run `marsad run`. --config, --db and --json go before the command or after it.
     """
+    # The values are read by the command itself (marsad.cli.common.inherited).
+    refuse_misplaced_options(ctx)
 
 
 cli.add_command(import_command)

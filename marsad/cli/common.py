@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 from sqlite_utils import Database
 
 from marsad.config import Config, ConfigError, config_from_document, load_config
@@ -27,12 +28,14 @@ SENDING_COMMANDS = frozenset({"run", "crawl", "deliver"})
 
 
 def store_options(func: F) -> F:
-    """Add ``--config`` and ``--db`` to a command."""
+    """Add ``--config`` and ``--db`` to a command (given before the command, they apply too:
+    ``marsad --db x.db search ...``)."""
     func = click.option(
         "--db",
         "db_path",
         # A directory is refused when the store is opened, in the one line every store error gets.
         type=click.Path(),
+        callback=inherited,
         help="SQLite store to use (overrides [store] path of the config).",
     )(func)
     func = click.option(
@@ -40,13 +43,67 @@ def store_options(func: F) -> F:
         "config_path",
         type=click.Path(dir_okay=False),
         envvar="MARSAD_CONFIG",
+        callback=inherited,
         help=f"Config file (default: ./{DEFAULT_CONFIG} if present; env MARSAD_CONFIG).",
     )(func)
     return func
 
 
 def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=inherited, help="Print JSON for scripts."
+    )(func)
+
+
+# The options every command that has them also takes before its name (``marsad --db x search``),
+# by parameter name.
+GLOBAL_OPTIONS = {"config_path": "--config", "db_path": "--db", "as_json": "--json"}
+
+
+def global_options(func: F) -> F:
+    """``--config``, ``--db`` and ``--json`` on the ``marsad`` group, for the command after."""
+    func = click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON (commands that report something)."
+    )(func)
+    func = click.option("--db", "db_path", type=click.Path(), help="SQLite store to use.")(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help=f"Config file (default: ./{DEFAULT_CONFIG} if present; env MARSAD_CONFIG).",
+    )(func)
+    return func
+
+
+def inherited(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An option's value: as given after the command, else as given before it (to ``marsad`` or
+    an enclosing group), else its own (environment variable, default)."""
+    name = param.name
+    if name is None or ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+        return value
+    parent = ctx.parent
+    while parent is not None:
+        if name in parent.params and parent.get_parameter_source(name) is (
+            ParameterSource.COMMANDLINE
+        ):
+            return parent.params[name]
+        parent = parent.parent
+    return value
+
+
+def refuse_misplaced_options(ctx: click.Context) -> None:
+    """Exit with a usage error when an option given before the command does not apply to it
+    (``marsad --db x demo``), rather than ignore it. A group's subcommands decide for
+    themselves."""
+    if ctx.invoked_subcommand is None or not isinstance(ctx.command, click.Group):
+        return
+    command = ctx.command.get_command(ctx, ctx.invoked_subcommand)
+    if command is None or isinstance(command, click.Group):
+        return
+    accepted = {param.name for param in command.params}
+    for name, flag in GLOBAL_OPTIONS.items():
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE and name not in accepted:
+            ctx.fail(f"{flag} does not apply to `marsad {ctx.invoked_subcommand}`")
 
 
 def resolve_config(config_path: str | None, db_path: str | None) -> Config:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import click
 
-from marsad.cli.common import resolve_config, store_options
+from marsad.cli.common import emit_json, json_option, resolve_config, store_options
 
 if TYPE_CHECKING:
-    from marsad.alerts.delivery import DeliveryReport
+    from marsad.alerts.delivery import DrainReport
     from marsad.storage.outbox import Backlog
 
 INTERRUPTED_EXIT_CODE = 130
@@ -23,7 +24,10 @@ INTERRUPTED_EXIT_CODE = 130
     default=None,
     help="Send at most this many alerts, then stop (default: every alert due).",
 )
-def deliver_command(config_path: str | None, db_path: str | None, limit: int | None) -> None:
+@json_option
+def deliver_command(
+    config_path: str | None, db_path: str | None, limit: int | None, as_json: bool
+) -> None:
     """Send every alert that is due now, then exit.
 
     Alerts go out a few at a time per channel (webhooks over connections kept open for the
@@ -52,7 +56,7 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
     db = open_config_store(config)
     interrupted: list[str] = []
 
-    async def deliver() -> DeliveryReport:
+    async def deliver() -> DrainReport:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 
@@ -86,6 +90,23 @@ def deliver_command(config_path: str | None, db_path: str | None, limit: int | N
         report = asyncio.run(deliver())
     finally:
         db.close()
+    if as_json:
+        emit_json(
+            {
+                "sent": report.sent,
+                "retried": report.retried,
+                "dead": report.dead,
+                "lost": report.lost,
+                "passes": report.passes,
+                "ended": report.ended,
+                "left": asdict(report.backlog) if report.backlog is not None else None,
+                "errors": report.errors,
+                "interrupted": interrupted[0] if interrupted else None,
+            }
+        )
+        if interrupted:
+            raise SystemExit(INTERRUPTED_EXIT_CODE)
+        return
     click.echo(f"{report.sent} sent, {report.retried} to retry, {report.dead} dead")
     if report.backlog is not None:
         click.echo(describe_backlog(report.backlog))
