@@ -51,10 +51,12 @@ from crawl_measure import (
     ProcessRun,
     TreeSample,
     TreeSampler,
+    become_subreaper,
     count_kind,
     first_fetches,
     machine_busy_seconds,
     percentile,
+    reap_orphans,
     robots_fetches,
     run_measured,
     same_site_gaps,
@@ -269,6 +271,7 @@ class PassFigures:
             "robots_per_site": robots.per_site,
             "farm_cpu_s": self.farm_cpu,
             "other_processes_cores": self.others_cores,
+            "orphans_reaped": self.run.orphans,
             **self.extra,
         }
 
@@ -286,7 +289,15 @@ def measure_pass(
 ) -> PassFigures:
     farm.new_requests()  # what came before is not this run's
     farm_before, bench_before = farm.cpu_seconds(), self_cpu_seconds()
-    run = run_measured(command, env=env, cwd=work, timeout=timeout, log_dir=work, name="run")
+    run = run_measured(
+        command,
+        env=env,
+        cwd=work,
+        timeout=timeout,
+        log_dir=work,
+        name="run",
+        keep=frozenset({farm.pid}),
+    )
     farm_cpu, bench_cpu = farm.cpu_seconds() - farm_before, self_cpu_seconds() - bench_before
     requests = farm.new_requests()
     articles, extra = count(run, requests)
@@ -627,6 +638,7 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
                     outcome = f"{outcome}; {how}"
                 marks.exited = time.monotonic()
                 sampler.stop()
+                orphans = reap_orphans(frozenset({farm.pid}), timeout=10.0)[2]
         farm_cpu = farm.cpu_seconds() - farm_before
         busy = machine_busy_seconds() - busy_before
         bench_cpu = self_cpu_seconds() - bench_before
@@ -648,7 +660,7 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
             published=published,
             initial=initial,
             returncode=returncode,
-            outcome=outcome,
+            outcome=outcome if not orphans else f"{outcome}; {orphans} processes left behind",
             log=stderr_path.read_text(encoding="utf-8", errors="replace"),
             machine={"busy_s": busy, "farm_cpu_s": farm_cpu, "bench_cpu_s": bench_cpu},
         )
@@ -1244,6 +1256,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if argv is None:
         signal.signal(signal.SIGTERM, _interrupted)
         signal.signal(signal.SIGINT, _interrupted)
+    subreaper = become_subreaper()
     before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
     load = os.getloadavg()
     started = time.monotonic()
@@ -1254,6 +1267,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "load_at_start": load,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "passes": {},
+        "subreaper": subreaper,
     }
     print(
         f"marsad crawl benchmark at {figures['revision']}: {os.cpu_count()} CPUs, "

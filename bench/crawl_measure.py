@@ -3,6 +3,7 @@ reads from the web farm's request log. The figures are pure functions of the log
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import math
 import os
@@ -117,6 +118,7 @@ class ProcessRun:
     stderr: str
     machine_busy: float  # CPU seconds the whole machine spent in the run, every process
     timed_out: bool = False
+    orphans: int = 0  # descendants it left running, re-parented here and reaped (CPU counted)
 
     @property
     def cpu(self) -> float:
@@ -131,9 +133,12 @@ def run_measured(
     timeout: float,
     log_dir: Path,
     name: str,
+    keep: frozenset[int] = frozenset(),
 ) -> ProcessRun:
     """Run ``command`` to its end (killed after ``timeout``) and measure it: wall time, and the
-    CPU of the process and of every child it waited for (``wait4``), so worker processes count."""
+    CPU of the process and of every child it waited for (``wait4``), so worker processes count;
+    workers it did not wait for are reaped here (:func:`become_subreaper`). ``keep``: children
+    of this process that are not the run's (the web farm)."""
     out_path, err_path = log_dir / f"{name}.stdout", log_dir / f"{name}.stderr"
     with out_path.open("w") as out, err_path.open("w") as err:
         busy_before = machine_busy_seconds()
@@ -152,13 +157,14 @@ def run_measured(
                 break
             time.sleep(0.05)
         ended = time.monotonic()
+        orphan_user, orphan_sys, orphans = reap_orphans(keep | {process.pid}, timeout=10.0)
         busy_after = machine_busy_seconds()
     process.returncode = os.waitstatus_to_exitcode(status)
     return ProcessRun(
         returncode=process.returncode,
         wall=ended - started,
-        cpu_user=usage.ru_utime,
-        cpu_sys=usage.ru_stime,
+        cpu_user=usage.ru_utime + orphan_user,
+        cpu_sys=usage.ru_stime + orphan_sys,
         max_rss_mb=usage.ru_maxrss / 1024,
         started=started,
         ended=ended,
@@ -166,7 +172,56 @@ def run_measured(
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
         machine_busy=busy_after - busy_before,
         timed_out=timed_out,
+        orphans=orphans,
     )
+
+
+def become_subreaper() -> bool:
+    """Make the descendants a run leaves behind (a worker its parent did not wait for) children
+    of this process rather than of init when their parent ends, so that their CPU can still be
+    counted when :func:`reap_orphans` waits for them. Linux only; False where it is not."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def reap_orphans(keep: frozenset[int], timeout: float) -> tuple[float, float, int]:
+    """Wait (up to ``timeout``) for this process's children other than ``keep``: orphans of a
+    run, re-parented here. Their user and system CPU seconds, and how many there were."""
+    me = os.getpid()
+    orphans = [pid for pid, parent in _parents().items() if parent == me and pid not in keep]
+    user = system = 0.0
+    deadline = time.monotonic() + timeout
+    for pid in orphans:
+        while True:
+            try:
+                done, _, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                user, system = user + usage.ru_utime, system + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    return user, system, len(orphans)
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return parents
 
 
 def machine_busy_seconds() -> float:
