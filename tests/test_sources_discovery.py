@@ -170,7 +170,7 @@ def test_cli_discover_a_page_that_links_its_feeds(tmp_path: Path) -> None:
         f'  {base}/ar/atom.xml  Atom 1.0 feed "صحيفة الجبل", 3 entries',
         f"  {base}/feed.json  JSON Feed: marsad does not read JSON Feed yet: follow the site's "
         "RSS or Atom feed",
-        "found at the usual places:",
+        "found elsewhere on the site:",
         f"  {base}/sitemaps/news.xml  news sitemap, 1 URL (named in robots.txt)",
         f"nothing at: {base}/ar/rss",
         f"follow one: marsad feeds add {base}/feeds/rss-utf8.xml",
@@ -210,8 +210,9 @@ def test_cli_add_of_a_page_adds_its_one_feed(tmp_path: Path) -> None:
         base = server.base
         feeds_before = config.read_bytes()
         sitemap = server.serve("/sitemaps/news.xml", NEWS_SITEMAP, "application/xml")
-        as_sitemap = marsad("feeds", "add", sitemap, "--name", "news-map", cwd=tmp_path)
         wrong_kind = marsad("feeds", "add", sitemap, "--kind", "rss", "--name", "x", cwd=tmp_path)
+        as_sitemap = marsad("feeds", "add", sitemap, "--name", "news-map", cwd=tmp_path)
+        again = marsad("feeds", "add", sitemap, cwd=tmp_path)
     assert added.returncode == 0, added.stderr
     assert added.stdout.splitlines()[:2] == [
         f'{one} is a web page; found {base}/feeds/rss-utf8.xml (<link rel="alternate">):',
@@ -227,6 +228,10 @@ def test_cli_add_of_a_page_adds_its_one_feed(tmp_path: Path) -> None:
     assert wrong_kind.returncode == 1
     assert wrong_kind.stderr == (
         f"marsad: {sitemap}: news sitemap, 1 URL: read by kind 'sitemap', not 'rss'\n"
+    )
+    assert (again.returncode, again.stderr) == (
+        1,
+        f"marsad: {sitemap} is already followed, as 'news-map'\n",
     )
     feeds = tomllib.loads(config.read_text(encoding="utf-8"))["feeds"]
     assert feeds == [

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from marsad.config import ConfigError, load_config
 from marsad.feeds_file import (
     FeedsFileError,
     NewFeed,
@@ -226,3 +229,34 @@ def test_parallel_adds_all_land(tmp_path: Path) -> None:
         assert run.returncode == 0, err
     names = [f["name"] for f in tomllib.loads(config.read_text(encoding="utf-8"))["feeds"]]
     assert sorted(names) == sorted(["wire", "madina", *(f"n{n}.example" for n in range(4))])
+
+
+def test_a_reader_never_sees_half_an_edit(tmp_path: Path) -> None:
+    """What a daemon reloading its config (SIGHUP, #14) would see while feeds are added: the
+    file before an edit or after it, never part of one."""
+    config = tmp_path / "marsad.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    done = threading.Event()
+    seen: set[int] = set()
+    errors: list[str] = []
+
+    def reload_again_and_again() -> None:
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                seen.add(len(load_config(config).feeds))
+            except ConfigError as exc:
+                errors.append(str(exc))
+
+    reader = threading.Thread(target=reload_again_and_again)
+    reader.start()
+    try:
+        for n in range(30):
+            feed = NewFeed(f"n{n}", f"https://n{n}.example/rss")
+            edit_config(config, lambda text, feed=feed: add_feeds(text, [feed]))
+    finally:
+        done.set()
+        reader.join(timeout=30)
+    assert errors == []
+    assert len(load_config(config).feeds) == 32
+    assert seen and seen <= set(range(2, 33))

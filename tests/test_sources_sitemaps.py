@@ -152,3 +152,16 @@ def test_sitemap_cut_is_said_in_the_result() -> None:
     assert result.unusable == (
         "sitemap http://a.example/s.xml lists more than 1,000 URLs: kept the 1,000 newest (limit)",
     )
+
+
+def test_an_index_goes_on_only_to_http_documents() -> None:
+    body = (
+        b"<sitemapindex><sitemap><loc>file:///etc/passwd</loc></sitemap>"
+        b"<sitemap><loc>/a.xml</loc></sitemap></sitemapindex>"
+    )
+    result = sitemap_result(read_sitemap(body, max_bytes=MAX), "http://x.example/i.xml")
+    assert isinstance(result, SourceIndex)
+    assert result.more_sources == ("http://x.example/a.xml",)
+    assert result.unusable == (
+        "sitemap index http://x.example/i.xml: not an http(s) link: 'file:///etc/passwd'",
+    )

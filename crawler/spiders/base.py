@@ -428,7 +428,7 @@ class SourceSpider(scrapy.Spider):
         readings = [gathering.readings[url] for url in gathering.urls]
         read = [r for r in readings if isinstance(r, FeedResult)]
         failed = [r for r in readings if isinstance(r, str)]
-        if not read:
+        if not read and not index.entries:
             reason = f"none of the {len(readings)} documents it lists could be read: {failed[0]}"
             self._failed(job, poll, gathering.status, reason, now)
             return
@@ -436,7 +436,7 @@ class SourceSpider(scrapy.Spider):
         merged = FeedResult(
             title=index.title,
             version=index.version,
-            entries=tuple(entry for r in read for entry in r.entries),
+            entries=tuple(entry for r in (index, *read) for entry in r.entries),
             bozo=malformed is not None,
             bozo_message=malformed.bozo_message if malformed is not None else None,
             unusable=(*index.unusable, *(note for r in read for note in r.unusable), *failed),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from marsad.crawler.discovery import looks_like_web_page
-from marsad.crawler.feeds import FeedEntry, FeedResult
+from marsad.crawler.feeds import FeedEntry, FeedResult, link_problem
 from marsad.crawler.sitemaps import (
     Sitemap,
     SitemapUnreadable,
@@ -63,12 +63,20 @@ def sitemap_result(sitemap: Sitemap, url: str) -> FeedResult:
         children, cut = newest_sitemaps(sitemap.sitemaps)
         if cut:
             notes.append(f"sitemap index {url} {cut}")
+        more: list[str] = []
+        for child in children:
+            # An index is the publisher's (or an attacker's) to write: http(s) only.
+            problem = link_problem(urljoin(url, child.loc))
+            if problem is None:
+                more.append(urljoin(url, child.loc))
+            else:
+                notes.append(f"sitemap index {url}: {problem}")
         return SourceIndex(
             title="",
             version="sitemapindex",
             entries=(),
             unusable=tuple(notes),
-            more_sources=tuple(urljoin(url, child.loc) for child in children),
+            more_sources=tuple(more),
         )
     urls, cut = newest_urls(sitemap.urls)
     if cut:

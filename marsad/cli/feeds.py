@@ -46,6 +46,7 @@ from marsad.feeds_file import (
     edit_config,
     read_text,
     remove_feed,
+    same_url,
     suggest_name,
     validate,
 )
@@ -163,7 +164,7 @@ _LIST_COLUMNS = [
     ("state", "state"),
 ]
 # What a running daemon does with a change of the file (reload is issue #14's).
-_PICKED_UP = "a running `marsad run` picks it up when it next starts (or reloads)"
+_PICKED_UP = "a running `marsad run` picks the change up when it next starts (or reloads)"
 
 
 def _config_file(config_path: str | None) -> Path:
@@ -254,6 +255,9 @@ def add_command(
         fail(f"not an http(s) URL: {url!r}", code=1)
     path = _config_file(config_path)
     config = _current_config(path, db_path)
+    followed = {same_url(feed.url): feed.name for feed in config.feeds}
+    if same_url(url) in followed:  # said before anything is fetched
+        fail(f"{url} is already followed, as {followed[same_url(url)]!r}", code=1)
     found: Found | None = None
     given = url
     if not no_fetch:
@@ -442,7 +446,7 @@ def describe_discovery(url: str, discovery: Discovery) -> list[str]:
     else:
         lines = [f"{url} is a web page and it links no feed"]
     if elsewhere:
-        lines.append("found at the usual places:")
+        lines.append("found elsewhere on the site:")
         lines += [f"  {f.url}  {f.describe()} ({url_shown(f)})" for f in elsewhere]
     if discovery.tried:
         lines.append(f"nothing at: {', '.join(discovery.tried)}")
