@@ -92,9 +92,11 @@ async def _build_context(config: Config, *, warm_workers: bool = False) -> JobCo
 async def _close_context(ctx: JobContext) -> None:
     try:
         await ctx.engine.stop()
-        await ctx.delivery.aclose()
     finally:
-        ctx.db.close()
+        try:
+            await ctx.delivery.aclose()
+        finally:
+            ctx.db.close()
 
 
 async def _crawl_once_main(config: Config, *, force: bool) -> int:

@@ -94,6 +94,11 @@ class WebhookSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request: a receiver takes nothing it did not get
+                    # whole, and answers nothing (the sender will try again).
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = sink._next_answer(Received("POST", self.path, headers, body))
                 if answer.hold:
