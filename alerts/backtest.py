@@ -87,6 +87,7 @@ def match_record(article: ArchivedArticle, m: Match) -> dict[str, Any]:
         "keyword": m.keyword,
         "field": m.field,
         "surface": m.surface,
+        "form": m.form,
         "start": m.start,
         "end": m.end,
         "snippet": marked_snippet(source, m.start, m.end),

@@ -18,8 +18,8 @@ class SkippedLine:
 
 def match_lines(index: RuleIndex, lines: Iterable[str]) -> Iterator[dict[str, Any] | SkippedLine]:
     """For each non-blank line ``{"id", "title", "text"}``, ``{"id", "matches": [...]}`` with
-    every match's rule, keyword, field, character span and surface form; a line that is not
-    such an object is a :class:`SkippedLine` saying why."""
+    every match's rule, keyword, field, character span, surface and form (core, plural,
+    past…); a line that is not such an object is a :class:`SkippedLine` saying why."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -44,6 +44,7 @@ def match_lines(index: RuleIndex, lines: Iterable[str]) -> Iterator[dict[str, An
                     "start": m.start,
                     "end": m.end,
                     "surface": m.surface,
+                    "form": m.form,
                 }
                 for m in index.match(title, text)
             ],

@@ -376,6 +376,56 @@ def keyword_variants(keyword: Keyword) -> list[Variant]:
     return variants
 
 
+@dataclass(frozen=True)
+class FormGroup:
+    """The written forms of one core of a keyword, for people choosing what to veto.
+
+    ``words`` are written as they are matched (a hamza on ؤ or ئ as ء, ى as ي); ``clitics``
+    are what may stand in front of each of them ("" for nothing)."""
+
+    form: str
+    pattern: str
+    core: str
+    kind: str
+    clitics: tuple[str, ...]
+    words: tuple[str, ...]
+
+    def written(self) -> list[str]:
+        """Every written form: each word with each clitic in front."""
+        return sorted({c + w for c in self.clitics for w in self.words})
+
+
+def keyword_forms(keyword: Keyword) -> list[FormGroup]:
+    """Every form ``keyword`` matches, core by core, in the order of :data:`FORMS`."""
+    groups: list[FormGroup] = []
+    for variant in keyword_variants(keyword):
+        if len(variant.words) > 1:
+            phrase = " ".join(cores[0].text for cores in variant.words)
+            groups.append(FormGroup(variant.form, "", phrase, "phrase", ("",), (phrase,)))
+            continue
+        for core in variant.words[0]:
+            clitics: set[str] = set()
+            words: set[str] = set()
+            # An imperfect's person prefix belongs to the word (ينسحب), the rest is a clitic.
+            person = core.kind.name.startswith("imperfect")
+            for prefix, suffix in core.pairs:
+                inner = prefix[-1:] if person else ""
+                clitics.add(prefix[: len(prefix) - len(inner)])
+                words.add(inner + core.text + suffix)
+            groups.append(
+                FormGroup(
+                    variant.form,
+                    core.pattern,
+                    core.text,
+                    core.kind.name,
+                    tuple(sorted(clitics, key=lambda c: (len(c), c))),
+                    tuple(sorted(words, key=lambda w: (len(w), w))),
+                )
+            )
+    groups.sort(key=lambda g: _FORM_RANK[g.form])
+    return groups
+
+
 def _without(cores: tuple[Core, ...], vetoed: Sequence[str]) -> tuple[Core, ...]:
     """``cores`` less the forms a keyword's ``none`` vetoes: a derived core written as a
     vetoed word goes whole (none = ["مقاتل"] drops مقاتل, مقاتلين…), any other vetoed word

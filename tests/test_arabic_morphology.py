@@ -73,15 +73,17 @@ def test_form_iv_and_plain_nouns_get_no_verbs(noun: str) -> None:
 @pytest.mark.parametrize(
     ("keyword", "word"),
     [
-        ("تدمير", "دمر"),  # a bare form II past: for تفجير it would be فجر "dawn"
-        ("تدمير", "تدمر"),  # ت + stem, no ending: Palmyra, تقدم "progress"
+        ("تفجير", "فجر"),  # a bare form II past of a root that is a noun: "dawn"
+        ("تدمير", "تدمر"),  # the city, Palmyra
+        ("تقديم", "تقدم"),  # ت + a stem that is a form V noun: "progress"
+        ("تطوير", "تطورها"),  # "its development"
+        ("ترحيل", "رحلته"),  # ت + object after a root whose ة-noun is common: "his trip"
         ("تدمير", "ادمر"),  # the ا of "I" reads as a form IV past
         ("تسليم", "مسلم"),  # a participle that is a word of its own
         ("تقديم", "قدمه"),  # his foot
         ("عبور", "عبر"),  # via
         ("وصول", "واصل"),  # continued
         ("تدريس", "المدرسة"),  # the school, not the teacher
-        ("تدمير", "تدمرها"),  # ت + stem + pronoun: تقدمها is "its progress"
         ("تحويل", "تحولا"),  # a form V masdar, "a shift"
         ("جنوب", "الجانبين"),  # south is no masdar
     ],
@@ -96,6 +98,11 @@ def test_forms_that_are_other_words_are_not_derived(keyword: str, word: str) -> 
         ("تدمير", "دمروا"),
         ("تدمير", "يدمرون"),
         ("تدمير", "تدمرونها"),
+        ("تدمير", "دمر"),
+        ("تدمير", "تدمرها"),
+        ("تأكيد", "أكد"),
+        ("تحذير", "تحذر"),
+        ("ترحيل", "رحلوا"),
         ("تدمير", "المدمرة"),
         ("تأكيد", "أكدت"),
         ("تأكيد", "يؤكد"),

@@ -42,11 +42,13 @@ from marsad.arabic.templates import broken_plurals, form_i_root, form_ii_root
 from marsad.arabic.wordlists import (
     BARE_HOMOGRAPHS,
     FORM_II_AS_FORM_I,
+    FORM_V_WORDS,
     NOT_A_FORM,
     NOT_MASDARS,
     NOT_PLURALS,
     NOT_VERB_FORMS,
     PLURALS,
+    TA_NOUNS,
 )
 
 T = TypeVar("T")
@@ -129,22 +131,21 @@ _TA_S = frozenset(
 # Adjective-like words (nisba, participles): gender and number, no possessive pronouns.
 _ADJ_S = frozenset({"", "ا", "ة", "ون", "ين", "ات", "ان", "تان", "تين", "و", "ي"})
 _PLURAL_S = frozenset({"ات", *("ات" + e for e in _ENCLITICS)})
-_BROKEN_S = frozenset({"", *_POSSESSIVES})
+_BROKEN_S = frozenset({"", "ا", *_POSSESSIVES})
+# A three-letter plural takes no -ا: مهنا is a name, not مهن "professions".
+_BROKEN3_S = frozenset({"", *_POSSESSIVES})
 _BROKEN_TA_S = frozenset({"ة", *("ت" + e for e in _POSSESSIVES)})
 _SUBJECTS = ("", "ت", "ا", "وا", "تا", "ن", "نا", "تم", "تما", "تن")
 _PAST_S = frozenset(
     {*_SUBJECTS, *(b + o for b in ("", "ت", "ا", "تا", "نا", "ن", "و", "تمو") for o in _OBJECTS)}
 )
-# Past of a form I فعول masdar: bare or with a subject, objects only after a subject ending;
-# قدمه, قيمته, حملته are "his foot", "its value", "his campaign" as often as verbs.
-_PAST_I_S = frozenset({*_SUBJECTS, *(b + o for b in ("تا", "نا", "و", "تمو") for o in _OBJECTS)})
-# A form II past needs its subject: bare (فجر "dawn") or with an object only (قدمه "his foot")
-# it is a noun as often as a verb.
-_PAST_II_S = frozenset(
-    {
-        *(s for s in _SUBJECTS if s not in ("", "ا")),
-        *(b + o for b in ("تا", "نا", "و", "تمو") for o in _OBJECTS),
-    }
+# The past of forms I and II, less what the root's other words make of it: after ت no object
+# when the root with ة is a noun (قيمته "its value"), and when the root itself is a noun (امر
+# "matter", قدم "foot") no bare stem, no -ا, no bare stem with an object, no نا (امرنا "our
+# matter").
+_T_OBJECTS = frozenset({"ت" + o for o in _OBJECTS})
+_NOUN_LIKE = frozenset(
+    {"", "ا", *_OBJECTS, "نا", "ن", *("نا" + o for o in _OBJECTS), *("ا" + o for o in _OBJECTS)}
 )
 _IMPERFECT_S = frozenset(
     {
@@ -168,7 +169,8 @@ _PAST_WEAK_S = frozenset(
         *(b + o for b in ("ت", "نا", "تمو") for o in _OBJECTS),
     }
 )
-_PAST_WEAK_A_S = frozenset(_OBJECTS)
+# (No ك objects: انتهاك is "violation".)
+_PAST_WEAK_A_S = frozenset(o for o in _OBJECTS if not o.startswith("ك"))
 _PAST_WEAK_SHORT_S = frozenset(
     {"ت", "تا", "وا", *("و" + o for o in _OBJECTS), *("ت" + o for o in _OBJECTS)}
 )
@@ -179,7 +181,7 @@ _IMPERFECT_WEAK_SHORT_S = frozenset(
 _PARTICIPLE_WEAK_S = frozenset({"", "ة", "ات", "ان", "تان", "تين", "ين"})
 # A form I active participle of an intransitive masdar (نازح) is a noun of its own in the
 # singular as often (خارج "outside", قادم "next", حادث "accident"): plural only, النازحين.
-_PARTICIPLE_PLURAL_S = frozenset({"ون", "ين", "و"})
+_PARTICIPLE_PLURAL_S = frozenset({"ون", "ين", "و", "ي"})
 _PARTICIPLE_WEAK_SHORT_S = frozenset({"ون", "ين", "و"})
 
 
@@ -232,6 +234,7 @@ TA_NOUN = Kind("ta-noun", _NOUN_P, _TA_S, definite_only=frozenset({"ه"}))
 NISBA = Kind("nisba", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
 PLURAL = Kind("plural", _NOUN_P, _PLURAL_S)
 BROKEN = Kind("broken-plural", _NOUN_P, _BROKEN_S)
+BROKEN3 = Kind("broken-plural-3", _NOUN_P, _BROKEN3_S)
 BROKEN_TA = Kind("broken-plural-ta", _NOUN_P, _BROKEN_TA_S, definite_only=frozenset({"ه"}))
 PARTICIPLE = Kind("participle", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
 # Form III participles (مقاوم) double as lexicalised nouns; the feminine is the masdar itself.
@@ -245,22 +248,21 @@ PAST = Kind("past", _PAST_P, _PAST_S)
 # Form III past stems (طالب, سابق) are also form I participles, "student", "former": only a
 # subject or object suffix makes them verbs.
 PAST_MARKED = Kind("past-marked", _PAST_P, _PAST_S - {"", "ا"})
-PAST_I = Kind("past-i", _PAST_P, _PAST_I_S)
-# A root that is a noun (امر "matter", غير "other") takes no نا either: امرنا is "our matter".
-_OUR = frozenset({"نا", "ن", *("نا" + o for o in _OBJECTS)})
-PAST_I_MARKED = Kind("past-i-marked", _PAST_P, _PAST_I_S - {"", "ا"} - _OUR)
-PAST_II = Kind("past-ii", _PAST_P, _PAST_II_S)
-PAST_II_MARKED = Kind("past-ii-marked", _PAST_P, _PAST_II_S - _OUR)
+PAST_NO_T_OBJECT = Kind("past-no-t-object", _PAST_P, _PAST_S - _T_OBJECTS)
+PAST_NOUN_ROOT = Kind("past-noun-root", _PAST_P, _PAST_S - _NOUN_LIKE)
+PAST_NOUN_ROOT_NO_T_OBJECT = Kind(
+    "past-noun-root-no-t-object", _PAST_P, _PAST_S - _NOUN_LIKE - _T_OBJECTS
+)
 PAST_WEAK = Kind("past-weak", _PAST_P, _PAST_WEAK_S)
 PAST_WEAK_A = Kind("past-weak-a", _PAST_P, _PAST_WEAK_A_S)
 PAST_WEAK_SHORT = Kind("past-weak-short", _PAST_P, _PAST_WEAK_SHORT_S)
 IMPERFECT = Kind("imperfect", _IMPERFECT_P, _IMPERFECT_S)
 IMPERFECT_YN = Kind("imperfect-yn", _IMPERFECT_YN_P, _IMPERFECT_S)
-# ت + a three-letter stem is a form V word as often (تقدم "progress", توقع "expectation", تدمر
-# the city; تقدمها "its progress"): with ت, forms I and II need a subject ending (تدمرون).
-# (Not -ا either: تقدما, تحولا are form V masdars, "progress", "a shift".)
-IMPERFECT_T = Kind(
-    "imperfect-t",
+IMPERFECT_T = Kind("imperfect-t", _IMPERFECT_T_P, _IMPERFECT_S)
+# ت + a stem that is a form V noun (تقدم "progress", تدخل "intervention"): only with a subject
+# ending (تقدمون); not bare, not -ا (تقدما), not with an object (تقدمها "its progress").
+IMPERFECT_T_MARKED = Kind(
+    "imperfect-t-marked",
     _IMPERFECT_T_P,
     _IMPERFECT_S - {"", "ا", *_OBJECTS} - {"ا" + o for o in _OBJECTS},
 )
@@ -284,6 +286,7 @@ KINDS = (
     NISBA,
     PLURAL,
     BROKEN,
+    BROKEN3,
     BROKEN_TA,
     PARTICIPLE,
     PARTICIPLE_III,
@@ -292,16 +295,16 @@ KINDS = (
     PARTICIPLE_PLURAL,
     PAST,
     PAST_MARKED,
-    PAST_I,
-    PAST_I_MARKED,
-    PAST_II,
-    PAST_II_MARKED,
+    PAST_NO_T_OBJECT,
+    PAST_NOUN_ROOT,
+    PAST_NOUN_ROOT_NO_T_OBJECT,
     PAST_WEAK,
     PAST_WEAK_A,
     PAST_WEAK_SHORT,
     IMPERFECT,
     IMPERFECT_YN,
     IMPERFECT_T,
+    IMPERFECT_T_MARKED,
     IMPERFECT_WEAK,
     IMPERFECT_WEAK_SHORT,
     FORM,
@@ -395,7 +398,8 @@ def word_cores(
     """
     if exact or not _is_arabic(key):
         return (Core(key, EXACT),)
-    if key.startswith(ARTICLE) and len(key) > 4:
+    if key.startswith(ARTICLE) and len(key) > 4 and not _derived_verb_cores(key, had_ta=False):
+        # (التقاء, التزام: a form VIII masdar whose root begins with ل, not ال + a name.)
         bare = key[2:]
         if _derived_verb_cores(bare.removesuffix("ة"), had_ta=bare.endswith("ة")):
             # الانسحاب is the common noun انسحاب written with its article.
@@ -583,34 +587,41 @@ def _form_ii_cores(root: str) -> tuple[Core, ...]:
     participle = Core("م" + seated, PARTICIPLE, PARTICIPLE_FORM, "II")
     if root in FORM_II_AS_FORM_I:
         return (participle,)
-    past_kind = PAST_II_MARKED if root in BARE_HOMOGRAPHS else PAST_II
     return (
-        Core(root, past_kind, PAST_FORM, "II"),
+        Core(root, _past_kind(root), PAST_FORM, "II"),
         Core(seated, IMPERFECT_YN, PRESENT_FORM, "II"),
-        Core(seated, IMPERFECT_T, PRESENT_FORM, "II"),
+        Core(seated, _imperfect_t_kind(seated), PRESENT_FORM, "II"),
         participle,
     )
+
+
+def _past_kind(root: str) -> Kind:
+    """The past of a form I or II root, without what its nouns make of it (see _NOUN_LIKE)."""
+    noun, ta_noun = root in BARE_HOMOGRAPHS, root + "ة" in TA_NOUNS
+    if noun:
+        return PAST_NOUN_ROOT_NO_T_OBJECT if ta_noun else PAST_NOUN_ROOT
+    return PAST_NO_T_OBJECT if ta_noun else PAST
+
+
+def _imperfect_t_kind(stem: str) -> Kind:
+    return IMPERFECT_T_MARKED if "ت" + stem in FORM_V_WORDS else IMPERFECT_T
 
 
 def _form_i_cores(root: str, pattern: str, *, requested: bool) -> tuple[Core, ...]:
     """سجن → سجن، سجنوا، يسجن، ساجن، مسجون. An initial و drops in the imperfect (وصول →
     يصل); an initial hamza's active participle (آسر) is written like the past.
 
-    Unless ``requested``, the past takes an object only after a subject ending (not قدمه
-    "his foot") and, for a root in :data:`BARE_HOMOGRAPHS`, needs a suffix; the active
-    participle is plural only and there is no passive one (intransitive فعول masdars have
-    none; معلوم, مجموع are nouns)."""
+    The past leaves out what the root's nouns make of it (see :func:`_past_kind`). Unless
+    ``requested``, the active participle is plural only (singular, it is a noun of its own as
+    often: خارج, قادم, حادث) and there is no passive one (intransitive فعول masdars have none;
+    معلوم, مجموع are nouns)."""
     c1, c2, c3 = root[0], root[1], root[2]
     note = f"I ({pattern})"
     stem = root[1:] if c1 == "و" else root
-    if requested:
-        past_kind = PAST_MARKED if root in BARE_HOMOGRAPHS else PAST
-    else:
-        past_kind = PAST_I_MARKED if root in BARE_HOMOGRAPHS else PAST_I
     cores = [
-        Core(root, past_kind, PAST_FORM, note),
+        Core(root, _past_kind(root), PAST_FORM, note),
         Core(stem, IMPERFECT_YN, PRESENT_FORM, note),
-        Core(stem, IMPERFECT_T, PRESENT_FORM, note),
+        Core(stem, _imperfect_t_kind(stem), PRESENT_FORM, note),
     ]
     if c1 != "ا":
         active = PARTICIPLE if requested else PARTICIPLE_PLURAL
@@ -633,7 +644,7 @@ def _plural_cores(key: str, stem: str, *, had_ta: bool, requested: bool) -> list
             for p in broken_plurals(stem, had_ta=had_ta, short=len(stem) == 3)
         )
     return [
-        Core(text, BROKEN_TA if ta else BROKEN, PLURAL_FORM, pattern)
+        Core(text, BROKEN_TA if ta else BROKEN if len(text) > 3 else BROKEN3, PLURAL_FORM, pattern)
         for text, ta, pattern in found
         # A template's plural that the word lists give as another word's plural is that
         # word's (أبين, the town, does not make أبناء).

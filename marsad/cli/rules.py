@@ -1,4 +1,5 @@
-"""``marsad rules test``: what a rule would have fired on in the stored archive."""
+"""``marsad rules test``: what a rule would have fired on in the stored archive; ``marsad rules
+forms``: every form a keyword matches, by class, to choose what to veto."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import click
 
 from marsad.alerts.backtest import Backtest, backtest_store, match_record
-from marsad.alerts.rules import Rule, RuleError, load_rules_file
+from marsad.alerts.matching import FormGroup, keyword_forms
+from marsad.alerts.rules import Keyword, Rule, RuleError, load_rules_file
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -98,4 +100,85 @@ def _print(result: Backtest, samples: int) -> None:
         click.echo(f"\n{article.date}  {article.source}  {article.title}{held}")
         for m in found:
             hit = match_record(article, m)
-            click.echo(f"  {m.keyword} → {m.surface} ({m.field}): {hit['snippet']}")
+            # A derived form says which: the hit an analyst may want to veto.
+            where = m.field if m.form == "core" else f"{m.field}, {m.form}"
+            click.echo(f"  {m.keyword} → {m.surface} ({where}): {hit['snippet']}")
+
+
+@rules_group.command("forms")
+@click.argument("keyword")
+@click.option(
+    "--verbs/--no-verbs",
+    default=None,
+    help="Derive verbs even where not safe by default (a three-letter masdar), or none at all: "
+    "the keyword's `verbs = true/false`.",
+)
+@click.option(
+    "--plurals/--no-plurals",
+    default=None,
+    help="The same for broken plurals: the keyword's `plurals = true/false`.",
+)
+@click.option(
+    "--none",
+    "vetoed",
+    multiple=True,
+    metavar="WORD",
+    help="A form not to count (the keyword's `none`); give it again for each.",
+)
+@click.option("--exact", is_flag=True, help="The keyword's `exact = true`: no forms at all.")
+@click.option(
+    "--all", "every", is_flag=True, help="Every written form, clitics included, one a line."
+)
+@json_option
+def forms_command(
+    keyword: str,
+    verbs: bool | None,
+    plurals: bool | None,
+    vetoed: tuple[str, ...],
+    exact: bool,
+    every: bool,
+    as_json: bool,
+) -> None:
+    """Every form KEYWORD matches in a rule, grouped by class (core, plural, past, present,
+    participle, nisba), so that one can be vetoed with the keyword's `none`.
+
+    Words are shown as they are matched: a hamza on ؤ or ئ as ء, ى as ي, ة kept."""
+    if exact and (verbs or plurals or vetoed):
+        fail("--exact: an exact keyword has no forms to derive or veto")
+    groups = keyword_forms(
+        Keyword(keyword.strip(), exact=exact, verbs=verbs, plurals=plurals, none=vetoed)
+    )
+    if as_json:
+        emit_json(
+            {
+                "keyword": keyword,
+                "classes": [
+                    {
+                        "form": g.form,
+                        "pattern": g.pattern,
+                        "core": g.core,
+                        "kind": g.kind,
+                        "clitics": list(g.clitics),
+                        "words": list(g.words),
+                    }
+                    for g in groups
+                ],
+            }
+        )
+    elif every:
+        for word in sorted({w for g in groups for w in g.written()}):
+            click.echo(word)
+    else:
+        _print_forms(keyword, groups)
+
+
+def _print_forms(keyword: str, groups: list[FormGroup]) -> None:
+    written = len({w for g in groups for w in g.written()})
+    classes = list(dict.fromkeys(g.form for g in groups))
+    click.echo(f"{keyword}: {', '.join(classes)} — {written:,} written forms")
+    for g in groups:
+        how = f" ({g.pattern})" if g.pattern else ""
+        click.echo(f"\n{g.form}{how}: {g.core} [{g.kind}]")
+        front = " ".join(c or "-" for c in g.clitics)
+        click.echo(f"  in front ('-' nothing): {front}")
+        click.echo(f"  {' '.join(g.words)}")
