@@ -18,7 +18,9 @@ from marsad.alerts.config import AlertsConfig, DeliveryConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig
 from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
-from marsad.times import format_duration, parse_duration
+from marsad.storage.retention import KINDS as RETENTION_KINDS
+from marsad.storage.retention import Retention
+from marsad.times import DURATION_SYNTAX, format_duration, parse_duration
 
 MINUTE, HOUR, DAY, WEEK = 60.0, 3600.0, 86400.0, 7 * 86400.0
 
@@ -36,10 +38,11 @@ class Config:
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    retention: Retention = field(default_factory=Retention)
     source_path: Path | None = None
 
 
-_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery", "alerts"}
+_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery", "alerts", "retention"}
 
 
 def _duration(
@@ -124,6 +127,7 @@ def config_from_document(
         crawl=_parse_crawl(_table(document.get("crawl", {}), "crawl")),
         delivery=_parse_delivery(_table(document.get("delivery", {}), "delivery")),
         alerts=_parse_alerts(_table(document.get("alerts", {}), "alerts")),
+        retention=_parse_retention(_table(document.get("retention", {}), "retention")),
         source_path=source_path,
     )
 
@@ -247,6 +251,27 @@ def _parse_alerts(table: Mapping[str, Any]) -> AlertsConfig:
         return AlertsConfig(window=None)
     window = _duration(table, "window", AlertsConfig().window, "alerts", HOUR, 365 * DAY)
     return AlertsConfig(window=window)
+
+
+def _parse_retention(table: Mapping[str, Any]) -> Retention:
+    """``[retention]``: how long each kind of history is kept; "off" keeps it for ever."""
+    d = Retention()
+    _reject_unknown(table, set(RETENTION_KINDS), "retention")
+    low, high = DAY, 3650 * DAY
+    periods: dict[str, float | None] = {}
+    for key in RETENTION_KINDS:
+        value = table.get(key, getattr(d, key))
+        if value is None or value == "off" or value is False:
+            periods[key] = None
+            continue
+        try:
+            periods[key] = parse_duration(value, low=low, high=high)
+        except ValueError:
+            raise ConfigError(
+                f'retention.{key}: must be "off" or a duration from {format_duration(low)} to '
+                f"{format_duration(high)} ({DURATION_SYNTAX}), got {value!r}"
+            ) from None
+    return Retention(**periods)
 
 
 def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:

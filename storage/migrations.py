@@ -488,6 +488,34 @@ def m0010_shingles(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0012_retention")
+def m0012_retention(db: Database) -> None:
+    # [retention] (storage/retention.py): an article whose body was pruned keeps its row (title,
+    # URLs, source, dates, story, copy evidence, provenance) with its text emptied and the time
+    # it was pruned; a story is marked once all its articles are.
+    for statement in (
+        "ALTER TABLE articles ADD COLUMN pruned_at TEXT",
+        "ALTER TABLE stories ADD COLUMN pruned_at TEXT",
+        # What a prune walks, oldest activity first: a pruned or merged story leaves the index,
+        # so a daily prune starts at the first story still holding bodies instead of scanning
+        # every story pruned before.
+        "CREATE INDEX stories_unpruned ON stories(last_seen) "
+        "WHERE pruned_at IS NULL AND merged_into IS NULL",
+        # Sightings and delivery attempts are pruned oldest first, by time.
+        "CREATE INDEX sightings_seen ON sightings(seen_at)",
+        "CREATE INDEX deliveries_attempted ON deliveries(attempted_at)",
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0011_search_vocabulary")
+def m0011_search_vocabulary(db: Database) -> None:
+    # The words of the search index, in order: a search for a dictionary form (مسجد) looks
+    # up, in ranges, the words that may be its forms (المساجد) and keeps those the watch-rule
+    # analysis accepts. A view of articles_fts's own index: nothing stored, nothing to fill.
+    db.execute("CREATE VIRTUAL TABLE articles_fts_vocab USING fts5vocab(articles_fts, 'row')")
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

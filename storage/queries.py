@@ -23,8 +23,10 @@ def search_articles(
     until: str | None = None,
     rule: str | None = None,
     limit: int = 20,
+    offset: int = 0,
 ) -> list[Row]:
-    """Articles whose normalised title or text match the FTS5 expression ``match``, best first.
+    """Articles whose normalised title or text match the FTS5 expression ``match``, best first
+    (from the ``offset``-th).
 
     ``match`` must be the ``fts()`` of a :func:`storage.search.parse_query`. Title hits weigh
     five times body hits. ``since``/``until`` bound the publication time (fetch time when
@@ -47,7 +49,7 @@ def search_articles(
               AND (:rule IS NULL OR EXISTS (
                     SELECT 1 FROM matches m WHERE m.article_id = a.id AND m.rule = :rule))
             ORDER BY bm25(articles_fts, 5.0, 1.0), a.id
-            LIMIT :limit
+            LIMIT :limit OFFSET :offset
             """,
             {
                 "match": match,
@@ -56,9 +58,21 @@ def search_articles(
                 "until": until,
                 "rule": rule,
                 "limit": limit,
+                "offset": offset,
             },
         )
     )
+
+
+def index_words(db: Database, start: str, end: str) -> list[str]:
+    """The words of the search index in [start, end), in order (migration 0011's
+    articles_fts_vocab: what an analysed search term's forms are picked from)."""
+    return [
+        row["term"]
+        for row in db.query(
+            "SELECT term FROM articles_fts_vocab WHERE term >= ? AND term < ?", [start, end]
+        )
+    ]
 
 
 def list_stories(
@@ -169,13 +183,14 @@ def find_article_id(db: Database, *, url: str, canonical_url: str) -> int | None
 
 
 def get_article(db: Database, article_id: int) -> Row | None:
-    """One article in full (without the normalised columns, which are for the index)."""
+    """One article in full (without the normalised columns, which are for the index);
+    ``pruned_at`` says when its text was pruned ([retention] bodies), if it was."""
     rows = list(
         db.query(
             """
             SELECT id, url, canonical_url, guid, source, title, text, author,
                    published, language, extraction, story_id, duplicate_of, similarity,
-                   dup_evidence, fetched_at, feed_id
+                   dup_evidence, fetched_at, feed_id, pruned_at
             FROM articles WHERE id = ?
             """,
             [article_id],
@@ -315,6 +330,7 @@ def store_totals(db: Database) -> Row:
             SELECT
                 (SELECT count(*) FROM articles) AS articles,
                 (SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL) AS copies,
+                (SELECT count(*) FROM articles WHERE pruned_at IS NOT NULL) AS bodies_pruned,
                 (SELECT count(*) FROM stories WHERE merged_into IS NULL AND article_count > 0)
                     AS stories,
                 (SELECT count(*) FROM stories WHERE outlet_count > 1) AS stories_multi_outlet,

@@ -18,6 +18,7 @@ from marsad.cli.inspect import (
     stats_command,
     stories_command,
 )
+from marsad.cli.prune import prune_command
 from marsad.cli.rules import rules_group
 
 
@@ -53,6 +54,7 @@ cli.add_command(feeds_command)
 cli.add_command(stats_command)
 cli.add_command(schema_command)
 cli.add_command(inspect_command)
+cli.add_command(prune_command)
 
 
 def main() -> None:

@@ -64,8 +64,10 @@ def search_command(
     """Full-text search over the Arabic-normalised index, best match first.
 
     Hamza forms, harakat, tatweel and ة/ه are ignored, so «الانسحاب» finds «الإنسحاب» and
-    «الانْسِحَاب». Words must all occur; "a phrase" (or «a phrase») must occur as written;
-    word* matches a prefix; OR between two terms matches either.
+    «الانْسِحَاب». An Arabic word finds every form a watch rule with that keyword matches
+    (مسجد finds المساجد, انسحاب finds انسحبت and ينسحبون); exact:word finds the word as
+    written. Words must all occur; "a phrase" (or «a phrase») must occur as written; word*
+    matches a prefix; OR between two terms matches either.
     """
     since_iso = _when("--since", since)
     until_iso = _when("--until", until, end_of_day=True)
@@ -141,6 +143,12 @@ def show_command(
         emit_json(record)
     else:
         print_show(record)
+        article = record["article"]
+        if article and article.get("pruned_at"):
+            click.echo(
+                f"The body of article {article['id']} was pruned on {article['pruned_at']} "
+                "([retention] bodies): its title, URL, story, matches and alerts are kept."
+            )
 
 
 @click.group("alerts", invoke_without_command=True)

@@ -115,6 +115,10 @@ COLUMNS: dict[str, dict[str, str]] = {
             "Set when the story turned out to be part of another: its articles, alerts, "
             "held-back alerts and quotes moved there."
         ),
+        "pruned_at": (
+            "When the bodies of all its articles were pruned ([retention] bodies); the story, "
+            "its articles' rows, matches and alerts stay."
+        ),
     },
     "articles": {
         "id": "Article id.",
@@ -138,6 +142,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "dup_evidence": "For a copy, JSON saying which check decided it.",
         "fetched_at": "When marsad stored the article (UTC).",
         "provenance": "JSON: credit lines and boilerplate a re-poster wrapped around the text.",
+        "pruned_at": (
+            "When its body was pruned ([retention] bodies): text and text_norm emptied, body_hash "
+            'prefixed "pruned:", its fingerprint, shingle set and index rows removed, so it is '
+            "no longer a copy-detection candidate; found by URL, GUID and title as before."
+        ),
     },
     "fingerprints": {
         "article_id": "Article fingerprinted.",
