@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from marsad.storage import queries
 from marsad.storage.outbox import requeue_alert
-from marsad.storage.search import SearchSyntaxError, describe_sqlite_error, parse_query, snippet
+from marsad.storage.search import (
+    ParsedQuery,
+    SearchSyntaxError,
+    describe_sqlite_error,
+    forms_in_index,
+    parse_query,
+    snippet,
+    term_hits,
+)
 from marsad.storage.transactions import write_transaction
 from marsad.times import to_iso
 from marsad.urls import canonical_url
@@ -37,14 +45,19 @@ def search(
     limit: int = 20,
 ) -> list[dict[str, Any]]:
     """Articles matching ``query`` (see :func:`storage.search.parse_query`), best first, each
-    with a ``snippet`` in the original spelling and the ``hits`` (spans) inside it."""
+    with a ``snippet`` in the original spelling and the ``hits`` (spans) inside it.
+
+    An Arabic word finds the forms a watch rule with that keyword matches: its forms in the
+    index, then, for a query without OR, each article checked by the rule analysis itself
+    (the index folds ة into ه, so مجموعه "his total" is in it under مجموعة)."""
     try:
         parsed = parse_query(query)
     except SearchSyntaxError as exc:
         raise InspectionError(str(exc)) from None
     try:
-        rows = queries.search_articles(
-            db, parsed.fts(), source=source, since=since, until=until, rule=rule, limit=limit
+        expression = parsed.fts(forms_in_index(parsed, lambda a, b: queries.index_words(db, a, b)))
+        rows = _checked_rows(
+            db, parsed, expression, limit, source=source, since=since, until=until, rule=rule
         )
     except sqlite3.Error as exc:
         raise InspectionError(describe_sqlite_error(exc)) from None
@@ -56,6 +69,55 @@ def search(
         result["hits"] = [list(hit) for hit in found.hits]
         results.append(result)
     return results
+
+
+# Candidates read per page while checking, and how many pages at most: a bound on the work a
+# query whose index words mostly turn out to be other words can cause.
+_PAGE_FACTOR, _MAX_PAGES = 3, 20
+
+
+def _checked_rows(
+    db: Database,
+    parsed: ParsedQuery,
+    expression: str,
+    limit: int,
+    *,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    rule: str | None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows of the FTS search, best first; with analysed terms (and one group
+    of terms), only the articles where each of them has a form the rule analysis accepts."""
+
+    def page(size: int, offset: int) -> list[dict[str, Any]]:
+        return queries.search_articles(
+            db,
+            expression,
+            source=source,
+            since=since,
+            until=until,
+            rule=rule,
+            limit=size,
+            offset=offset,
+        )
+
+    terms = parsed.analysed if len(parsed.groups) == 1 else ()
+    if not terms:
+        return page(limit, 0)
+    size = max(limit * _PAGE_FACTOR, 20)
+    kept: list[dict[str, Any]] = []
+    for number in range(_MAX_PAGES):
+        rows = page(size, number * size)
+        for row in rows:
+            title, body = term_hits(row["title"], terms), term_hits(row["text"], terms)
+            if all(title[t] or body[t] for t in terms):
+                kept.append(row)
+                if len(kept) == limit:
+                    return kept
+        if len(rows) < size:
+            break
+    return kept
 
 
 def show(db: Database, target: str, *, is_story: bool = False) -> dict[str, Any]:

@@ -13,11 +13,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from datasette import hookimpl
-from datasette.utils import escape_fts
 from datasette.utils.asgi import Response
 
 from marsad.arabic import normalize
-from marsad.storage.search import SearchSyntaxError, parse_query, snippet
+from marsad.storage.search import (
+    MATCH_NOTHING,
+    SearchSyntaxError,
+    forms_in_index,
+    parse_query,
+    snippet,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,21 +54,34 @@ document.querySelectorAll('td, textarea, input[type="search"], input[type="text"
 """
 
 
-# A valid FTS5 expression that matches nothing: an empty phrase.
-MATCH_NOTHING = '""'
-
-
-def marsad_fts(text: str | None) -> str:
-    """SQL function: user input → safe FTS5 expression over the normalised index.
+def marsad_fts(text: str | None, conn: sqlite3.Connection | None = None) -> str:
+    """SQL function: user input → safe FTS5 expression over the normalised index, an Arabic
+    word standing for its forms in the index of ``conn`` (as in ``marsad search``; its literal
+    spelling without a connection or on a store without migration 0011).
 
     Input that cannot be searched matches nothing rather than raising: SQLite would replace the
     message with "user-defined function raised exception". :func:`marsad_search_problem`
     says what is wrong instead.
     """
     try:
-        return parse_query(text or "").fts()
+        parsed = parse_query(text or "")
     except SearchSyntaxError:
         return MATCH_NOTHING
+    if conn is None or not parsed.analysed:
+        return parsed.fts()
+    try:
+        return parsed.fts(forms_in_index(parsed, lambda a, b: _index_words(conn, a, b)))
+    except sqlite3.OperationalError:  # no articles_fts_vocab: a store from before 0011
+        return parsed.fts()
+
+
+def _index_words(conn: sqlite3.Connection, start: str, end: str) -> list[str]:
+    # The statement of storage.queries.index_words, on Datasette's own connection: run from
+    # inside another statement's function, it must not open a connection of its own.
+    rows = conn.execute(
+        "SELECT term FROM articles_fts_vocab WHERE term >= ? AND term < ?", [start, end]
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def marsad_search_problem(text: str | None) -> str | None:
@@ -95,10 +113,11 @@ def marsad_snippet(text: str | None, query: str | None) -> str:
     return "".join(out)
 
 
-def normalising_escape_fts(query: str | None) -> str:
-    """Datasette's ``escape_fts`` (used by every ?_search=) applied after :func:`normalize`,
-    so the table search box finds «الإنسحاب» in an index that stores «الانسحاب»."""
-    return str(escape_fts(normalize(query or "")))
+def searching_escape_fts(query: str | None, conn: sqlite3.Connection | None = None) -> str:
+    """What Datasette's ``escape_fts`` (used by every ?_search=) becomes here: the query as
+    ``marsad search`` reads it, so the table search box finds «الإنسحاب» in an index that
+    stores «الانسحاب», and المساجد for مسجد."""
+    return marsad_fts(query, conn)
 
 
 # trylast: Datasette's own prepare_connection registers escape_fts; running after it lets the
@@ -109,8 +128,9 @@ def prepare_connection(conn: sqlite3.Connection, database: str) -> None:
         # Datasette already opens its read connections with mode=ro; this also covers the
         # write connection it would open for a plugin or a writable canned query.
         conn.execute("PRAGMA query_only = 1")
-    conn.create_function("escape_fts", 1, normalising_escape_fts, deterministic=True)
-    conn.create_function("marsad_fts", 1, marsad_fts, deterministic=True)
+    # Not deterministic: the forms an analysed word stands for depend on the index's words.
+    conn.create_function("escape_fts", 1, lambda q: searching_escape_fts(q, conn))
+    conn.create_function("marsad_fts", 1, lambda q: marsad_fts(q, conn))
     conn.create_function("marsad_search_problem", 1, marsad_search_problem, deterministic=True)
     conn.create_function("marsad_snippet", 2, marsad_snippet, deterministic=True)
     conn.create_function("marsad_normalize", 1, _normalize_or_none, deterministic=True)
