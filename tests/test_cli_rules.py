@@ -130,3 +130,51 @@ def test_backtest_of_a_rule_not_yet_enabled_and_errors(tmp_path: Path) -> None:
         cli, ["rules", "test", "withdrawal", "--since", "lately", "--config", str(config)]
     )
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_rules_test_shows_which_form_each_hit_is(tmp_path: Path) -> None:
+    runner, config = _store(tmp_path)
+    result = runner.invoke(
+        cli, ["rules", "test", "withdrawal", "--since", "2000-01-01", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    # A derived form says which it is; the keyword's own forms say nothing more.
+    assert "انسحاب → تنسحب (title, present)" in result.output
+    assert "انسحاب → انسحابها (body):" in result.output
+    report = runner.invoke(
+        cli,
+        ["rules", "test", "withdrawal", "--since", "2000-01-01", "--config", str(config), "--json"],
+    )
+    forms = {
+        (m["surface"], m["form"])
+        for s in json.loads(report.output)["samples"]
+        for m in s["matches"]
+    }
+    assert {("تنسحب", "present"), ("انسحابها", "core")} <= forms
+
+
+def test_rules_forms_lists_every_form_by_class() -> None:
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["rules", "forms", "مسجد"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("مسجد: core, plural — ")
+    assert "plural (مفعل → مفاعل): مساجد [broken-plural]" in shown.output
+    assert " مساجدهم " in shown.output or shown.output.rstrip().endswith("مساجدهما")
+
+    every = runner.invoke(cli, ["rules", "forms", "مسجد", "--all"]).output.split()
+    assert {"والمساجد", "بمسجدها", "للمسجد"} <= set(every)
+    vetoed = runner.invoke(cli, ["rules", "forms", "مسجد", "--none", "مساجد", "--all"])
+    assert "والمساجد" not in vetoed.output.split() and "للمسجد" in vetoed.output.split()
+
+    three = runner.invoke(cli, ["rules", "forms", "سجن", "--json"])
+    assert {c["form"] for c in json.loads(three.output)["classes"]} == {"core", "plural"}
+    opted = runner.invoke(cli, ["rules", "forms", "سجن", "--verbs", "--json"])
+    classes = {c["form"] for c in json.loads(opted.output)["classes"]}
+    assert {"past", "present", "participle"} <= classes
+    none = runner.invoke(cli, ["rules", "forms", "انسحاب", "--no-verbs", "--json"])
+    assert {c["form"] for c in json.loads(none.output)["classes"]} == {"core"}
+
+    exact = runner.invoke(cli, ["rules", "forms", "حماس", "--exact", "--all"])
+    assert exact.output.split() == ["حماس"]
+    refused = runner.invoke(cli, ["rules", "forms", "حماس", "--exact", "--verbs"])
+    assert refused.exit_code == 2 and "exact keyword has no forms" in refused.output

@@ -83,3 +83,44 @@ def test_invalid_rules_name_the_rule_and_the_key(table: dict[str, object], messa
 def test_duplicate_rule_names() -> None:
     with pytest.raises(RuleError, match="name: used by an earlier rule"):
         parse_rules([{"name": "r", "keywords": ["a"]}, {"name": "r", "keywords": ["b"]}])
+
+
+def test_verbs_plurals_and_none_per_keyword_or_rule() -> None:
+    (rule,) = parse_rules(
+        tomllib.loads(
+            """
+            [[rules]]
+            name = "prisons"
+            verbs = true
+            any = ["سجن", { keyword = "قتل", verbs = false, none = ["قاتل"] },
+                   { keyword = "طفل", plurals = true }]
+            """
+        )["rules"]
+    )
+    assert rule.any_of == (
+        Keyword("سجن", verbs=True),
+        Keyword("قتل", verbs=False, none=("قاتل",)),
+        Keyword("طفل", verbs=True, plurals=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"name": "r", "keywords": ["a"], "verbs": "yes"}, "'r': verbs: must be true or false"),
+        ({"name": "r", "keywords": [{"keyword": "a", "plurals": 1}]}, "keywords[0]: plurals"),
+        (
+            {"name": "r", "keywords": [{"keyword": "a", "exact": True, "verbs": True}]},
+            "keywords[0]: verbs: an exact keyword has no forms",
+        ),
+        ({"name": "r", "keywords": [{"keyword": "a", "none": "b"}]}, "none: must be a list"),
+        (
+            {"name": "r", "keywords": [{"keyword": "a", "none": ["b c"]}]},
+            "keywords[0]: none[0]: one word",
+        ),
+    ],
+)
+def test_invalid_form_options(table: dict[str, object], message: str) -> None:
+    with pytest.raises(RuleError) as info:
+        parse_rules([table])
+    assert message in str(info.value)

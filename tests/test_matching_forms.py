@@ -1,0 +1,107 @@
+"""Derived forms at match time (issue #13): which form each hit is, vetoing a form with a
+keyword's `none`, and the `verbs` / `plurals` options. Sentences written for this test."""
+
+from __future__ import annotations
+
+import pytest
+
+from marsad.alerts.match_lines import match_lines
+from marsad.alerts.matching import compile_rules, keyword_forms
+from marsad.alerts.rules import Keyword, Rule
+from tests.conftest import match_rules
+
+
+def hits(keyword: Keyword, text: str) -> list[tuple[str, str]]:
+    return [(m.surface, m.form) for m in match_rules((Rule("r", any_of=(keyword,)),), "", text)]
+
+
+def test_every_hit_says_which_form_it_is() -> None:
+    text = "دخل المصلون المسجد بعد أن أغلقت المساجد أسبوعاً."
+    assert hits(Keyword("مسجد"), text) == [("المسجد", "core"), ("المساجد", "plural")]
+    text = "انسحبت القوات، وقال الضابط إن المنسحبين سينسحبون تباعاً بعد الانسحاب."
+    assert hits(Keyword("انسحاب"), text) == [
+        ("انسحبت", "past"),
+        ("المنسحبين", "participle"),
+        ("سينسحبون", "present"),
+        ("الانسحاب", "core"),
+    ]
+    assert hits(Keyword("الحوثي"), "قاتل الحوثيون في صعدة.") == [("الحوثيون", "nisba")]
+    assert hits(Keyword("هجوم", forms=("هاجم",)), "هاجمت القوات القرية.")[0][1] in {
+        "listed",
+        "participle",
+        "past",
+    }
+
+
+def test_a_word_that_is_two_forms_counts_as_the_closer_one() -> None:
+    # تبادل is the keyword itself and also the form VI past stem.
+    assert hits(Keyword("تبادل"), "تبادل الطرفان الأسرى.") == [("تبادل", "core")]
+
+
+def test_none_vetoes_a_derived_core_whole_and_a_written_form_alone() -> None:
+    text = "افتتحت الشركة مكاتب جديدة ومكتباً في جدة، ومكاتبها مفتوحة."
+    assert hits(Keyword("مكتب"), text) == [
+        ("مكاتب", "plural"),
+        ("ومكتباً", "core"),
+        ("ومكاتبها", "plural"),
+    ]
+    # The plural vetoed: none of its forms count.
+    assert hits(Keyword("مكتب", none=("مكاتب",)), text) == [("ومكتباً", "core")]
+    # (مقاتل "fighter" is no plural of مقتل by default: the word lists say so.)
+    assert hits(Keyword("مقتل"), "قتل المقاتلون ثلاثة في مقتل جديد.") == [("مقتل", "core")]
+    plurals = "زار الوفد المساجد، ومساجدها القديمة."
+    assert hits(Keyword("مسجد", none=("مساجد",)), plurals) == []
+    # A form of the keyword's own noun goes alone, with its clitics: المسجدين stays.
+    text = "صلى في المسجد وصلى في مسجدين."
+    assert hits(Keyword("مسجد", none=("المسجد",)), text) == [("مسجدين", "core")]
+
+
+def test_a_vetoed_form_does_not_stop_the_rule_on_other_hits() -> None:
+    rule = Rule("r", any_of=(Keyword("مسجد", none=("المساجد",)),))
+    found = match_rules((rule,), "", "أغلقت المساجد، وبقي المسجد الكبير مفتوحاً.")
+    assert [m.surface for m in found] == ["المسجد"]
+    # The rule-level none vetoes the whole article instead.
+    article = Rule("a", any_of=(Keyword("مسجد"),), none_of=(Keyword("المساجد", exact=True),))
+    assert not match_rules((article,), "", "أغلقت المساجد، وبقي المسجد الكبير مفتوحاً.")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text", "default", "opted_in"),
+    [
+        ("سجن", "سجنوا المعارضين سنوات.", False, True),
+        ("قصف", "يقصف الطيران المواقع ليلاً.", False, True),
+        ("طفل", "لعب الأطفال في الحديقة.", True, True),  # a listed plural: always
+        ("شعب", "اتحدت الشعوب ضد الاحتلال.", True, True),
+    ],
+)
+def test_three_letter_keywords_derive_verbs_on_request(
+    keyword: str, text: str, default: bool, opted_in: bool
+) -> None:
+    assert bool(hits(Keyword(keyword), text)) == default
+    assert bool(hits(Keyword(keyword, verbs=True, plurals=True), text)) == opted_in
+
+
+def test_verbs_and_plurals_false_turn_derivation_off() -> None:
+    assert not hits(Keyword("مسجد", plurals=False), "أغلقت المساجد.")
+    assert not hits(Keyword("انسحاب", verbs=False), "انسحبت القوات.")
+    assert hits(Keyword("انسحاب", verbs=False), "بدأ الانسحاب.") == [("الانسحاب", "core")]
+
+
+def test_forms_are_listed_by_class_with_what_goes_in_front() -> None:
+    groups = keyword_forms(Keyword("انسحاب"))
+    assert [g.form for g in groups] == ["core", "past", "present", "participle"]
+    present = next(g for g in groups if g.form == "present")
+    assert "ينسحبون" in present.words and "نسحب" not in present.words
+    assert "وس" in present.clitics
+    assert "سينسحبون" in present.written()
+    core = next(g for g in groups if g.form == "core")
+    assert "الانسحاب" in core.written() and "انسحابي" not in core.written()
+    vetoed = keyword_forms(Keyword("مقتل", none=("مقاتل",)))
+    assert all("مقاتل" not in g.words for g in vetoed)
+
+
+def test_match_lines_reports_the_form() -> None:
+    index = compile_rules((Rule("r", ("انسحاب",)),))
+    (record,) = match_lines(index, ['{"id": 1, "title": "", "text": "انسحبت القوات."}'])
+    assert isinstance(record, dict)
+    assert [(m["surface"], m["form"]) for m in record["matches"]] == [("انسحبت", "past")]
