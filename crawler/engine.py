@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 # How long the crawler may take to start (it opens the spider, its middlewares and the store's
 # components: well under a second).
 START_SECONDS = 30.0
+STALL_MIN_SECONDS = 600.0
+STALL_TIMEOUTS = 10
 
 
 class EngineStopped(RuntimeError):
@@ -79,6 +81,9 @@ class CrawlEngine:
         self._task: asyncio.Task[None] | None = None
         self._polls: set[Poll] = set()
         self._opened: asyncio.Future[None] | None = None
+        # A poll in which nothing moved for this long has lost a unit of work (a bug, not a
+        # slow site: every request ends within its timeout, retries and redirects included).
+        self.stall_seconds = max(STALL_MIN_SECONDS, STALL_TIMEOUTS * crawl.download_timeout)
 
     @property
     def crawler(self) -> Crawler:
@@ -145,7 +150,14 @@ class CrawlEngine:
             for job in jobs:
                 spider.submit(job, poll)
             poll.close()
-            await poll.wait()
+            if not await poll.wait(self.stall_seconds):
+                message = (
+                    f"poll of {', '.join(sorted(poll.feed_names))} stalled: nothing happened in "
+                    f"{self.stall_seconds:.0f}s with {poll.open_units} requests or articles open; "
+                    "given up (its entries not stored are fetched on the next poll)"
+                )
+                logger.error("%s", message)
+                poll.errors.append(message)
         finally:
             self._polls.discard(poll)
         return poll.report(skipped)

@@ -12,6 +12,7 @@ running together each report their own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,12 +76,15 @@ class Poll:
         self.errors: list[str] = []
         self._open = 0
         self._over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last_change = time.monotonic()
 
     def open(self) -> None:
         self._open += 1
+        self._last_change = time.monotonic()
 
     def close(self) -> None:
         self._open -= 1
+        self._last_change = time.monotonic()
         if self._open <= 0 and not self._over.done():
             self._over.set_result(None)
 
@@ -98,8 +102,20 @@ class Poll:
     def open_units(self) -> int:
         return self._open
 
-    async def wait(self) -> None:
-        await asyncio.shield(self._over)
+    async def wait(self, stall_seconds: float) -> bool:
+        """Until the poll is over (True), or until nothing opened or closed in it for
+        ``stall_seconds`` (False: a unit of work was lost; the poll is given up, so that its
+        feeds are polled again, and what it did not store is still owed in the store)."""
+        while not self._over.done():
+            idle = time.monotonic() - self._last_change
+            if idle >= stall_seconds:
+                self.abandon()
+                return False
+            try:
+                await asyncio.wait_for(asyncio.shield(self._over), stall_seconds - idle)
+            except TimeoutError:
+                continue
+        return True
 
     def count(self, key: str, value: int = 1) -> None:
         if value:

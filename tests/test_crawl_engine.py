@@ -169,3 +169,22 @@ def test_no_workers_extracts_in_the_crawl_process(workers: int) -> None:
     )
     assert result is not None and result.prepared.text_norm
     assert pool._pool is None
+
+
+def test_a_poll_in_which_nothing_moves_is_given_up_not_waited_for_forever() -> None:
+    import asyncio
+
+    from marsad.crawler.poll import Poll
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        moving = Poll(["a"])
+        moving.open()
+        asyncio.get_running_loop().call_later(0.1, moving.close)
+        finished = await moving.wait(stall_seconds=5.0)
+        lost = Poll(["b"])
+        lost.open()  # never closed: a unit of work lost
+        started = time.monotonic()
+        given_up = await lost.wait(stall_seconds=0.3)
+        return finished, given_up, lost.is_over and time.monotonic() - started < 3.0
+
+    assert asyncio.run(scenario()) == (True, False, True)
