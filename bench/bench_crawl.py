@@ -267,6 +267,7 @@ class PassFigures:
             "share_gaps_under_half_delay": gaps.share_under_half,
             "min_gap_s": gaps.min_gap,
             "mean_gap_s": gaps.mean_gap,
+            "short_gaps_by_kind": gaps.short_pairs,
             "robots_fetches": robots.fetches,
             "robots_per_site": robots.per_site,
             "farm_cpu_s": self.farm_cpu,
@@ -638,7 +639,9 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
                     outcome = f"{outcome}; {how}"
                 marks.exited = time.monotonic()
                 sampler.stop()
-                orphans = reap_orphans(frozenset({farm.pid}), timeout=10.0)[2]
+                # Children that outlive it a moment (multiprocessing's resource tracker) are
+                # reaped here; one still running 10 s later is a leak.
+                outlived, leaked = reap_orphans(frozenset({farm.pid}), timeout=10.0)[2:]
         farm_cpu = farm.cpu_seconds() - farm_before
         busy = machine_busy_seconds() - busy_before
         bench_cpu = self_cpu_seconds() - bench_before
@@ -660,7 +663,8 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
             published=published,
             initial=initial,
             returncode=returncode,
-            outcome=outcome if not orphans else f"{outcome}; {orphans} processes left behind",
+            outlived=outlived,
+            outcome=outcome if not leaked else f"{outcome}; {leaked} processes left running",
             log=stderr_path.read_text(encoding="utf-8", errors="replace"),
             machine={"busy_s": busy, "farm_cpu_s": farm_cpu, "bench_cpu_s": bench_cpu},
         )
@@ -721,6 +725,7 @@ def daemon_figures(
     published: list[Published],
     initial: int,
     returncode: int,
+    outlived: int,
     outcome: str,
     log: str,
     machine: dict[str, float],
@@ -773,7 +778,13 @@ def daemon_figures(
     after_warm = sampler.between(marks.warm, marks.exited)
     all_samples = sampler.between(marks.start, marks.exited)
     rss_series = [
-        {"t": round(s.t - marks.start, 1), "rss_mb": round(s.rss_mb, 1), "cpu_s": round(s.cpu, 2)}
+        {
+            "t": round(s.t - marks.start, 1),
+            "rss_mb": round(s.rss_mb, 1),
+            "pss_mb": round(s.pss_mb, 1),
+            "cpu_s": round(s.cpu, 2),
+            "processes": s.processes,
+        }
         for s in all_samples
     ]
     daemon_cpu = all_samples[-1].cpu if all_samples else math.nan
@@ -818,7 +829,9 @@ def daemon_figures(
         "rss_mb_max_after_warmup": max((s.rss_mb for s in after_warm), default=math.nan),
         "rss_mb_max": max((s.rss_mb for s in all_samples), default=math.nan),
         "rss_mb_end": _rss(samples.get("quiet_end")),
+        "pss_mb_max_after_warmup": max((s.pss_mb for s in after_warm), default=math.nan),
         "processes_max": max((s.processes for s in all_samples), default=0),
+        "processes_outliving_it": outlived,
         "rss_series": rss_series,
         "publish_to_page_fetch_s": _stats(publish_to_fetch),
         "publish_to_stored_s": _stats(publish_to_store),
@@ -831,6 +844,7 @@ def daemon_figures(
         "share_gaps_under_half_delay": gaps.share_under_half,
         "min_gap_s": gaps.min_gap,
         "mean_gap_s": gaps.mean_gap,
+        "short_gaps_by_kind": gaps.short_pairs,
         "robots_fetches": robots.fetches,
         "robots_per_site": robots.per_site,
         "robots_max_per_site": robots.max_per_site,
@@ -971,7 +985,8 @@ def report_passes(
         f"marsad stored {ours['articles']:,} of {ours['published']:,} published "
         f"({lost} lost; {store['copies']:,} as copies; by extraction {store['by_extraction']}); "
         f"alerts {store['alerts']}, {ours['webhooks_received']} webhooks received by the end; "
-        f"exit {ours['returncode']}; log {ours['log_problems']}",
+        f"exit {ours['returncode']}; log {ours['log_problems']}"
+        + (f"; short gaps {ours['short_gaps_by_kind']}" if ours["short_gaps_by_kind"] else ""),
         f"baselines: bare {bare['spider']}, +traf {full['spider']}",
     ]
     return "\n".join(lines)
@@ -1027,6 +1042,12 @@ def report_daemon(d: dict[str, Any], before: dict[str, Any] | None, delay: float
         "rss_mb_max_after_warmup",
     )
     row("RSS at the end, MB", d["rss_mb_end"], 0, key="rss_mb_end")
+    row(
+        "PSS max after warm-up (shared pages split), MB",
+        d["pss_mb_max_after_warmup"],
+        0,
+        key="pss_mb_max_after_warmup",
+    )
     share = d["share_gaps_under_half_delay"]
     row(
         f"same-site gaps < {delay / 2:g} s (half the delay), share",
@@ -1104,9 +1125,11 @@ def report_daemon(d: dict[str, Any], before: dict[str, Any] | None, delay: float
         f"{d['feed_polls']:,} feed polls ({d['polls_quiet']:,} unchanged-phase); "
         f"{d['webhooks']:,} webhooks ({d['webhook_repeats']} repeats); "
         f"{d['initial_entries']:,} entries at start ({d['lost_initial']} not stored); "
+        f"up to {d['processes_max']} processes; "
         f"first polls p50/p95 {fmt(d['first_poll_offset_s']['p50'])}/"
         f"{fmt(d['first_poll_offset_s']['p95'])} s after the first request; "
-        f"log {d['log_problems']}; other processes {fmt(d['other_processes_cores'], 2)} cores",
+        f"log {d['log_problems']}; other processes {fmt(d['other_processes_cores'], 2)} cores"
+        + (f"; short gaps {d['short_gaps_by_kind']}" if d["short_gaps_by_kind"] else ""),
         "RSS over time (MB): " + rss_line(d["rss_series"]),
     ]
     return "\n".join(lines)

@@ -42,6 +42,8 @@ class Gaps:
     under_half: int  # of those closer than half the delay
     min_gap: float
     mean_gap: float
+    # The short ones by what was asked, first → second ("robots → feed": 3), to tell why.
+    short_pairs: dict[str, int] = field(default_factory=dict)
 
     @property
     def share_under_half(self) -> float:
@@ -51,13 +53,17 @@ class Gaps:
 def same_site_gaps(requests: Iterable[Request], delay: float) -> Gaps:
     """The gaps between consecutive requests to each site (whatever was asked: robots.txt, a
     feed, a page), all sites together."""
-    by_site: dict[int, list[float]] = defaultdict(list)
+    by_site: dict[int, list[Request]] = defaultdict(list)
     for request in requests:
-        by_site[request.site].append(request.t)
+        by_site[request.site].append(request)
     gaps: list[float] = []
-    for times in by_site.values():
-        times.sort()
-        gaps.extend(b - a for a, b in itertools.pairwise(times))
+    short: dict[str, int] = defaultdict(int)
+    for asked in by_site.values():
+        asked.sort(key=lambda r: r.t)
+        for a, b in itertools.pairwise(asked):
+            gaps.append(b.t - a.t)
+            if b.t - a.t < delay / 2:
+                short[f"{a.kind} → {b.kind}"] += 1
     if not gaps:
         return Gaps(0, 0, math.nan, math.nan)
     return Gaps(
@@ -65,6 +71,7 @@ def same_site_gaps(requests: Iterable[Request], delay: float) -> Gaps:
         under_half=sum(gap < delay / 2 for gap in gaps),
         min_gap=min(gaps),
         mean_gap=sum(gaps) / len(gaps),
+        short_pairs=dict(sorted(short.items(), key=lambda kv: -kv[1])),
     )
 
 
@@ -157,7 +164,7 @@ def run_measured(
                 break
             time.sleep(0.05)
         ended = time.monotonic()
-        orphan_user, orphan_sys, orphans = reap_orphans(keep | {process.pid}, timeout=10.0)
+        orphan_user, orphan_sys, orphans, _ = reap_orphans(keep | {process.pid}, timeout=10.0)
         busy_after = machine_busy_seconds()
     process.returncode = os.waitstatus_to_exitcode(status)
     return ProcessRun(
@@ -190,12 +197,14 @@ def become_subreaper() -> bool:
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def reap_orphans(keep: frozenset[int], timeout: float) -> tuple[float, float, int]:
+def reap_orphans(keep: frozenset[int], timeout: float) -> tuple[float, float, int, int]:
     """Wait (up to ``timeout``) for this process's children other than ``keep``: orphans of a
-    run, re-parented here. Their user and system CPU seconds, and how many there were."""
+    run, re-parented here. Their user and system CPU seconds, how many there were and how many
+    of them were still running at the deadline."""
     me = os.getpid()
     orphans = [pid for pid, parent in _parents().items() if parent == me and pid not in keep]
     user = system = 0.0
+    running = 0
     deadline = time.monotonic() + timeout
     for pid in orphans:
         while True:
@@ -207,9 +216,10 @@ def reap_orphans(keep: frozenset[int], timeout: float) -> tuple[float, float, in
                 user, system = user + usage.ru_utime, system + usage.ru_stime
                 break
             if time.monotonic() > deadline:
+                running += 1
                 break
             time.sleep(0.05)
-    return user, system, len(orphans)
+    return user, system, len(orphans), running
 
 
 def _parents() -> dict[int, int]:
@@ -241,9 +251,10 @@ def self_cpu_seconds() -> float:
 class TreeSample:
     t: float  # monotonic
     cpu: float  # CPU seconds of the process tree so far (live members and the children reaped)
-    rss_mb: float  # resident memory of every live member
+    rss_mb: float  # resident memory of every live member (pages they share counted in each)
     root_rss_mb: float
     processes: int
+    pss_mb: float = math.nan  # proportional set size: shared pages split between the sharers
 
 
 def tree_sample(root: int) -> TreeSample | None:
@@ -280,8 +291,24 @@ def tree_sample(root: int) -> TreeSample | None:
         rss_pages += int(fields[21])
     root_rss = int(stats[root][21])
     return TreeSample(
-        time.monotonic(), cpu, rss_pages * _PAGE_KB / 1024, root_rss * _PAGE_KB / 1024, len(members)
+        time.monotonic(),
+        cpu,
+        rss_pages * _PAGE_KB / 1024,
+        root_rss * _PAGE_KB / 1024,
+        len(members),
+        sum(_pss_kb(pid) for pid in members) / 1024,
     )
+
+
+def _pss_kb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
 
 
 @dataclass
