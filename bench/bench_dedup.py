@@ -5,9 +5,9 @@
 
 One store grows through the sizes. Background articles are synthetic Arabic-like text (words of
 Arabic letters drawn from a Zipf law, so common words and phrases exist as in news), written in
-bulk with their fingerprints and index rows exactly as the ingest path would write them. At each
-size a fresh batch (new articles, re-titled and credited copies, truncated copies of stored
-articles) goes through
+bulk with their fingerprints, shingle sets and index rows exactly as the ingest path would write
+them. At each size a fresh batch (new articles, re-titled and credited copies, truncated copies
+of stored articles) goes through
 
 - ``marsad import`` in a subprocess: articles/s end to end, the peak RSS of the process and of
   its preparing worker, and the bytes it had written to disk per article;
@@ -106,6 +106,8 @@ def _rows(task: tuple[int, int, int]) -> list[tuple[Any, ...]]:
                 body.fingerprint.shingles,
                 body.fingerprint.signature,
                 lsh.index_keys(body.fingerprint),
+                body.shingles.version,
+                body.shingles.hashes,
             )
         )
     return rows
@@ -149,6 +151,10 @@ def grow(db_path: Path, target: int) -> int:
             conn.executemany(
                 "INSERT INTO fingerprints (article_id, shingles, signature) VALUES (?, ?, ?)",
                 [(r[0], r[9], r[10]) for r in rows],
+            )
+            conn.executemany(
+                "INSERT INTO article_shingles (article_id, version, hashes) VALUES (?, ?, ?)",
+                [(r[0], r[12], r[13]) for r in rows],
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) VALUES (?, ?)",
