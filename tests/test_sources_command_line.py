@@ -63,22 +63,9 @@ def test_global_options_before_the_command(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert [feed["name"] for feed in json.loads(listed.stdout)] == ["a"]
 
-
-def test_an_option_that_does_not_apply_is_refused(tmp_path: Path) -> None:
-    done = marsad("--db", "x.db", "demo", cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.splitlines()[-1] == "Error: --db does not apply to `marsad demo`"
-    assert not (tmp_path / "marsad-demo").exists()
-
-
-def test_deliver_json(tmp_path: Path) -> None:
-    store = tmp_path / "x.db"
-    lines = tmp_path / "one.jsonl"
-    lines.write_text(json.dumps(ARTICLE, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert marsad("import", "--db", str(store), str(lines), cwd=tmp_path).returncode == 0
-    done = marsad("--db", str(store), "--json", "deliver", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    delivered = marsad("--db", str(store), "--json", "deliver", cwd=tmp_path)
+    assert delivered.returncode == 0, delivered.stderr
+    assert json.loads(delivered.stdout) == {
         "sent": 0,
         "retried": 0,
         "dead": 0,
@@ -89,3 +76,10 @@ def test_deliver_json(tmp_path: Path) -> None:
         "errors": [],
         "interrupted": None,
     }
+
+
+def test_an_option_that_does_not_apply_is_refused(tmp_path: Path) -> None:
+    done = marsad("--db", "x.db", "demo", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == "Error: --db does not apply to `marsad demo`"
+    assert not (tmp_path / "marsad-demo").exists()

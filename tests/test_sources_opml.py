@@ -139,9 +139,11 @@ def test_round_trip_through_the_command_line(tmp_path: Path) -> None:
     done = marsad("feeds", "import", str(tmp_path / "marsad.opml"), cwd=second)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"imported 7 feeds from {tmp_path / 'marsad.opml'} into ")
-    listed = [
-        json.loads(marsad("feeds", "list", "--json", cwd=where).stdout) for where in (first, second)
+    # The same [[feeds]], to the last key: names, URLs, how often, kinds, outlets.
+    tables = [
+        tomllib.loads((where / "marsad.toml").read_text(encoding="utf-8"))["feeds"]
+        for where in (first, second)
     ]
-    assert listed[0] == listed[1]
-    port = next(f for f in listed[1] if f["name"] == "Port Authority News")
+    assert tables[0] == tables[1]
+    port = next(f for f in tables[1] if f["name"] == "Port Authority News")
     assert (port["every"], port["kind"], port["source"]) == ("1h", "sitemap", "Port Authority")
