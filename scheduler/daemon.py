@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING
 from marsad.scheduler.reactor import run_on_reactor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from marsad.config import Config
+    from marsad.crawler.poll import CrawlReport
     from marsad.scheduler.jobs import JobContext
 
 log = logging.getLogger("marsad.daemon")
@@ -58,10 +61,16 @@ def run_daemon(config: Config) -> int:
         return run_on_reactor(lambda: _daemon_main(config))
 
 
-def crawl_once(config: Config, *, force: bool = False) -> int:
-    """``marsad crawl``: every feed once (``force``: those backing off too), one delivery pass,
-    on a reactor started for it; returns the crawl's exit code (``jobs.crawl_exit_code``)."""
-    return run_on_reactor(lambda: _crawl_once_main(config, force=force))
+def crawl_once(
+    config: Config,
+    *,
+    force: bool = False,
+    on_report: Callable[[CrawlReport], None] | None = None,
+) -> int:
+    """``marsad crawl``: every feed once (``force``: those backing off too), then delivery of
+    what is due, on a reactor started for it; ``on_report`` is given the crawl's report; returns
+    the crawl's exit code (``jobs.crawl_exit_code``)."""
+    return run_on_reactor(lambda: _crawl_once_main(config, force=force, on_report=on_report))
 
 
 async def _build_context(config: Config, *, warm_workers: bool = False) -> JobContext:
@@ -99,14 +108,19 @@ async def _close_context(ctx: JobContext) -> None:
             ctx.db.close()
 
 
-async def _crawl_once_main(config: Config, *, force: bool) -> int:
+async def _crawl_once_main(
+    config: Config, *, force: bool, on_report: Callable[[CrawlReport], None] | None
+) -> int:
     from marsad.scheduler.jobs import crawl_all, crawl_exit_code
 
     ctx = await _build_context(config)
     try:
-        return crawl_exit_code(await crawl_all(ctx, force=force))
+        report = await crawl_all(ctx, force=force)
     finally:
         await _close_context(ctx)
+    if on_report is not None:
+        on_report(report)
+    return crawl_exit_code(report)
 
 
 async def _daemon_main(config: Config) -> int:

@@ -175,8 +175,11 @@ def test_crawl_exit_codes_and_force(tmp_path: Path) -> None:
         waiting = crawl(tmp_path, "--once")
         assert waiting.returncode == 4, waiting.stderr[-3000:]
         server.clear_log()
-        forced = crawl(tmp_path, "--once", "--force")
+        forced = crawl(tmp_path, "--once", "--force", "--json")
         assert forced.returncode == 1, forced.stderr[-3000:]
+        report = json.loads(forced.stdout)  # the crawl's report, for scripts
+        assert (report["feeds_failed"], report["feeds_ok"]) == (1, 0)
+        assert "HTTP 500" in report["errors"][0]
         assert "/feeds/error.xml" in server.paths()
 
         write_config(tmp_path, [good])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from marsad.cli.common import fail, resolve_config, store_options
+from marsad.cli.common import emit_json, fail, json_option, resolve_config, store_options
 from marsad.config import Config
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -48,9 +48,10 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
 )
 @click.option("--force", is_flag=True, help="Fetch the feeds that back off after failures too.")
 @store_options
+@json_option
 @click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
 def crawl_command(
-    force: bool, config_path: str | None, db_path: str | None, log_level: str
+    force: bool, config_path: str | None, db_path: str | None, as_json: bool, log_level: str
 ) -> None:
     """Fetch every feed once, store and match the new articles, deliver alerts, exit.
 
@@ -68,11 +69,13 @@ def crawl_command(
       4  nothing was fetched: every feed backs off after failures
          (`--force` fetches them anyway; `marsad feeds reset NAME`)
     """
+    from dataclasses import asdict
+
     from marsad.scheduler.daemon import crawl_once
 
-    raise SystemExit(
-        crawl_once(_feeds_config(config_path, db_path, log_level, "crawl"), force=force)
-    )
+    config = _feeds_config(config_path, db_path, log_level, "crawl")
+    on_report = (lambda report: emit_json(asdict(report))) if as_json else None
+    raise SystemExit(crawl_once(config, force=force, on_report=on_report))
 
 
 @click.command("demo")
