@@ -1,11 +1,16 @@
 """The bar of issue #13 on real news text: sentences of ../shared/data/dedup-dev/stream.jsonl.gz
-labelled for keywords of every class (tests/fixtures/forms/real-text.tsv holds the labels and
-where each sentence is; the text is licensed for evaluation only and is read here at run time).
+labelled for keywords of every class (tests/fixtures/forms/*.tsv hold the labels and where each
+sentence is; the text is licensed for evaluation only and is read here at run time).
 
-Every `core` sentence matches, at least 90% of `extended` ones do, and at most 1% of `none`
-(look-alike) sentences raise a false alarm. Per class:
+real-text.tsv is the set the derivation was tuned on: every `core` sentence matches, at least 90%
+of `extended` ones do, and at most 1% of `none` (look-alike) sentences raise a false alarm.
+held-out.tsv has other keywords, labelled afterwards and scored once to measure what tuning did
+not see; what it then found was fixed (countries spelt like a nisba + ا, a preposition before a
+nominative ending). What is left there are spellings of the keyword itself that are another word
+(مآربهم "their aims" for the town مأرب, المصنعين "manufacturers" for مصنع), which an analyst
+vetoes with the keyword's `none`; its false-alarm bar is 2%. Per class:
 
-    .venv/bin/python tests/test_forms_realtext.py
+    .venv/bin/python tests/test_forms_realtext.py [-v]
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Keyword, Rule
 from tests.conftest import SHARED, shared_path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "forms" / "real-text.tsv"
+FIXTURES = Path(__file__).parent / "fixtures" / "forms"
 STREAM = ("data", "dedup-dev", "stream.jsonl.gz")
-CORE_BAR, EXTENDED_BAR, FALSE_ALARM_BAR = 1.0, 0.90, 0.01
+CORE_BAR, EXTENDED_BAR = 1.0, 0.90
+FALSE_ALARM_BARS = {"real-text.tsv": 0.01, "held-out.tsv": 0.02}
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,14 @@ class Case:
         return Rule("r", any_of=(kw,))
 
 
-def load_cases(stream: Path) -> list[Case]:
+def load_articles(stream: Path) -> dict[str, dict[str, str]]:
     with gzip.open(stream, "rt", encoding="utf-8") as f:
-        articles = {record["url"]: record for record in map(json.loads, f)}
+        return {record["url"]: record for record in map(json.loads, f)}
+
+
+def load_cases(articles: dict[str, dict[str, str]], fixture: str) -> list[Case]:
     cases = []
-    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    lines = (FIXTURES / fixture).read_text(encoding="utf-8").splitlines()
     rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
     header, rows = rows[0], rows[1:]
     for values in rows:
@@ -110,41 +119,42 @@ def score(cases: list[Case]) -> tuple[dict[tuple[str, str], Tally], list[str]]:
 
 def report(tallies: dict[tuple[str, str], Tally]) -> str:
     classes = [*sorted({cls for cls, _ in tallies} - {"all"}), "all"]
-    lines = [f"{'class':14} {'core':>12} {'extended':>12} {'false alarms':>14}"]
+    lines = [f"{'class':17} {'core':>12} {'extended':>12} {'false alarms':>14}"]
     for cls in classes:
         core, ext, none = (tallies.get((cls, e), Tally()) for e in ("core", "extended", "none"))
         lines.append(
-            f"{cls:14} {core.rate:6.2f} ({core.total:3}) {ext.rate:6.2f} ({ext.total:3})"
+            f"{cls:17} {core.rate:6.2f} ({core.total:3}) {ext.rate:6.2f} ({ext.total:3})"
             f" {none.rate:7.1%} ({none.matched}/{none.total})"
         )
     return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
-def cases() -> list[Case]:
-    return load_cases(shared_path(*STREAM))
+def articles() -> dict[str, dict[str, str]]:
+    return load_articles(shared_path(*STREAM))
 
 
-def test_the_labels_point_at_their_words(cases: list[Case]) -> None:
+@pytest.mark.parametrize("fixture", sorted(FALSE_ALARM_BARS))
+def test_real_text_meets_the_bar(articles: dict[str, dict[str, str]], fixture: str) -> None:
+    cases = load_cases(articles, fixture)
     for case in cases:
         assert case.word and case.word in case.sentence, case
-
-
-def test_real_text_meets_the_bar(cases: list[Case]) -> None:
     tallies, wrong = score(cases)
     print("\n" + report(tallies))
     core, ext, none = (tallies[("all", e)] for e in ("core", "extended", "none"))
     misses = [w for w in wrong if w.startswith("core")]
     assert core.rate >= CORE_BAR, misses
     assert ext.rate >= EXTENDED_BAR, [w for w in wrong if w.startswith("extended")]
-    assert none.rate <= FALSE_ALARM_BAR, [w for w in wrong if w.startswith("none")]
+    assert none.rate <= FALSE_ALARM_BARS[fixture], [w for w in wrong if w.startswith("none")]
 
 
 if __name__ == "__main__":
     path = SHARED.joinpath(*STREAM)
     if not path.exists():
         sys.exit(f"{path} not found: ../shared/ (project data) is not beside this checkout")
-    tallies, wrong = score(load_cases(path))
-    print(report(tallies))
-    if "-v" in sys.argv:
-        print("\n".join(wrong))
+    stream = load_articles(path)
+    for name in sorted(FALSE_ALARM_BARS, reverse=True):
+        tallies, wrong = score(load_cases(stream, name))
+        print(f"{name}\n{report(tallies)}\n")
+        if "-v" in sys.argv:
+            print("\n".join(wrong) + "\n")

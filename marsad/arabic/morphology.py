@@ -43,6 +43,7 @@ from marsad.arabic.wordlists import (
     BARE_HOMOGRAPHS,
     FORM_II_AS_FORM_I,
     FORM_V_WORDS,
+    NISBA_COUNTRIES,
     NOT_A_FORM,
     NOT_MASDARS,
     NOT_PLURALS,
@@ -189,6 +190,14 @@ def _is_definite(prefix: str) -> bool:
     return prefix.endswith(ARTICLE) or prefix.endswith("لل")
 
 
+# A preposition (ب، ك، ل) puts its noun in the genitive: after it no nominative or accusative
+# ending (كاميرا is "camera", not ك + أمير + ا; كاميرون is Cameroon).
+_PREPOSITIONS = frozenset(
+    c + p for c in ("", "و", "ف") for p in ("ب", "ك", "ل", "ب" + ARTICLE, "ك" + ARTICLE, "لل")
+)
+_NOT_GENITIVE = frozenset({"ا", "ون", "ان", "تان", "و"})
+
+
 @dataclass(frozen=True)
 class Kind:
     """The affixes a core of one kind accepts.
@@ -214,6 +223,8 @@ class Kind:
                 if _is_definite(p) and s in _POSSESSIVE_SUFFIXES and s not in self.definite_only:
                     continue
                 if s in self.definite_only and s not in self.suffixes and not _is_definite(p):
+                    continue
+                if p in _PREPOSITIONS and s in _NOT_GENITIVE:
                     continue
                 pairs.add((p, s))
         object.__setattr__(self, "pairs", frozenset(pairs))
@@ -442,11 +453,11 @@ def _name_cores(bare: str) -> tuple[Core, ...]:
         return (Core(bare[:-1], NAME_TA),)
     if bare.endswith(("يين", "يون")) and len(bare) >= 5:
         # الحوثيين, الصدريون: the plural of a nisba name is that nisba.
-        return (Core(bare[:-2], NISBA),)
+        return _vetted([Core(bare[:-2], NISBA)])
     if bare.endswith("ي") and len(bare) >= 3:
         # الصدري, الحوثي: a nisba takes its endings with or without the article
         # (الصدريين، صدريون، الصدرية، صدري); the name itself keeps it.
-        return (Core(bare, NAME), Core(bare, NISBA, NISBA_FORM, "nisba"))
+        return _vetted([Core(bare, NAME), Core(bare, NISBA, NISBA_FORM, "nisba")])
     return (Core(bare, NAME),)
 
 
@@ -454,6 +465,8 @@ def _vetted(cores: list[Core]) -> tuple[Core, ...]:
     """The cores without the derived ones that are words of another meaning."""
     out: list[Core] = []
     for core in cores:
+        if core.kind is NISBA:
+            core = core.without(NISBA_COUNTRIES)
         if core.form not in WRITTEN_FORMS:
             if core.text in (NOT_PLURALS if core.form == PLURAL_FORM else NOT_VERB_FORMS):
                 continue

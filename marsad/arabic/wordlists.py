@@ -9,6 +9,7 @@
   made.
 - :data:`NOT_A_FORM`: inflected words of that kind (مدرسة "school", not "a teacher (f.)";
   ياسر, the name, not "he captures").
+- :data:`NISBA_COUNTRIES`: countries spelt like a nisba with -ا (سوريا, not سوري + ا).
 - :data:`FORM_II_AS_FORM_I`, :data:`BARE_HOMOGRAPHS`: verbs whose forms are read as other
   words (يعلم "knows" for تعليم; bare عبر "via" for عبور).
 
@@ -307,7 +308,18 @@ NOT_A_FORM: frozenset[str] = _keys(
     """
     مدرسة منظمة مؤسسة مقدمة مطبعة محطة مشكلة مرحلة محكمة معرفة مرتبة
     تراجع* تعاون* تعامل* تواصل* تحالف* تفاعل* تعادل* تقابل* تنافس* تواجد* تكامل* تبادل* تداول*
-    ياسر يامن تدمر
+    ياسر يامن تدمر فيصل
+    """
+)
+
+# Countries written as a nisba + ا (سوريا is Syria, not سوري "Syrian" with -ا): never a form of
+# a nisba, whatever else the keyword is.
+NISBA_COUNTRIES: frozenset[str] = _keys(
+    """
+    سوريا روسيا تركيا ليبيا ماليزيا إيطاليا أستراليا كوريا نيجيريا بريطانيا ألمانيا إسبانيا
+    رومانيا ألبانيا موريتانيا كينيا إثيوبيا إندونيسيا أفريقيا إفريقيا كولومبيا بوليفيا صربيا
+    كرواتيا سلوفاكيا سلوفينيا بلغاريا تنزانيا زامبيا غامبيا ليتوانيا لاتفيا إستونيا جورجيا
+    أرمينيا منغوليا كمبوديا غينيا آسيا سيبيريا كاليفورنيا فرجينيا بنسلفانيا
     """
 )
 
