@@ -88,7 +88,9 @@ def test_a_feed_kind_must_be_one_the_crawler_has_a_spider_for(tmp_path: Path) ->
         '[[feeds]]\nname = "b"\nurl = "https://b.example/sitemap.xml"\nkind = "gopher"\n',
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match=r"feeds\[1\] 'b'.kind: must be one of rss, sitemap, got 'gopher'"):
+    with pytest.raises(
+        ConfigError, match=r"feeds\[1\] 'b'.kind: must be one of rss, sitemap, got 'gopher'"
+    ):
         load_config(path)
     path.write_text('[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\n', encoding="utf-8")
     assert load_config(path).feeds[0].kind == "rss"
