@@ -147,11 +147,12 @@ def originals_without_shingles(
     db: Database, version: int, before: int, limit: int
 ) -> list[tuple[int, int, str]]:
     """(story id, original id, original's text) of up to ``limit`` stories with ids below
-    ``before``, newest first, whose original has no set of ``version`` stored."""
+    ``before``, newest first, whose original has a text (not a title alone, nor a body pruned)
+    and no set of ``version`` stored."""
     rows = db.execute(
         """
         SELECT s.id, a.id, a.text FROM stories s JOIN articles a ON a.id = s.original_id
-        WHERE s.id < ? AND s.merged_into IS NULL AND NOT EXISTS (
+        WHERE s.id < ? AND s.merged_into IS NULL AND a.text != '' AND NOT EXISTS (
             SELECT 1 FROM article_shingles k WHERE k.article_id = a.id AND k.version = ?
         )
         ORDER BY s.id DESC LIMIT ?

@@ -32,8 +32,8 @@ from tests.test_dedup import COPIES, ORIGINAL, OTHER_WRITEUP, P1, P2, P3, P4
 
 # Our texts in an order that walks every path of verification: the original, each re-post
 # shape of it (some published before it, so the original moves), another outlet's write-up,
-# then two excerpts of a second text that arrive before it (a merge) and a roundup quoting both
-# stories (a quote).
+# then two excerpts of a second text that arrive before it (a merge), a roundup quoting both
+# stories (a quote) and a feed entry with a title only.
 SECOND = "\n".join(
     [
         "افتتحت وزارة البيئة والمياه صباح اليوم محطة جديدة لتحلية مياه البحر على الساحل الغربي، "
@@ -60,6 +60,7 @@ STREAM = [
     ("https://d.example/2", "\n".join(SECOND.split("\n")[2:]), "2024-05-02T10:00:00Z"),
     ("https://d.example/3", SECOND, "2024-05-02T08:00:00Z"),
     ("https://e.example/1", "\n".join([P1, P2, SECOND, P3, P4]), "2024-05-03T08:00:00Z"),
+    ("https://f.example/1", "", "2024-05-04T08:00:00Z"),
 ]
 
 
@@ -216,11 +217,13 @@ def store_before_0010(path: Path) -> Database:
 
 
 def originals(db: Database) -> dict[int, str]:
+    """The text of each story's original, where it has one to shingle (a title-only entry, or
+    a body pruned, has no set filled: computed, it is the empty set at no cost)."""
     rows = db.execute(
         "SELECT a.id, a.text FROM stories s JOIN articles a ON a.id = s.original_id "
         "WHERE s.merged_into IS NULL"
     ).fetchall()
-    return {int(i): t for i, t in rows}
+    return {int(i): t for i, t in rows if t}
 
 
 def test_a_store_from_before_gets_its_originals_sets_when_opened(tmp_path: Path) -> None:
@@ -230,6 +233,9 @@ def test_a_store_from_before_gets_its_originals_sets_when_opened(tmp_path: Path)
     sets = stored_sets(db)
     # Only originals are ever compared: their sets, and no copy's.
     assert set(sets) == set(originals(db))
+    title_only = db.execute("SELECT id FROM articles WHERE text = ''").fetchone()[0]
+    assert db.execute("SELECT 1 FROM stories WHERE original_id = ?", [title_only]).fetchone()
+    assert title_only not in sets
     for article_id, text in originals(db).items():
         assert sets[article_id] == (sh.current_version(), sh.encode(sh.body_shingles(text)))
     db.close()
@@ -240,11 +246,12 @@ def test_filling_is_bounded_newest_first_and_resumes(tmp_path: Path) -> None:
     migrations.apply(db)
     assert derived.recorded_tasks(db) == ["fill_shingles"]
     assert stored_sets(db) == {}
-    newest = db.execute(
-        "SELECT original_id FROM stories WHERE merged_into IS NULL ORDER BY id DESC LIMIT 3"
+    by_story = db.execute(
+        "SELECT s.original_id FROM stories s JOIN articles a ON a.id = s.original_id "
+        "WHERE s.merged_into IS NULL AND a.text != '' ORDER BY s.id DESC"
     ).fetchall()
     assert sh.fill_shingles(db, batch=2, limit=3) == 3
-    assert set(stored_sets(db)) == {i for (i,) in newest}
+    assert set(stored_sets(db)) == {i for (i,) in by_story[:3]}
     assert sh.fill_shingles(db, batch=2) == len(originals(db)) - 3
     assert set(stored_sets(db)) == set(originals(db))
     assert sh.fill_shingles(db) == 0
