@@ -549,7 +549,8 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
     work.mkdir(parents=True, exist_ok=True)
     print(
         f"\ndaemon: {args.feeds:,} feeds on {args.sites:,} sites every {args.every:g} s, "
-        f"{publish_count:,} entries published at {args.rate:g}/s, then {args.quiet:g} s unchanged",
+        f"{publish_count:,} entries published at {args.rate:.3g}/s, "
+        f"then {args.quiet:g} s unchanged",
         flush=True,
     )
     with WebFarm(spec, work / "farm") as farm:
@@ -800,6 +801,7 @@ def daemon_figures(
         "every_s": args.every,
         "rate_per_s": args.rate,
         "rate_per_day_compressed": args.rate * 86400,
+        "compress": args.compress if args.moonshot else None,
         "initial_entries": initial,
         "published": len(published),
         "lost_published": len(lost),
@@ -1116,8 +1118,16 @@ def report_daemon(d: dict[str, Any], before: dict[str, Any] | None, delay: float
     )
     lines = [
         f"daemon: {d['feeds']:,} feeds on {d['sites']:,} sites every {d['every_s']:g} s, "
-        f"{d['published']:,} entries published at {d['rate_per_s']:g}/s "
-        f"({d['rate_per_day_compressed']:,.0f}/day if uncompressed), delay {delay:g} s",
+        f"{d['published']:,} entries published at {d['rate_per_s']:.3g}/s "
+        f"({d['rate_per_day_compressed']:,.0f} a day at that rate"
+        + (
+            f"; time compressed ×{d['compress']:g}: "
+            f"{d['rate_per_day_compressed'] / d['compress']:,.0f} a day polled every "
+            f"{d['every_s'] * d['compress'] / 60:g} min"
+            if d.get("compress")
+            else ""
+        )
+        + f"), delay {delay:g} s",
         table(["", "value", "before", "goal", ""], rows),
         f"phases: warm-up {fmt(d['warmup_s'])} s, publishing {fmt(d['publish_s'])} s, "
         f"settling {fmt(d['settle_s'])} s, unchanged {fmt(d['quiet_s'])} s, stop "
@@ -1132,6 +1142,11 @@ def report_daemon(d: dict[str, Any], before: dict[str, Any] | None, delay: float
         + (f"; short gaps {d['short_gaps_by_kind']}" if d["short_gaps_by_kind"] else ""),
         "RSS over time (MB): " + rss_line(d["rss_series"]),
     ]
+    if d["outcome"] != "ok":
+        lines.append(
+            f"NOTE: {d['outcome']}: the daemon did not keep up, so the phases overlap its backlog "
+            "(the CPU per poll and the unchanged phase include work left from before)."
+        )
     return "\n".join(lines)
 
 
@@ -1281,6 +1296,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         signal.signal(signal.SIGINT, _interrupted)
     subreaper = become_subreaper()
     before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
+    if before is not None:
+        scale = ("sites", "feeds", "articles", "delay", "concurrency", "every", "rate", "publish")
+        differ = [
+            f"{key} {before['args'].get(key)} there, {getattr(args, key)} here"
+            for key in scale
+            if before.get("args", {}).get(key) != getattr(args, key)
+        ]
+        if differ:
+            print(f"NOTE: {args.before} was measured at another scale: {'; '.join(differ)}")
     load = os.getloadavg()
     started = time.monotonic()
     figures: dict[str, Any] = {
