@@ -22,11 +22,13 @@ Forgotten, each after its own period (``None``: kept for ever):
   (a listed feed's entries are forgotten by its own polls, :mod:`storage.feeds`).
 
 Every change is made in short write transactions ("batches") whose size adapts so that each
-holds the write lock for about :data:`HOLD_SECONDS`, with a pause of :data:`PAUSE_SECONDS`
-between two, longer than SQLite's longest wait between two tries of a waiting writer's busy
-handler (100 ms): a writer (the daemon, an import) waiting for the lock gets it in the pause,
-so it never waits longer than one batch. What a batch removes is read and computed before it
-takes the lock; the batch checks again, under the lock, that it is still due.
+holds the write lock for about :data:`HOLD_SECONDS`, with a pause between two (:func:`pause_after`)
+longer than a writer waiting for the lock (the daemon, an import) sleeps between two tries: it
+gets the lock in the pause, so it never waits longer than one batch. What a batch removes is
+read and computed before it takes the lock, and checked again under the lock; the WAL is
+checkpointed in the pauses, not inside a commit. Bodies go in rounds of up to :data:`ROUND`
+articles: first the round's rows in the large level of the index, in key order, then the
+bodies (see :func:`_unfile_round` for why).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from marsad.storage.fingerprint import MIN_SHINGLES, Fingerprint, chunk_keys, shingle_sequence
-from marsad.storage.lsh import LEVELS, index_keys
+from marsad.storage.lsh import LEVELS, index_keys, insert_keys
 from marsad.storage.shingles import comparable_body
 from marsad.storage.transactions import write_transaction
 from marsad.times import from_iso, to_iso
@@ -50,14 +53,27 @@ if TYPE_CHECKING:
 
 DAY = 86400.0
 
-# How long one batch should hold the write lock, and the pause between two batches (see the
-# module's docstring for why it exceeds 100 ms).
+# How long one batch should hold the write lock.
 HOLD_SECONDS = 0.1
-PAUSE_SECONDS = 0.12
+# SQLite's busy handler (sqliteDefaultBusyCallback, what a connection's timeout installs) sleeps
+# 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 ms, then 100 ms, between tries: after waiting this
+# long (the first key), a writer sleeps at most this long (the value) before it tries again.
+_BUSY_SLEEPS = ((0.128, 0.025), (0.228, 0.05))
+_LONGEST_BUSY_SLEEP = 0.1
+# Added to the pause for the waiting writer's process to be scheduled.
+_PAUSE_MARGIN = 0.015
 # Rows a batch starts with and may grow to; it grows while batches are quick and shrinks when
 # one holds the lock too long.
 FIRST_BATCH = 16
 MAX_BATCH = 2_000
+# What the daemon's daily prune may take: at 300,000 stored a day's due (1,700 bodies) took 14 s
+# on a loaded machine, 30,000 bodies about four minutes; what is left waits for the next day.
+DAILY_BUDGET_SECONDS = 600.0
+# Keys removed from the large index level per batch: first and most.
+FIRST_KEY_BATCH = 1_024
+MAX_KEY_BATCH = 50_000
+# Articles per round (their keys are held in memory: ~50 each).
+ROUND = 20_000
 # Stories and articles read per query while walking what is due (bounds memory, not locks).
 _STORY_PAGE = 200
 _ARTICLE_PAGE = 500
@@ -109,6 +125,23 @@ class PruneReport:
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
+    def summary(self) -> str:
+        """One line for a log: what went, in how many batches, the longest, and if more is due."""
+        verb = "would prune" if self.dry_run else "pruned"
+        line = (
+            f"{verb} the bodies of {self.articles:,} articles ({self.stories:,} stories), "
+            f"{self.sightings:,} sightings, {self.deliveries:,} delivery attempts, "
+            f"{self.fetch_history:,} fetch-history entries"
+        )
+        if not self.dry_run:
+            line += (
+                f" in {self.batches:,} batches ({self.elapsed:.1f}s, the longest holding the "
+                f"write lock {self.longest_batch:.3f}s)"
+            )
+        if not self.complete:
+            line += "; more is due"
+        return line
+
 
 def cutoffs(retention: Retention, now: str) -> dict[str, str | None]:
     """Per kind, the time (ISO-8601 UTC) before which it is due at ``now``. Pure."""
@@ -147,17 +180,23 @@ def prune_due(
     if dry_run:
         _count_due(db, before, report)
     else:
-        pacer = _Pacer(report, clock, started, budget, should_stop, max_batch)
-        for kind, prune in (
-            ("sightings", _prune_sightings),
-            ("deliveries", _prune_deliveries),
-            ("fetch_history", _prune_fetch_history),
-            ("bodies", _prune_bodies),
-        ):
-            cutoff = before[kind]
-            if cutoff is not None and not prune(db, cutoff, now, pacer, pacer.new_size()):
-                report.complete = False
-                break
+        pacer = _Pacer(db, report, clock, started, budget, should_stop, max_batch)
+        # Checkpoints in the pauses (_Pacer.held), not in the commits, which would stretch
+        # the time a batch seems to hold the lock and leave none of the pause to the others.
+        autocheckpoint = set_wal_autocheckpoint(db, 0)
+        try:
+            for kind, prune in (
+                ("sightings", _prune_sightings),
+                ("deliveries", _prune_deliveries),
+                ("fetch_history", _prune_fetch_history),
+                ("bodies", _prune_bodies),
+            ):
+                cutoff = before[kind]
+                if cutoff is not None and not prune(db, cutoff, now, pacer, pacer.new_size()):
+                    report.complete = False
+                    break
+        finally:
+            set_wal_autocheckpoint(db, autocheckpoint)
     report.elapsed = clock() - started
     report.free_bytes = free_bytes(db)
     return report
@@ -180,17 +219,28 @@ class _Size:
             self.rows = min(self.limit, self.rows * 2)
 
 
+def pause_after(held: float) -> float:
+    """How long to leave the write lock free after a batch that held it ``held`` seconds: a
+    writer that began waiting during the batch has waited at most that long, so it tries again
+    within the busy handler's sleep at that point (plus a margin for its scheduling)."""
+    for waited, sleep in _BUSY_SLEEPS:
+        if held < waited:
+            return sleep + _PAUSE_MARGIN
+    return _LONGEST_BUSY_SLEEP + _PAUSE_MARGIN
+
+
 @dataclass
 class _Pacer:
     """Counts batches, keeps the pause between them and the time budget."""
 
+    db: Database
     report: PruneReport
     clock: Callable[[], float]
     started: float
     budget: float | None
     should_stop: Callable[[], bool]
     max_batch: int
-    _last_end: float | None = field(default=None)
+    _free_from: float | None = field(default=None)
 
     def new_size(self) -> _Size:
         return _Size(min(FIRST_BATCH, self.max_batch), self.max_batch)
@@ -201,8 +251,8 @@ class _Pacer:
             return False
         if self.budget is not None and self.clock() - self.started >= self.budget:
             return False
-        if self._last_end is not None:
-            wait = PAUSE_SECONDS - (self.clock() - self._last_end)
+        if self._free_from is not None:
+            wait = self._free_from - self.clock()
             if wait > 0:
                 time.sleep(wait)
         return True
@@ -216,8 +266,11 @@ class _Pacer:
         held = time.perf_counter() - since
         self.report.batches += 1
         self.report.longest_batch = max(self.report.longest_batch, held)
-        self._last_end = self.clock()
+        self._free_from = self.clock() + pause_after(held)
         size.adapt(held)
+        # Part of the pause (a checkpoint holds no write lock): the batch's pages go to the
+        # store file, so the WAL stays small however long the prune.
+        checkpoint(self.db)
 
 
 # -- sightings, deliveries, fetch history --------------------------------------------------------
@@ -319,37 +372,63 @@ def _body(row: dict[str, Any]) -> _Body:
 
 
 def _prune_bodies(db: Database, before: str, now: str, pacer: _Pacer, size: _Size) -> bool:
+    """Round after round of up to ROUND articles: first their rows in the large index level go,
+    all keys of the round in key order (:func:`_unfile_round`), then their bodies, in batches
+    of whole articles (:func:`_prune_batch`)."""
     due = _bodies_due(db, before)
-    queue: deque[_Body | _StoryDone] = deque()
-    exhausted = False
+    keys = _Size(FIRST_KEY_BATCH, MAX_KEY_BATCH)
     while True:
-        # Read and cut the next batch's texts before taking the lock.
-        while not exhausted and len(queue) < size.rows:
-            item = next(due, None)
-            if item is None:
-                exhausted = True
-            else:
-                queue.append(item)
+        # Read and cut the round's texts before taking the lock.
+        queue: deque[_Body | _StoryDone] = deque(islice(due, ROUND))
         if not queue:
             return True
+        if not _unfile_round(db, [b for b in queue if isinstance(b, _Body)], pacer, keys):
+            return False
+        while queue:
+            if not pacer.may_start():
+                return False
+            batch = [queue.popleft() for _ in range(min(size.rows, len(queue)))]
+            # A story's marker rides with its last articles, so it is marked in their batch.
+            while queue and isinstance(queue[0], _StoryDone):
+                batch.append(queue.popleft())
+            with write_transaction(db):
+                since = pacer.hold()
+                _prune_batch(db, batch, before, now, pacer.report)
+            pacer.held(since, size)
+
+
+def _unfile_round(db: Database, bodies: Sequence[_Body], pacer: _Pacer, size: _Size) -> bool:
+    """Remove the round's rows from the large index level, in key order: a key is random, so
+    removing one article's keys touches a page of the B-tree per key, and removing a round's
+    all at once in order touches each page once however many of its rows go (the difference
+    between rewriting the level once and once per batch when much of the archive is due). In
+    batches of keys; an article keeps its body until its own batch, so one stopped between the
+    two phases is only missing from the index until the next prune."""
+    pairs = sorted((key, b.article_id) for b in bodies for key in b.keys)
+    done = 0
+    while done < len(pairs):
         if not pacer.may_start():
             return False
-        batch = [queue.popleft() for _ in range(min(size.rows, len(queue)))]
-        # A story's marker rides with its last articles, so it is marked in their batch.
-        while queue and isinstance(queue[0], _StoryDone):
-            batch.append(queue.popleft())
+        chunk = pairs[done : done + size.rows]
         with write_transaction(db):
             since = pacer.hold()
-            _prune_batch(db, batch, before, now, pacer.report)
+            removed = delete_index_rows(db, LEVELS[-1], chunk)
         pacer.held(since, size)
+        pacer.report.index_rows = (pacer.report.index_rows or 0) + removed
+        done += len(chunk)
+    return True
 
 
 def _prune_batch(
     db: Database, batch: Sequence[_Body | _StoryDone], before: str, now: str, report: PruneReport
 ) -> None:
     bodies = [item for item in batch if isinstance(item, _Body)]
-    # Under the lock: a story that took a new article since it was read is not due any more.
+    # Under the lock: a story that took a new article since it was read is not due any more;
+    # its articles get back the rows the round removed.
     still_due = stories_still_due(db, sorted({b.story_id for b in bodies}), before)
+    for body in bodies:
+        if body.story_id not in still_due:
+            _refile(db, body)
     bodies = [b for b in bodies if b.story_id in still_due]
     ids = [b.article_id for b in bodies]
     emptied = set(empty_bodies(db, ids, now))
@@ -359,25 +438,30 @@ def _prune_batch(
     report.text_bytes += sum(b.text_bytes for b in bodies)
     report.fingerprints += delete_fingerprints(db, ids)
     report.shingle_sets += delete_shingle_sets(db, ids)
-    removed = 0
-    left: dict[str, int] = {}
-    for table in LEVELS:
-        # The small levels: one statement per article, to count the articles they held (their
-        # fold is due by that count). The large one: all keys of the batch in key order.
-        if table == LEVELS[-1]:
-            pairs = sorted((key, b.article_id) for b in bodies for key in b.keys)
-            removed += delete_index_rows(db, table, pairs)
-            continue
-        held = 0
+    # The small levels, one statement per article and level, under the lock: a fold (which
+    # moves their rows on) is due by the count of the articles they hold.
+    removed, held = 0, {}
+    for table in LEVELS[:-1]:
+        held[table] = 0
         for b in bodies:
             gone = delete_index_rows(db, table, [(key, b.article_id) for key in b.keys])
             removed += gone
-            held += gone > 0
-        left[table] = held
-    forget_level_articles(db, recent=left.get("lsh_recent", 0), middle=left.get("lsh_middle", 0))
+            held[table] += gone > 0
+    forget_level_articles(db, recent=held["lsh_recent"], middle=held["lsh_middle"])
     report.index_rows = (report.index_rows or 0) + removed
     done = [item.story_id for item in batch if isinstance(item, _StoryDone)]
     report.stories += mark_stories_pruned(db, done, before, now)
+
+
+def _refile(db: Database, body: _Body) -> None:
+    """File an article whose rows the round removed from the large level under its keys again
+    (in the small level, where new rows go), unless a small level holds it."""
+    if not body.keys or any(
+        has_index_row(db, table, body.keys[0], body.article_id) for table in LEVELS[:-1]
+    ):
+        return
+    insert_keys(db, LEVELS[0], body.article_id, body.keys)
+    count_level_article(db)
 
 
 # -- dry run -----------------------------------------------------------------------------------
@@ -499,6 +583,20 @@ def delete_index_rows(db: Database, table: str, pairs: Sequence[tuple[int, int]]
         f"DELETE FROM {table} WHERE band_key = ? AND article_id = ?", pairs
     )
     return int(cursor.rowcount)
+
+
+def has_index_row(db: Database, table: str, key: int, article_id: int) -> bool:
+    if table not in LEVELS:
+        raise ValueError(f"not an index level: {table}")
+    found = db.execute(
+        f"SELECT 1 FROM {table} WHERE band_key = ? AND article_id = ?", [key, article_id]
+    ).fetchone()
+    return found is not None
+
+
+def count_level_article(db: Database) -> None:
+    """One more article in the small level (as :func:`storage.lsh.index_article` counts)."""
+    db.execute("UPDATE lsh_state SET recent_articles = recent_articles + 1")
 
 
 def forget_level_articles(db: Database, *, recent: int, middle: int) -> None:
@@ -654,6 +752,19 @@ def count_due_bodies(db: Database, before: str) -> dict[str, int]:
     ).fetchone()
     keys = ("stories", "articles", "text_bytes", "fingerprints", "shingle_sets")
     return {key: int(value) for key, value in zip(keys, row, strict=True)}
+
+
+def set_wal_autocheckpoint(db: Database, pages: int) -> int:
+    """Set this connection's automatic checkpoint threshold (0: none); the one it had."""
+    had = int(db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    db.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+    return had
+
+
+def checkpoint(db: Database) -> None:
+    """Copy what the WAL holds into the store file, as far as readers allow, waiting for no
+    one (a checkpoint never holds the write lock)."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def free_bytes(db: Database) -> int:

@@ -170,7 +170,7 @@ def test_prune_removes_old_bodies_while_show_still_finds_the_story(archive: Path
                                "than 180d, before ")  # fmt: skip
     assert "sightings: 1 removed" in pruned.stdout
     assert "deliveries: 2 attempts removed" in pruned.stdout
-    assert "fetch history: 1 entries of retired feeds removed" in pruned.stdout
+    assert "fetch history: 1 entry of retired feeds removed" in pruned.stdout
 
     shown = marsad("show", OLD_URL, "--config", str(archive), "--json")
     assert shown.returncode == 0, shown.stderr
@@ -204,10 +204,33 @@ def test_prune_removes_old_bodies_while_show_still_finds_the_story(archive: Path
     assert json.loads(stats.stdout)["totals"]["bodies_pruned"] == 3
 
 
-def test_what_a_prune_removes_and_what_it_keeps(archive: Path) -> None:
+def fold_to(db: Database, level: str) -> None:
+    """Fold the index down to ``level``, as enough later articles would."""
+    with write_transaction(db):
+        if level != "lsh_recent":
+            lsh.fold_recent(db)
+        if level == "lsh_bands":
+            lsh.fold_middle(db)
+
+
+def level_rows(db: Database, article_ids: list[int]) -> dict[str, int]:
+    marks = ",".join("?" * len(article_ids))
+    return {
+        table: db.execute(
+            f"SELECT count(*) FROM {table} WHERE article_id IN ({marks})", article_ids
+        ).fetchone()[0]
+        for table in lsh.LEVELS
+    }
+
+
+@pytest.mark.parametrize("level", lsh.LEVELS)
+def test_what_a_prune_removes_and_what_it_keeps(archive: Path, level: str) -> None:
     db = store_of(archive)
+    # The archive's index rows where later articles would have folded them.
+    fold_to(db, level)
     before = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("articles", "stories", "matches", "alerts")}  # fmt: skip
+    counts = lsh.level_counts(db)
     report = prune_due(db, Retention(), utc_now())
     assert report.complete and report.articles == 3 and report.stories == 2
     assert report.fingerprints == 3 and report.shingle_sets == 3 and report.index_rows
@@ -221,9 +244,16 @@ def test_what_a_prune_removes_and_what_it_keeps(archive: Path) -> None:
     for table in ("fingerprints", "article_shingles", *lsh.LEVELS):
         found = db.execute(f"SELECT count(*) FROM {table} WHERE article_id IN ({marks})", ids)
         assert found.fetchone()[0] == 0, table
-    # The small level holds the other articles only, and its count says so.
-    recent = db.execute("SELECT count(DISTINCT article_id) FROM lsh_recent").fetchone()[0]
-    assert lsh.level_counts(db) == (recent, 0) and recent == 3
+    # A small level that held them counts them no more (its next fold comes as late as it
+    # would have without them).
+    held = {"lsh_recent": (3, 0), "lsh_middle": (0, 3), "lsh_bands": (0, 0)}[level]
+    assert lsh.level_counts(db) == held and counts == tuple(n + 3 * (n > 0) for n in held)
+    # Copy detection finds what the index holds at that level: a copy of the kept story
+    # joins it.
+    rules = compile_rules(())
+    copy = add(db, rules, "https://copy.example/today", text_of(3) + " (أ ف ب)",
+               title="نسخة", now=None)  # fmt: skip
+    assert copy.status == "copy"
     # The story that took a copy today keeps its 2020 original's body.
     active = db.execute(
         "SELECT length(text) FROM articles WHERE url = 'https://alwatan.example/active'"
@@ -375,9 +405,11 @@ def test_a_budget_or_a_stop_leaves_the_rest_to_the_next_prune(archive: Path) -> 
 
     part = prune_due(db, Retention(), utc_now(), max_batch=1, should_stop=after_one_body)
     assert not part.complete and pruned_ids(db) == [1]
+    assert part.summary().endswith("; more is due")
     assert db.execute("SELECT pruned_at FROM stories WHERE original_id = 1").fetchone()[0] is None
     rest = prune_due(db, Retention(), utc_now())
     assert rest.complete and pruned_ids(db) == [1, 2, 3] and rest.stories == 2
+    assert rest.summary().startswith("pruned the bodies of 2 articles (2 stories), ")
     db.close()
 
 
@@ -450,3 +482,50 @@ def test_a_writer_in_another_process_never_waits_longer_than_one_batch(tmp_path:
 def test_the_example_config_states_the_defaults() -> None:
     example = Path(__file__).resolve().parents[1] / "marsad.example.toml"
     assert load_config(example).retention == Retention()
+
+
+def test_short_and_empty_bodies_are_pruned_too(store: Database) -> None:
+    rules = compile_rules(())
+    add(store, rules, "https://a.example/short", "خبر قصير جدا", title="قصير", now=OLD)
+    add(store, rules, "https://a.example/title-only", "", title="عنوان فقط", now=OLD)
+    report = prune_due(store, Retention(), utc_now())
+    assert (report.articles, report.stories, report.fingerprints) == (2, 2, 2)
+    assert report.index_rows == 0  # too short to be filed under any key
+    assert pruned_ids(store) == [1, 2]
+    # A title-only article arriving later is not taken for the pruned one (before the prune
+    # it was: an article with no body is identified by its title's hash).
+    later = add(store, rules, "https://b.example/title-only", "", title="عنوان فقط", now=None)
+    assert later.status == "new"
+
+
+def test_a_story_that_takes_a_copy_during_the_prune_keeps_its_bodies_and_index(
+    archive: Path,
+) -> None:
+    db = store_of(archive)
+    fold_to(db, "lsh_bands")
+    rules = compile_rules(())
+    arrived: list[int] = []
+
+    def a_copy_arrives_midway() -> bool:
+        # Called before each batch: once the round's keys left the large level and before the
+        # bodies go, the crawler stores an exact copy of the old story.
+        old_story_unfiled = level_rows(db, [1, 2])["lsh_bands"] == 0
+        if old_story_unfiled and not arrived and not pruned_ids(db):
+            copy = add(db, rules, "https://late.example/1", ORIGINAL, title="خطة", now=None)
+            assert copy.status == "copy"
+            arrived.append(copy.article_id)
+        return False
+
+    report = prune_due(db, Retention(), utc_now(), should_stop=a_copy_arrives_midway)
+    assert arrived and report.complete
+    # Only the giraffe story went; the old story is active again and keeps its bodies ...
+    assert pruned_ids(db) == [3] and report.stories == 1
+    assert db.execute("SELECT min(length(text)) FROM articles WHERE id IN (1, 2)").fetchone()[0]
+    # ... and is filed under its keys again (in the small level, where new rows go), so a copy
+    # that is not an exact one still finds it.
+    assert level_rows(db, [1, 2])["lsh_recent"] > 0
+    assert lsh.level_counts(db)[0] == 1 + 2  # the late copy and the two filed again
+    later = add(db, rules, "https://later.example/1", COPIES["paragraph dropped"],
+                title="خطة", now=None)  # fmt: skip
+    assert later.status == "copy"
+    db.close()

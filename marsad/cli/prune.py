@@ -94,7 +94,7 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
         return f"older than {format_duration(seconds)}, before {report.before[kind]}"
 
     index = (
-        f", {report.index_rows:,} copy-detection index rows"
+        f", {_n(report.index_rows, 'copy-detection index row')}"
         if report.index_rows is not None
         else " and their copy-detection index rows"
     )
@@ -102,9 +102,10 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
         "bodies: "
         + (
             kept("bodies")
-            or f"{report.articles:,} articles of {report.stories:,} stories {would}emptied "
-            f"(stories quiet {period('bodies')}): {_size(report.text_bytes)} of text, "
-            f"{report.fingerprints:,} fingerprints, {report.shingle_sets:,} shingle sets{index}"
+            or f"{_n(report.articles, 'article')} of {_n(report.stories, 'story', 'stories')} "
+            f"{would}emptied (stories quiet {period('bodies')}): {_size(report.text_bytes)} of "
+            f"text, {_n(report.fingerprints, 'fingerprint')}, "
+            f"{_n(report.shingle_sets, 'shingle set')}{index}"
         )
     )
     lines.append(
@@ -115,7 +116,7 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
         "deliveries: "
         + (
             kept("deliveries")
-            or f"{report.deliveries:,} attempts {would}removed ({period('deliveries')}; each "
+            or f"{_n(report.deliveries, 'attempt')} {would}removed ({period('deliveries')}; each "
             "alert's last attempt and final state stay)"
         )
     )
@@ -123,7 +124,7 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
         "fetch history: "
         + (
             kept("fetch_history")
-            or f"{report.fetch_history:,} entries of retired feeds {would}removed "
+            or f"{_n(report.fetch_history, 'entry', 'entries')} of retired feeds {would}removed "
             f"({period('fetch_history')})"
         )
     )
@@ -143,6 +144,10 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
             "VACUUM (with the daemon stopped) gives it back to the disk"
         )
     return lines
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"
 
 
 def _size(count: int) -> str:
