@@ -26,7 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     "marsad.alerts": {"marsad.arabic", "marsad.storage", *BASE},
     "marsad.ingest": {"marsad.arabic", "marsad.storage", "marsad.alerts", *BASE},
     "marsad.crawler": {"marsad.arabic", "marsad.storage", "marsad.alerts", "marsad.ingest", *BASE},
-    "marsad.config": {"marsad.alerts", "marsad.crawler", *BASE},
+    "marsad.config": {"marsad.storage", "marsad.alerts", "marsad.crawler", *BASE},
+    # The config file's [[feeds]] edited in place, and OPML in and out (marsad feeds).
+    "marsad.feeds_file": {"marsad.config", "marsad.crawler", *BASE},
+    "marsad.opml": {"marsad.crawler", "marsad.feeds_file", *BASE},
     "marsad.scheduler": {
         "marsad.storage",
         "marsad.alerts",
@@ -41,7 +44,10 @@ ALLOWED: dict[str, set[str]] = {
         "marsad.storage",
         "marsad.alerts",
         "marsad.ingest",
+        "marsad.crawler",
         "marsad.config",
+        "marsad.feeds_file",
+        "marsad.opml",
         "marsad.scheduler",
         "marsad.inspect",
         "marsad.demo",
