@@ -72,6 +72,7 @@ def test_match_lines_matches_each_article_and_names_bad_lines() -> None:
                 "start": TEXT.index("الانسحاب"),
                 "end": TEXT.index("الانسحاب") + len("الانسحاب"),
                 "surface": "الانسحاب",
+                "form": "core",  # which class of the keyword's forms hit (#13)
             }
         ],
     }
