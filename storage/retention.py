@@ -62,6 +62,9 @@ _BUSY_SLEEPS = ((0.128, 0.025), (0.228, 0.05))
 _LONGEST_BUSY_SLEEP = 0.1
 # Added to the pause for the waiting writer's process to be scheduled.
 _PAUSE_MARGIN = 0.015
+# A batch that waited this long for the lock was not alone: the pause after it is the longest.
+_CONTENDED = 0.002
+_LONG_WAIT = 1.0
 # Rows a batch starts with and may grow to; it grows while batches are quick and shrinks when
 # one holds the lock too long.
 FIRST_BATCH = 16
@@ -258,15 +261,19 @@ class _Pacer:
         return True
 
     @staticmethod
-    def hold() -> float:
+    def now() -> float:
         return time.perf_counter()
 
-    def held(self, since: float, size: _Size) -> None:
-        """A batch that took the lock at ``since`` (perf_counter) has committed."""
+    def held(self, asked: float, since: float, size: _Size) -> None:
+        """A batch that asked for the lock at ``asked`` and had it from ``since`` (both
+        :meth:`now`) has committed."""
         held = time.perf_counter() - since
         self.report.batches += 1
         self.report.longest_batch = max(self.report.longest_batch, held)
-        self._free_from = self.clock() + pause_after(held)
+        # Had it to wait, another writer held the lock, and others may have waited since
+        # before it: as long as they like, so they sleep the busy handler's longest sleep.
+        contended = since - asked > _CONTENDED
+        self._free_from = self.clock() + pause_after(_LONG_WAIT if contended else held)
         size.adapt(held)
         # Part of the pause (a checkpoint holds no write lock): the batch's pages go to the
         # store file, so the WAL stays small however long the prune.
@@ -283,10 +290,11 @@ def _prune_sightings(db: Database, before: str, now: str, pacer: _Pacer, size: _
             return True
         if not pacer.may_start():
             return False
+        asked = pacer.now()
         with write_transaction(db):
-            since = pacer.hold()
+            since = pacer.now()
             removed = delete_sightings(db, ids, before)
-        pacer.held(since, size)
+        pacer.held(asked, since, size)
         pacer.report.sightings += removed
 
 
@@ -298,10 +306,11 @@ def _prune_deliveries(db: Database, before: str, now: str, pacer: _Pacer, size: 
             return True
         if not pacer.may_start():
             return False
+        asked = pacer.now()
         with write_transaction(db):
-            since = pacer.hold()
+            since = pacer.now()
             removed = delete_deliveries(db, [i for i, _ in rows], before)
-        pacer.held(since, size)
+        pacer.held(asked, since, size)
         pacer.report.deliveries += removed
         after = rows[-1][1], rows[-1][0]
 
@@ -314,10 +323,11 @@ def _prune_fetch_history(db: Database, before: str, now: str, pacer: _Pacer, siz
             return True
         if not pacer.may_start():
             return False
+        asked = pacer.now()
         with write_transaction(db):
-            since = pacer.hold()
+            since = pacer.now()
             removed = delete_fetch_history(db, rows, before)
-        pacer.held(since, size)
+        pacer.held(asked, since, size)
         pacer.report.fetch_history += removed
         after = rows[-1]
 
@@ -391,10 +401,11 @@ def _prune_bodies(db: Database, before: str, now: str, pacer: _Pacer, size: _Siz
             # A story's marker rides with its last articles, so it is marked in their batch.
             while queue and isinstance(queue[0], _StoryDone):
                 batch.append(queue.popleft())
+            asked = pacer.now()
             with write_transaction(db):
-                since = pacer.hold()
+                since = pacer.now()
                 _prune_batch(db, batch, before, now, pacer.report)
-            pacer.held(since, size)
+            pacer.held(asked, since, size)
 
 
 def _unfile_round(db: Database, bodies: Sequence[_Body], pacer: _Pacer, size: _Size) -> bool:
@@ -410,10 +421,11 @@ def _unfile_round(db: Database, bodies: Sequence[_Body], pacer: _Pacer, size: _S
         if not pacer.may_start():
             return False
         chunk = pairs[done : done + size.rows]
+        asked = pacer.now()
         with write_transaction(db):
-            since = pacer.hold()
+            since = pacer.now()
             removed = delete_index_rows(db, LEVELS[-1], chunk)
-        pacer.held(since, size)
+        pacer.held(asked, since, size)
         pacer.report.index_rows = (pacer.report.index_rows or 0) + removed
         done += len(chunk)
     return True
