@@ -1,10 +1,12 @@
 """Speed of the watch-rule matcher: 1,000 rules × 3 keywords over 10,000 news-length articles.
 
-    python bench/bench_matching.py [--articles 10000] [--rules 1000] [--baseline 300]
+    python bench/bench_matching.py [--articles 10000] [--rules 1000] [--baseline 300] [--new-shapes]
 
 Articles and rules are synthetic Arabic-like text made here from a fixed seed (no third-party
 text): a Zipf-distributed vocabulary of made-up words, with inflected forms of the keywords
-(clitics, suffixes, verb forms) sprinkled in. Figures are printed against a naive baseline
+(clitics, suffixes, verb forms) sprinkled in; --new-shapes also draws keywords of the classes of
+issue #13 (form II and فعول masdars, nouns with broken plurals, nisba names) and their
+forms. Figures are printed against a naive baseline
 measured in the same run: one compiled regular expression per rule (alternation of its keywords
 with optional proclitics) searched over the normalised text, the way the peers match.
 """
@@ -38,10 +40,20 @@ def _root(rng: random.Random) -> tuple[str, str, str]:
     return rng.choice(LETTERS), rng.choice(LETTERS), rng.choice(LETTERS)
 
 
-def make_keyword(rng: random.Random) -> tuple[str, list[str]]:
+def make_keyword(rng: random.Random, *, new_shapes: bool = False) -> tuple[str, list[str]]:
     """A keyword in dictionary form and some ways an article may write it."""
     c1, c2, c3 = _root(rng)
-    shape = rng.randrange(6)
+    shape = rng.randrange(11 if new_shapes else 6)
+    if shape == 6:  # form II masdar
+        return f"ت{c1}{c2}ي{c3}", [f"و{c1}{c2}{c3}ت", f"ي{c1}{c2}{c3}ون", f"الم{c1}{c2}{c3}ة"]
+    if shape == 7:  # مفعل noun and its broken plural
+        return f"م{c1}{c2}{c3}", [f"الم{c1}ا{c2}{c3}", f"وم{c1}{c2}{c3}ها"]
+    if shape == 8:  # فاعل noun and its broken plural
+        return f"{c1}ا{c2}{c3}", [f"ال{c1}وا{c2}{c3}", f"{c1}وا{c2}{c3}هم"]
+    if shape == 9:  # nisba name
+        return f"ال{c1}{c2}{c3}ي", [f"ال{c1}{c2}{c3}يين", f"{c1}{c2}{c3}ية"]
+    if shape == 10:  # فعول masdar
+        return f"{c1}{c2}و{c3}", [f"{c1}{c2}{c3}وا", f"ال{c1}ا{c2}{c3}ين"]
     if shape == 0:  # form VII masdar
         return f"ان{c1}{c2}ا{c3}", [
             f"ان{c1}{c2}ا{c3}",
@@ -93,13 +105,15 @@ def make_articles(
     return articles
 
 
-def make_rules(rng: random.Random, count: int) -> tuple[tuple[Rule, ...], list[str]]:
+def make_rules(
+    rng: random.Random, count: int, *, new_shapes: bool = False
+) -> tuple[tuple[Rule, ...], list[str]]:
     rules = []
     surfaces: list[str] = []
     for n in range(count):
         keywords: list[str] = []
         while len(keywords) < 3:
-            keyword, written = make_keyword(rng)
+            keyword, written = make_keyword(rng, new_shapes=new_shapes)
             if keyword not in keywords:
                 keywords.append(keyword)
                 surfaces.extend(written)
@@ -143,10 +157,15 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--rules", type=int, default=1_000)
     parser.add_argument("--baseline", type=int, default=300, help="articles for the baseline")
+    parser.add_argument(
+        "--new-shapes",
+        action="store_true",
+        help="also keywords of the classes issue #13 derives (form II, broken plurals, nisbas)",
+    )
     args = parser.parse_args()
 
     rng = random.Random(SEED)
-    rules, surfaces = make_rules(rng, args.rules)
+    rules, surfaces = make_rules(rng, args.rules, new_shapes=args.new_shapes)
     vocabulary = make_vocabulary(rng, 40_000)
     articles = make_articles(rng, args.articles, surfaces, vocabulary)
     tokens = sum(len(t.split()) + len(b.split()) for t, b in articles)
