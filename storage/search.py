@@ -242,6 +242,15 @@ def forms_in_index(
     return found
 
 
+def index_words_on(conn: sqlite3.Connection, start: str, end: str) -> list[str]:
+    """:func:`storage.queries.index_words` on a bare connection: Datasette's own, from inside
+    another statement's SQL function, where opening a connection of its own is not possible."""
+    rows = conn.execute(
+        "SELECT term FROM articles_fts_vocab WHERE term >= ? AND term < ?", [start, end]
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def term_hits(text: str, terms: Sequence[Term]) -> dict[Term, list[tuple[int, int]]]:
     """Where in ``text`` (original spelling) each analysed term's forms are, by the rule
     analysis itself: what the index's folding of ة into ه cannot tell apart, this does."""

@@ -20,6 +20,7 @@ from marsad.storage.search import (
     MATCH_NOTHING,
     SearchSyntaxError,
     forms_in_index,
+    index_words_on,
     parse_query,
     snippet,
 )
@@ -70,18 +71,9 @@ def marsad_fts(text: str | None, conn: sqlite3.Connection | None = None) -> str:
     if conn is None or not parsed.analysed:
         return parsed.fts()
     try:
-        return parsed.fts(forms_in_index(parsed, lambda a, b: _index_words(conn, a, b)))
+        return parsed.fts(forms_in_index(parsed, lambda a, b: index_words_on(conn, a, b)))
     except sqlite3.OperationalError:  # no articles_fts_vocab: a store from before 0011
         return parsed.fts()
-
-
-def _index_words(conn: sqlite3.Connection, start: str, end: str) -> list[str]:
-    # The statement of storage.queries.index_words, on Datasette's own connection: run from
-    # inside another statement's function, it must not open a connection of its own.
-    rows = conn.execute(
-        "SELECT term FROM articles_fts_vocab WHERE term >= ? AND term < ?", [start, end]
-    ).fetchall()
-    return [row[0] for row in rows]
 
 
 def marsad_search_problem(text: str | None) -> str | None:
