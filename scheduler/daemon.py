@@ -34,16 +34,6 @@ SHUTDOWN_GRACE_SECONDS = 60.0
 FORCED_EXIT_CODE = 130
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Scrapy's per-request debug lines drown the daemon's own; warnings still show.
-    for noisy in ("scrapy", "twisted", "trafilatura", "htmldate", "filelock", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
-
-
 def run_daemon(config: Config) -> int:
     """Run the daemon until a signal stops it; 2 at once when another one watches the store.
 
@@ -124,14 +114,10 @@ async def _crawl_once_main(
 
 
 async def _daemon_main(config: Config) -> int:
-    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
 
     from marsad.scheduler.first_polls import first_poll_times
-    from marsad.scheduler.jobs import deliver_pending, poll_feed
-    from marsad.storage.feeds import feed_states, record_next_poll
-    from marsad.times import to_iso
+    from marsad.scheduler.schedule import record_next_polls, schedule_delivery, schedule_feeds
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -157,52 +143,13 @@ async def _daemon_main(config: Config) -> int:
         await _close_context(ctx)
         log.info("marsad stopped before it began polling")
         return 0
-    feed_ids = {
-        f"feed:{name}": state.id
-        for name, state in feed_states(ctx.db, [feed.name for feed in config.feeds]).items()
-    }
-
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
     start = datetime.now(UTC)
     # First polls are spread so a restart does not hit every site at once; the interval's
     # jitter keeps them from lining up again.
-    firsts = first_poll_times(config.feeds, start)
-    for feed in config.feeds:
-        first = firsts[feed.name]
-        job = scheduler.add_job(
-            poll_feed,
-            IntervalTrigger(seconds=feed.every, jitter=max(1, int(feed.every * 0.1))),
-            args=[ctx, feed],
-            id=f"feed:{feed.name}",
-            name=f"poll {feed.name}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(feed.every),
-            next_run_time=first,
-        )
-        if job.id in feed_ids:
-            record_next_poll(ctx.db, feed_ids[job.id], to_iso(job.next_run_time))
-    scheduler.add_job(
-        deliver_pending,
-        IntervalTrigger(seconds=config.delivery.every),
-        args=[ctx],
-        id="deliver",
-        name="deliver pending alerts",
-        max_instances=1,
-        coalesce=True,
-        # APScheduler's default grace is 1 s: a pass due while the loop was busy a moment
-        # was skipped ("missed by 2.1 s"). A late pass is still wanted.
-        misfire_grace_time=max(60, int(config.delivery.every) * 4),
-        next_run_time=start,
-    )
-
-    def note_next_poll(event: JobExecutionEvent) -> None:
-        # `marsad feeds` shows when each feed is polled next.
-        job = scheduler.get_job(event.job_id)
-        if event.job_id in feed_ids and job is not None and job.next_run_time is not None:
-            record_next_poll(ctx.db, feed_ids[event.job_id], to_iso(job.next_run_time))
-
-    scheduler.add_listener(note_next_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    schedule_feeds(scheduler, ctx, config.feeds, first_poll_times(config.feeds, start))
+    schedule_delivery(scheduler, ctx, config, start)
+    record_next_polls(scheduler, ctx)
     scheduler.start()
     log.info(
         "marsad running: %d feeds, %d rules, %d channels, store %s",

@@ -16,7 +16,7 @@ def _feeds_config(
     config_path: str | None, db_path: str | None, log_level: str, purpose: str
 ) -> Config:
     """The config of a command that crawls, which needs feeds; logging set up for it."""
-    from marsad.scheduler.daemon import configure_logging
+    from marsad.scheduler.logs import configure_logging
 
     config = resolve_config(config_path, db_path)
     if not config.feeds:

@@ -59,7 +59,8 @@ def fresh_store_path(workdir: Path) -> Path:
 
 
 def run_demo(workdir: Path) -> int:
-    from marsad.scheduler.daemon import configure_logging, crawl_once
+    from marsad.scheduler.daemon import crawl_once
+    from marsad.scheduler.logs import configure_logging
 
     store = fresh_store_path(workdir)
     # A fixed secret from the environment if one is set, so a receiver can be pointed at it.

@@ -1,0 +1,90 @@
+"""The daemon's schedule: one APScheduler job per feed and one for delivery.
+
+Kept apart from :mod:`marsad.scheduler.daemon` so that what changes a feed's job (its first
+poll, its interval, adding or dropping it on a reload) lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.triggers.interval import IntervalTrigger
+
+from marsad.scheduler.jobs import deliver_pending, poll_feed
+from marsad.storage.feeds import feed_states, record_next_poll
+from marsad.times import to_iso
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from marsad.config import Config
+    from marsad.crawler.config import FeedConfig
+    from marsad.scheduler.jobs import JobContext
+
+DELIVERY_JOB_ID = "deliver"
+
+
+def feed_job_id(feed_name: str) -> str:
+    return f"feed:{feed_name}"
+
+
+def schedule_feeds(
+    scheduler: AsyncIOScheduler,
+    ctx: JobContext,
+    feeds: Sequence[FeedConfig],
+    firsts: dict[str, datetime],
+) -> None:
+    """One job per feed, first run at ``firsts[name]``; `marsad feeds` shows the next poll."""
+    ids = {name: state.id for name, state in feed_states(ctx.db, [f.name for f in feeds]).items()}
+    for feed in feeds:
+        job = scheduler.add_job(
+            poll_feed,
+            IntervalTrigger(seconds=feed.every, jitter=max(1, int(feed.every * 0.1))),
+            args=[ctx, feed],
+            id=feed_job_id(feed.name),
+            name=f"poll {feed.name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(feed.every),
+            next_run_time=firsts[feed.name],
+        )
+        if feed.name in ids and job.next_run_time is not None:
+            record_next_poll(ctx.db, ids[feed.name], to_iso(job.next_run_time))
+
+
+def schedule_delivery(
+    scheduler: AsyncIOScheduler, ctx: JobContext, config: Config, start: datetime
+) -> None:
+    scheduler.add_job(
+        deliver_pending,
+        IntervalTrigger(seconds=config.delivery.every),
+        args=[ctx],
+        id=DELIVERY_JOB_ID,
+        name="deliver pending alerts",
+        max_instances=1,
+        coalesce=True,
+        # APScheduler's default grace is 1 s: a pass due while the loop was busy a moment
+        # was skipped ("missed by 2.1 s"). A late pass is still wanted.
+        misfire_grace_time=max(60, int(config.delivery.every) * 4),
+        next_run_time=start,
+    )
+
+
+def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
+    """After each feed job runs, store when it runs next (`marsad feeds` shows it)."""
+
+    def note_next_poll(event: JobExecutionEvent) -> None:
+        if not event.job_id.startswith("feed:"):
+            return
+        job = scheduler.get_job(event.job_id)
+        if job is None or job.next_run_time is None:
+            return
+        states = feed_states(ctx.db, [event.job_id.removeprefix("feed:")])
+        for state in states.values():
+            record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
+
+    scheduler.add_listener(note_next_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
