@@ -88,3 +88,10 @@ def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
             record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
 
     scheduler.add_listener(note_next_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+
+def unschedule_feeds(scheduler: AsyncIOScheduler, names: Sequence[str]) -> None:
+    """Drop the jobs of these feeds (a poll running finishes; none starts after)."""
+    for name in names:
+        if scheduler.get_job(feed_job_id(name)) is not None:
+            scheduler.remove_job(feed_job_id(name))
