@@ -35,7 +35,14 @@ from marsad.arabic.morphology import (
     phrase_cores,
     word_cores,
 )
-from marsad.arabic.tokens import match_key, plain_keys, plain_words, token_pattern, token_spans
+from marsad.arabic.tokens import (
+    alef_spelling,
+    match_key,
+    plain_keys,
+    plain_words,
+    token_pattern,
+    token_spans,
+)
 
 SNIPPET_RADIUS = 80
 
@@ -285,7 +292,7 @@ class _ChunkCache:
                 out[chunk] = self._tokenised(chunk)
             elif not possible:
                 out[chunk] = _ONE_WORD
-            elif units := tuple(lexicon.analyse(key)):
+            elif units := tuple(lexicon.analyse(key, alef_spelling(word))):
                 start = chunk.index(word)
                 out[chunk] = (1, ((0, start, start + len(word), units),))
             else:
@@ -296,7 +303,7 @@ class _ChunkCache:
         spans = token_spans(chunk)
         found = []
         for local, (written, start, end) in enumerate(spans):
-            units = tuple(self._lexicon.analyse(match_key(written)))
+            units = tuple(self._lexicon.analyse(match_key(written), alef_spelling(written)))
             if units:
                 found.append((local, start, end, units))
         return len(spans), tuple(found)
@@ -444,11 +451,18 @@ def _spellings(text: str, keyword: Keyword) -> list[tuple[tuple[tuple[Core, ...]
     """The written variants of one spelling of ``keyword``, each saying whether it is an
     Arabic spelling of a Latin designation."""
     exact = keyword.exact
-    keys = [match_key(w) for w in token_pattern().findall(text)]
+    written = token_pattern().findall(text)
+    keys = [match_key(w) for w in written]
     if not keys:
         return []
     if len(keys) == 1:
-        cores = word_cores(keys[0], exact=exact, verbs=keyword.verbs, plurals=keyword.plurals)
+        cores = word_cores(
+            keys[0],
+            exact=exact,
+            verbs=keyword.verbs,
+            plurals=keyword.plurals,
+            spelled=alef_spelling(written[0]),
+        )
         return [((cores,), False)]
     spellings = [(phrase_cores(keys, exact=exact), False)]
     if not exact:

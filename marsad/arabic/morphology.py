@@ -345,13 +345,16 @@ class Core:
     ``pattern`` says how it was derived (``VII``, ``مفعل → مفاعل``), for people reading
     ``marsad rules forms``; ``excluded`` are (prefix, suffix) pairs of its kind it does not
     take because the word they make is vetoed (:data:`arabic.wordlists.NOT_A_FORM`, a rule's
-    ``none``)."""
+    ``none``). ``alefs``: the core's letters as the keyword wrote them (see
+    :func:`arabic.tokens.alef_spelling`) when it wrote a hamza or a madda on an alef, which a
+    written word must not contradict (:func:`contradicts`)."""
 
     text: str
     kind: Kind
     form: str = CORE
     pattern: str = ""
     excluded: frozenset[tuple[str, str]] = frozenset()
+    alefs: str = ""
 
     @property
     def pairs(self) -> frozenset[tuple[str, str]]:
@@ -399,14 +402,51 @@ class Core:
 
 
 def word_cores(
-    key: str, *, exact: bool = False, verbs: bool | None = None, plurals: bool | None = None
+    key: str,
+    *,
+    exact: bool = False,
+    verbs: bool | None = None,
+    plurals: bool | None = None,
+    spelled: str | None = None,
 ) -> tuple[Core, ...]:
     """The cores of a single-word keyword (given as a match key).
 
     ``verbs`` and ``plurals``: None derives what is safe for the keyword's shape, True also
     what is derived only on request (the verbs of any form I masdar, the plurals of a
-    three-letter noun), False neither its verbs nor its broken plurals.
+    three-letter noun), False neither its verbs nor its broken plurals. ``spelled``: the
+    keyword's :func:`arabic.tokens.alef_spelling`, when it has one; the cores that are its
+    own letters then keep its hamzas and maddas (:attr:`Core.alefs`).
     """
+    cores = _word_cores(key, exact=exact, verbs=verbs, plurals=plurals)
+    return _with_alefs(cores, key, spelled) if spelled else cores
+
+
+def _with_alefs(cores: tuple[Core, ...], key: str, spelled: str) -> tuple[Core, ...]:
+    out = []
+    for core in cores:
+        at = key.find(core.text)
+        alefs = spelled[at : at + len(core.text)] if at >= 0 else ""
+        out.append(replace(core, alefs=alefs) if _MADDA_OR_HAMZA & set(alefs) else core)
+    return tuple(out)
+
+
+_MADDA_OR_HAMZA = frozenset("أإآ")
+
+
+def contradicts(alefs: str, written: str) -> bool:
+    """Whether a written word's letters (``written``, in alef spelling) put a madda where a
+    core's ``alefs`` have a hamza, or a hamza where they have a madda: then it is another
+    word (مآرب "aims" is not مأرب, the town; آثار "traces" is not أثار "stirred up"). A bare
+    alef, and the choice between أ and إ, are spelling habits and contradict nothing."""
+    for a, b in zip(alefs, written, strict=True):
+        if a != b and a in _MADDA_OR_HAMZA and b in _MADDA_OR_HAMZA and "آ" in (a, b):
+            return True
+    return False
+
+
+def _word_cores(
+    key: str, *, exact: bool = False, verbs: bool | None = None, plurals: bool | None = None
+) -> tuple[Core, ...]:
     if exact or not _is_arabic(key):
         return (Core(key, EXACT),)
     if key.startswith(ARTICLE) and len(key) > 4 and not _derived_verb_cores(key, had_ta=False):
@@ -414,7 +454,7 @@ def word_cores(
         bare = key[2:]
         if _derived_verb_cores(bare.removesuffix("ة"), had_ta=bare.endswith("ة")):
             # الانسحاب is the common noun انسحاب written with its article.
-            return word_cores(bare, verbs=verbs, plurals=plurals)
+            return _word_cores(bare, verbs=verbs, plurals=plurals)
         # Otherwise a keyword written with ال is a name (القيارة, القائم): the article stays,
         # so «قائم» ("standing") is not «القائم» (the town).
         return _name_cores(bare)
@@ -688,8 +728,9 @@ class Lexicon(Generic[T]):
     """Cores to payloads; :meth:`analyse` returns the payloads a written word carries."""
 
     def __init__(self) -> None:
-        # Per core text, the (prefix, suffix) pairs it is accepted with and its payload.
-        self._cores: dict[str, list[tuple[frozenset[tuple[str, str]], T]]] = {}
+        # Per core text, the (prefix, suffix) pairs it is accepted with, its payload and its
+        # alef spelling ("" for none).
+        self._cores: dict[str, list[tuple[frozenset[tuple[str, str]], T, str]]] = {}
         # How every affixed form of a core begins once its prefix is cut off: the first
         # _HEAD letters of core + suffix. Most words of a text begin no such way after any
         # prefix, and this rejects them before any split into core and suffix is tried.
@@ -704,8 +745,9 @@ class Lexicon(Generic[T]):
             self._heads.update((text + s)[:_HEAD] for s in affixed)
         pairs = core.pairs
         entries = self._cores.setdefault(text, [])
-        if not any(p == pairs and q == payload for p, q in entries):
-            entries.append((pairs, payload))
+        entry = (pairs, payload, core.alefs)
+        if entry not in entries:
+            entries.append(entry)
 
     def __len__(self) -> int:
         return len(self._cores)
@@ -724,15 +766,20 @@ class Lexicon(Generic[T]):
         )
         return list(map(any, zip(*checks, strict=True)))
 
-    def analyse(self, key: str) -> list[T]:
-        """Payloads of every core that ``key`` is an accepted form of, each once."""
+    def analyse(self, key: str, spelled: str | None = None) -> list[T]:
+        """Payloads of every core that ``key`` is an accepted form of, each once.
+
+        ``spelled``: the word's :func:`arabic.tokens.alef_spelling`, if it has one; a core
+        whose hamzas and maddas it contradicts does not count."""
         found: list[T] = []
         cores = self._cores
         whole = cores.get(key)
         if whole is not None:
-            for pairs, payload in whole:
+            for pairs, payload, alefs in whole:
                 # Two kinds of one core (تبادل: noun and past stem) may both take no affix.
-                if ("", "") in pairs and payload not in found:
+                if ("", "") not in pairs or payload in found:
+                    continue
+                if not (alefs and spelled and contradicts(alefs, spelled)):
                     found.append(payload)
         n = len(key)
         heads = self._heads
@@ -757,7 +804,9 @@ class Lexicon(Generic[T]):
                 entries = cores.get(key[plen:cut])
                 if entries is None:
                     continue
-                for pairs, payload in entries:
+                for pairs, payload, alefs in entries:
                     if (prefix, suffix) in pairs and payload not in found:
+                        if alefs and spelled and contradicts(alefs, spelled[plen:cut]):
+                            continue
                         found.append(payload)
         return found

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from itertools import repeat
 
-from marsad.arabic.normalize import normalize_word
+from marsad.arabic.normalize import normalize_word, normalize_word_keep_alefs
 
 # Arabic letters, including the presentation forms that NFKC later unfolds.
 _AR_LETTERS = (
@@ -40,6 +40,18 @@ def match_key(word: str) -> str:
     """The form a single word is compared in: :func:`normalize` with ة kept apart from ه and
     the hamza seats ؤ ئ folded to ء."""
     return normalize_word(word, keep_ta_marbuta=True).translate(_SEATS)
+
+
+_ALEF_SEATS = frozenset("أإآ")
+
+
+def alef_spelling(word: str) -> str | None:
+    """``word`` letter for letter as :func:`match_key` gives it, but with the hamza and madda
+    of its alefs (أ إ آ) as written; None when it writes none (then there is nothing to tell
+    apart, and the hot loop computes nothing)."""
+    if _ALEF_SEATS.isdisjoint(word):
+        return None
+    return normalize_word_keep_alefs(word).translate(_SEATS)
 
 
 # A word of plain Arabic letters (tatweel after the first): _TOKEN takes it whole, as one word.
