@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
 from marsad.storage.models import FeedState
+from marsad.times import to_iso
 
 # The fetch state a feed starts with, and gets back when its URL changes or a person resets it.
 _FRESH_FETCH_STATE = """
     etag = NULL, last_modified = NULL, body_hash = NULL, last_status = NULL,
-    consecutive_failures = 0, last_error = NULL, backoff_until = NULL
+    consecutive_failures = 0, last_error = NULL, backoff_until = NULL, failures_since = NULL
 """
 # The reason an entry being fetched carries until it is stored: if the crawl dies, it stays.
 NOT_STORED_YET = "fetched by a crawl that ended before it was stored"
@@ -148,7 +150,7 @@ def record_feed_fetched(
             etag = coalesce(:etag, etag), last_modified = coalesce(:lm, last_modified),
             body_hash = coalesce(:hash, body_hash),
             consecutive_failures = 0, last_error = NULL, backoff_until = NULL,
-            fetch_count = fetch_count + 1,
+            failures_since = NULL, fetch_count = fetch_count + 1,
             items_total = items_total + :new,
             last_new_item_at = CASE WHEN :new > 0 THEN :now ELSE last_new_item_at END
         WHERE id = :id
@@ -179,7 +181,7 @@ def record_feed_failed(
         UPDATE feeds SET
             last_fetch_at = :now, last_status = :status, last_error = :error,
             consecutive_failures = consecutive_failures + 1, backoff_until = :until,
-            fetch_count = fetch_count + 1
+            failures_since = coalesce(failures_since, :now), fetch_count = fetch_count + 1
         WHERE id = :id
         """,
         {"now": now, "status": status, "error": error, "until": backoff_until, "id": feed_id},
@@ -339,9 +341,37 @@ def note_entry_failure(db: Database, feed_id: int, key: str, *, reason: str, now
     )
 
 
-# -- health, for people --------------------------------------------------------------------------
+# -- health, for people and probes --------------------------------------------------------------
 
 Row = dict[str, Any]
+
+# Every state a feed is counted in by feed_state_counts, each feed in exactly one.
+FEED_STATES = ("ok", "failing", "silent", "backing_off", "retired")
+
+
+def feed_state_counts(db: Database, now: datetime | str) -> dict[str, int]:
+    """How many feeds are in each of :data:`FEED_STATES` at ``now`` (every key present).
+
+    retired: no longer in the config. failing and silent: as last told on the [health]
+    channels (marsad.crawler.health). backing_off: waiting after failures that have not made
+    it failing yet. ok: the rest (a feed never fetched too). One query, for probes and metrics.
+    """
+    stamp = now if isinstance(now, str) else to_iso(now)
+    counts = dict.fromkeys(FEED_STATES, 0)
+    for row in db.query(
+        """
+        SELECT CASE
+            WHEN retired_at IS NOT NULL THEN 'retired'
+            WHEN health = 'failing' THEN 'failing'
+            WHEN backoff_until > :now THEN 'backing_off'
+            WHEN health = 'silent' THEN 'silent'
+            ELSE 'ok' END AS state, count(*) AS n
+        FROM feeds GROUP BY state
+        """,
+        {"now": stamp},
+    ):
+        counts[row["state"]] = int(row["n"])
+    return counts
 
 
 def feed_health(db: Database, *, needing_attention: bool = False) -> list[Row]:

@@ -516,6 +516,183 @@ def m0011_search_vocabulary(db: Database) -> None:
     db.execute("CREATE VIRTUAL TABLE articles_fts_vocab USING fts5vocab(articles_fts, 'row')")
 
 
+@migrations(name="0013_source_health")
+def m0013_source_health(db: Database) -> None:
+    # Source health and adaptive polling (marsad.crawler.health, marsad.crawler.polling), and
+    # the outbox carrying notices about them (health alerts) beside article alerts.
+    for statement in (
+        # The first failure of the current run of failures (NULL once a fetch succeeds): a feed
+        # is failing after N failures in a row or failures spanning a time, and says since when.
+        "ALTER TABLE feeds ADD COLUMN failures_since TEXT",
+        # The state last told to people ('ok', 'failing' or 'silent') and since when it holds
+        # (failing: the first failure; silent: the last time something new arrived).
+        "ALTER TABLE feeds ADD COLUMN health TEXT NOT NULL DEFAULT 'ok' "
+        "CHECK (health IN ('ok', 'failing', 'silent'))",
+        "ALTER TABLE feeds ADD COLUMN health_since TEXT",
+        "ALTER TABLE feeds ADD COLUMN health_changed_at TEXT",
+        # When the feed's first reading ended: arrivals after it count towards its rate (its
+        # first reading's backlog does not).
+        "ALTER TABLE feeds ADD COLUMN watched_since TEXT",
+        # The interval its job runs at now (seconds) and why; the feed's own hints (ttl,
+        # sy:updatePeriod, Cache-Control, Expires, Retry-After) as a shortest interval, and
+        # which said it; the stretch that polls finding nothing new put on its interval.
+        "ALTER TABLE feeds ADD COLUMN poll_every REAL",
+        "ALTER TABLE feeds ADD COLUMN poll_reason TEXT",
+        "ALTER TABLE feeds ADD COLUMN hint_every REAL",
+        "ALTER TABLE feeds ADD COLUMN hint_reason TEXT",
+        "ALTER TABLE feeds ADD COLUMN poll_stretch REAL NOT NULL DEFAULT 1.0",
+        # A feed's arrivals in time order: its rate and its usual gap are read per poll.
+        "CREATE INDEX articles_feed_fetched ON articles(feed_id, fetched_at) "
+        "WHERE feed_id IS NOT NULL",
+        # What a health alert tells: a feed failing, silent or recovered; a channel failing or
+        # recovered; alerts gone to dead letters. One row per change of state, each alert of it
+        # (one per [health] channel) points here.
+        """
+        CREATE TABLE health_events (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL CHECK (subject IN ('feed', 'channel', 'delivery')),
+            name TEXT NOT NULL,
+            event TEXT NOT NULL,
+            since TEXT,
+            detail TEXT,
+            facts TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX health_events_subject ON health_events(subject, name, created_at)",
+        # Each channel's delivery health as last told: failing once its sends have all failed
+        # for long enough.
+        """
+        CREATE TABLE channel_health (
+            channel TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'failing')),
+            since TEXT,
+            changed_at TEXT,
+            last_error TEXT
+        )
+        """,
+        # The outbox gains a kind: 'article' alerts (an article and its story, as before) and
+        # 'health' alerts (a health event, no article). SQLite cannot drop NOT NULL in place:
+        # the table is rebuilt under the views that read it, its ids kept. Its deliveries are
+        # set aside meanwhile: dropping a parent table with children fails the foreign keys
+        # (a rename does not clear the count), and foreign_keys cannot be turned off inside a
+        # migration's transaction. dead_noticed: a dead article alert already told in a
+        # dead-letters notice (those dead before this migration count as told).
+        "DROP VIEW IF EXISTS story_overview",
+        "DROP VIEW IF EXISTS alert_deliveries",
+        """
+        CREATE TABLE alerts_0013 (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER REFERENCES articles(id),
+            story_id INTEGER REFERENCES stories(id),
+            rule TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            claimed_by TEXT,
+            lease_until TEXT,
+            kind TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'health')),
+            health_event_id INTEGER REFERENCES health_events(id),
+            dead_noticed INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (story_id, rule, channel),
+            CHECK (
+                (kind = 'article' AND article_id IS NOT NULL AND story_id IS NOT NULL)
+                OR (kind = 'health' AND health_event_id IS NOT NULL)
+            )
+        )
+        """,
+        """
+        INSERT INTO alerts_0013 (
+            id, article_id, story_id, rule, channel, idempotency_key, payload, status,
+            attempts, next_attempt_at, last_error, created_at, sent_at, claimed_by,
+            lease_until, kind, dead_noticed
+        )
+        SELECT id, article_id, story_id, rule, channel, idempotency_key, payload, status,
+            attempts, next_attempt_at, last_error, created_at, sent_at, claimed_by,
+            lease_until, 'article', status = 'dead'
+        FROM alerts
+        """,
+        "CREATE TEMP TABLE deliveries_0013 AS SELECT * FROM deliveries",
+        "DELETE FROM deliveries",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_0013 RENAME TO alerts",
+        "INSERT INTO deliveries SELECT * FROM temp.deliveries_0013",
+        "DROP TABLE temp.deliveries_0013",
+        "CREATE INDEX alerts_due ON alerts(status, next_attempt_at)",
+        "CREATE INDEX alerts_dead_unnoticed ON alerts(id) "
+        "WHERE status = 'dead' AND dead_noticed = 0",
+        # 0008's views, as they were, over the rebuilt table (alert_deliveries lists article
+        # alerts only: a health alert's event is in health_events).
+        """
+        CREATE VIEW story_overview AS
+        SELECT
+            s.id AS story_id,
+            coalesce(o.title, s.title) AS title,
+            s.original_id,
+            o.source AS original_source,
+            o.url AS original_url,
+            coalesce(o.published, o.fetched_at) AS original_published,
+            s.article_count,
+            max(s.article_count - 1, 0) AS copy_count,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            s.first_seen,
+            s.last_seen,
+            (SELECT group_concat(rule, ', ') FROM (
+                SELECT DISTINCT m.rule FROM matches m JOIN articles x ON x.id = m.article_id
+                WHERE x.story_id = s.id ORDER BY m.rule)) AS rules,
+            (SELECT count(*) FROM alerts al WHERE al.story_id = s.id)
+                + (SELECT count(*) FROM stories g JOIN alerts al ON al.story_id = g.id
+                   WHERE g.merged_into = s.id) AS alert_count
+        FROM stories s
+        LEFT JOIN articles o ON o.id = s.original_id
+        WHERE s.merged_into IS NULL AND s.article_count > 0
+        """,
+        """
+        CREATE VIEW alert_deliveries AS
+        SELECT
+            al.id AS alert_id,
+            al.created_at,
+            al.rule,
+            al.channel,
+            al.status,
+            al.attempts,
+            al.last_error,
+            al.next_attempt_at,
+            al.sent_at,
+            s.id AS story_id,
+            al.article_id,
+            a.title,
+            a.source,
+            a.url,
+            coalesce(a.published, a.fetched_at) AS published,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            (SELECT count(*) FROM deliveries d WHERE d.alert_id = al.id) AS delivery_count,
+            (SELECT max(d.attempted_at) FROM deliveries d WHERE d.alert_id = al.id)
+                AS last_attempt_at,
+            (SELECT d.status_code FROM deliveries d WHERE d.alert_id = al.id
+                ORDER BY d.attempted_at DESC, d.id DESC LIMIT 1) AS last_status_code
+        FROM alerts al
+        JOIN articles a ON a.id = al.article_id
+        JOIN stories held ON held.id = al.story_id
+        JOIN stories s ON s.id = coalesce(held.merged_into, held.id)
+        """,
+    ):
+        db.execute(statement)
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

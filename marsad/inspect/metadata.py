@@ -24,6 +24,12 @@ TABLES: dict[str, str] = {
         "as the article and sent by the delivery job."
     ),
     "deliveries": "Every attempt to deliver an alert, successful or not.",
+    "health_events": (
+        "Source and delivery health, one row per change of state: a feed failing, silent or "
+        "recovered, a channel failing or recovered, alerts gone to dead letters. Each health "
+        "alert (one per [health] channel) points at its event."
+    ),
+    "channel_health": "Each alert channel's delivery health as last told: ok or failing.",
     "sightings": "Every time a feed listed an article the store already held (same URL or GUID).",
     "articles_fts": (
         "FTS5 index over articles.title_norm and articles.text_norm. Normalise a query with "
@@ -98,6 +104,30 @@ COLUMNS: dict[str, dict[str, str]] = {
         "items_total": "New articles ever found in this feed.",
         "created_at": "When the feed was first registered.",
         "retired_at": "When the feed left the config: kept for history, never counted failing.",
+        "failures_since": "First failure of the current run of failures (null after a success).",
+        "health": (
+            '"ok", "failing" or "silent": the state last told on the [health] channels (one '
+            "alert on entering it, one on recovering)."
+        ),
+        "health_since": (
+            "Since when that state holds: failing, the first failure; silent, the last time "
+            "something new arrived."
+        ),
+        "health_changed_at": "When marsad noticed the change of state and raised its alert.",
+        "watched_since": (
+            "When the feed's first reading ended: arrivals after it make its publishing rate."
+        ),
+        "poll_every": "The interval (seconds) its job runs at now: adaptive, or its fixed every.",
+        "poll_reason": 'Why that interval: "45m: 9 new in 7d", "2h: ttl", "fixed", ...',
+        "hint_every": (
+            "The feed's own shortest interval (seconds), from <ttl>, sy:updatePeriod, "
+            "Cache-Control max-age, Expires or Retry-After: never polled more often."
+        ),
+        "hint_reason": "Which hint said so, as read.",
+        "poll_stretch": (
+            "Factor on the adaptive interval: grows while polls find nothing new, shrinks when "
+            "a poll finds nothing it knew (entries may have been missed)."
+        ),
     },
     "stories": {
         "id": "Story id.",
@@ -195,6 +225,29 @@ COLUMNS: dict[str, dict[str, str]] = {
         "sent_at": "When it was delivered.",
         "claimed_by": "The delivery pass sending it now (null when none is).",
         "lease_until": "The claim lapses at this time, so a pass that died lets another send it.",
+        "kind": (
+            '"article" (a watch rule matched an article of a story) or "health" (a feed or '
+            "channel changed state, alerts went to dead letters: see health_event_id)."
+        ),
+        "health_event_id": "For a health alert, the event it tells (health_events).",
+        "dead_noticed": "A dead article alert already told in a dead-letters health alert.",
+    },
+    "health_events": {
+        "id": "Event id.",
+        "subject": '"feed", "channel" or "delivery".',
+        "name": "The feed's or channel's name (\"dead letters\" for delivery).",
+        "event": '"failing", "silent", "recovered" or "dead_letters".',
+        "since": "When the state began (first failure, last new item).",
+        "detail": "The last error, or what happened, for people.",
+        "facts": "JSON: the figures behind the decision (failures, thresholds, gap, ...).",
+        "created_at": "When marsad noticed it and queued its alerts.",
+    },
+    "channel_health": {
+        "channel": "Channel name from the config.",
+        "state": '"ok" or "failing" (every send failed for [health] channel_failing_after).',
+        "since": "First failed attempt of the current run of failures.",
+        "changed_at": "When marsad noticed the change of state.",
+        "last_error": "Why the last attempt failed.",
     },
     "deliveries": {
         "id": "Attempt id.",
