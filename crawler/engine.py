@@ -25,6 +25,7 @@ from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.utils.misc import load_object
 
+from marsad.crawler.pipelines import rules_replaced
 from marsad.crawler.poll import CrawlReport, Poll, empty_report
 from marsad.crawler.runner import crawler_settings, due_jobs
 from marsad.crawler.shared import share
@@ -161,6 +162,13 @@ class CrawlEngine:
         finally:
             self._polls.discard(poll)
         return poll.report(skipped)
+
+    def replace_rules(self, rules: RuleIndex) -> None:
+        """Match every article stored from now on against ``rules`` (a reload of the config):
+        an article in flight is matched by the old rules or the new, each as a whole."""
+        self.rules = rules
+        if self._crawler is not None:
+            self._crawler.signals.send_catch_log(rules_replaced, rules=rules)
 
     async def stop(self) -> None:
         """Close the spider (requests not yet sent are dropped: their entries are still owed in

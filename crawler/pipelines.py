@@ -19,6 +19,7 @@ from marsad.crawler.items import ArticleItem, EntryNotStored
 from marsad.crawler.problems import ARTICLE_NOT_STORED, report_problem
 from marsad.crawler.shared import shared_rules, shared_store
 from marsad.crawler.signals import Problem
+from marsad.crawler.telemetry import note_copy
 from marsad.ingest import ingest_article
 from marsad.storage.feeds import note_entry_failure, settle_feed_entry
 from marsad.storage.transactions import write_transaction
@@ -36,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 BATCH_ARTICLES = 50
 BATCH_SECONDS = 0.2
+
+# Sent (with ``rules=``, a RuleIndex) by CrawlEngine.replace_rules when the daemon reloads its
+# config: each article is matched against the rules in force when its write runs, so an article
+# in flight meets the old index or the new one, never parts of each.
+rules_replaced = object()
 
 
 @dataclass
@@ -72,7 +78,13 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        return cls(crawler, shared_store(crawler.settings), shared_rules(crawler.settings))
+        pipeline = cls(crawler, shared_store(crawler.settings), shared_rules(crawler.settings))
+        crawler.signals.connect(pipeline.use_rules, signal=rules_replaced)
+        return pipeline
+
+    def use_rules(self, rules: RuleIndex) -> None:
+        """The rules articles are matched against from the next write on (a reload)."""
+        self.rules = rules
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, ArticleItem | EntryNotStored):
@@ -118,6 +130,8 @@ class StorePipeline:
             return
         self._inc(item.poll, f"articles_{result.status}")
         self._inc(item.poll, "alerts_queued", result.alerts_queued)
+        if result.status == "copy":
+            note_copy(self.crawler, self.store, result.article_id)
 
     async def _note_failure(self, feed_id: int, key: str, reason: str) -> None:
         def write() -> None:

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from marsad.scheduler.reactor import run_on_reactor
@@ -22,9 +22,15 @@ from marsad.scheduler.reactor import run_on_reactor
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from marsad.alerts.delivery import DeliverySession
     from marsad.config import Config
     from marsad.crawler.poll import CrawlReport
     from marsad.scheduler.jobs import JobContext
+    from marsad.scheduler.logs import FirstRound
+    from marsad.scheduler.maintenance import PruneSchedule
+    from marsad.scheduler.reload import ReloadPlan
 
 log = logging.getLogger("marsad.daemon")
 
@@ -34,11 +40,13 @@ SHUTDOWN_GRACE_SECONDS = 60.0
 FORCED_EXIT_CODE = 130
 
 
-def run_daemon(config: Config) -> int:
+def run_daemon(config: Config, *, db_override: str | None = None) -> int:
     """Run the daemon until a signal stops it; 2 at once when another one watches the store.
 
     The store's daemon lock is taken before anything starts and held until the process ends.
     ``marsad crawl`` and ``marsad deliver`` need no lock: delivery claims each alert it sends.
+    SIGHUP re-reads ``config.source_path`` (with ``db_override``, the ``--db`` it started with):
+    :mod:`marsad.scheduler.reload`.
     """
     from marsad.storage.daemon_lock import DaemonLock, StoreInUse
 
@@ -48,7 +56,7 @@ def run_daemon(config: Config) -> int:
         print(f"marsad: {exc}", file=sys.stderr)
         return 2
     with lock:
-        return run_on_reactor(lambda: _daemon_main(config))
+        return run_on_reactor(lambda: _daemon_main(config, db_override=db_override))
 
 
 def crawl_once(
@@ -113,14 +121,24 @@ async def _crawl_once_main(
     return crawl_exit_code(report)
 
 
-async def _daemon_main(config: Config) -> int:
+async def _daemon_main(config: Config, *, db_override: str | None = None) -> int:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from marsad.scheduler.first_polls import first_poll_times
-    from marsad.scheduler.schedule import record_next_polls, schedule_delivery, schedule_feeds
+    from marsad.scheduler.logs import FirstRound
+    from marsad.scheduler.maintenance import prune_schedule, prune_wanted
+    from marsad.scheduler.schedule import (
+        record_next_polls,
+        schedule_delivery,
+        schedule_feeds,
+        schedule_prune,
+    )
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    # Set by SIGHUP, cleared when a reload starts: one arriving during a reload is one more
+    # reload after it, never one beside it.
+    reload_wanted = asyncio.Event()
     signals_seen = 0
 
     def on_signal(signum: int) -> None:
@@ -134,9 +152,16 @@ async def _daemon_main(config: Config) -> int:
             log.warning("%s again: forcing exit; undelivered alerts stay in the outbox", name)
             os._exit(FORCED_EXIT_CODE)
 
-    # Before anything starts: a stop asked for while the daemon starts is a graceful one too.
+    # Before anything starts: a stop asked for while the daemon starts is a graceful one too,
+    # and a reload asked for then is done once it runs (SIGHUP's default would end it).
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
+    try:
+        prune_times = prune_schedule(os.environ)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
 
     ctx = await _build_context(config, warm_workers=True)
     if stop.is_set():
@@ -149,7 +174,12 @@ async def _daemon_main(config: Config) -> int:
     # jitter keeps them from lining up again.
     schedule_feeds(scheduler, ctx, config.feeds, first_poll_times(config.feeds, start))
     schedule_delivery(scheduler, ctx, config, start)
+    if prune_wanted(config.retention):
+        first_prune = start + timedelta(seconds=prune_times.first)
+        schedule_prune(scheduler, ctx, first_prune, prune_times.every)
     record_next_polls(scheduler, ctx)
+    first_round = FirstRound(feed.name for feed in config.feeds)
+    _report_first_round(scheduler, first_round)
     scheduler.start()
     log.info(
         "marsad running: %d feeds, %d rules, %d channels, store %s",
@@ -158,8 +188,13 @@ async def _daemon_main(config: Config) -> int:
         len(config.channels),
         config.store_path,
     )
+    reloader = _Reloader(ctx, scheduler, db_override, first_round, prune_times)
+    reloads = loop.create_task(reloader.serve(reload_wanted, stop))
     await stop.wait()
     ctx.stopping.set()
+    # A reload under way ends first (it is short: no network I/O), so the jobs it adds are
+    # paused and waited for with the others.
+    await reloads
 
     # Order matters: pause scheduling, let in-flight jobs finish, only then stop
     # the crawler engine and shut the scheduler down; the reverse cancels a crawl mid-run.
@@ -177,6 +212,166 @@ async def _daemon_main(config: Config) -> int:
         await ctx.engine.stop()
         await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
     scheduler.shutdown(wait=False)
+    # Delivery sessions a reload replaced close once the pass on them ends (passes stop
+    # claiming once ctx.stopping is set).
+    await reloader.closed()
     await _close_context(ctx)
     log.info("marsad stopped")
     return 0
+
+
+def _report_first_round(scheduler: AsyncIOScheduler, first_round: FirstRound) -> None:
+    """Log the first round's progress (feeds polled once / all) as its polls end."""
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+
+    from marsad.scheduler.schedule import feed_job_id
+
+    prefix = feed_job_id("")
+
+    def on_poll(event: JobExecutionEvent) -> None:
+        if first_round.finished or not event.job_id.startswith(prefix):
+            return
+        line = first_round.polled(event.job_id.removeprefix(prefix))
+        if line is not None:
+            log.info("%s", line)
+
+    scheduler.add_listener(on_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+
+class _Reloader:
+    """Applies SIGHUP's reloads (:func:`marsad.scheduler.reload.plan_reload`), one at a time."""
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        scheduler: AsyncIOScheduler,
+        db_override: str | None,
+        first_round: FirstRound,
+        prune_times: PruneSchedule,
+    ) -> None:
+        self.ctx = ctx
+        self.scheduler = scheduler
+        self.db_override = db_override
+        self.first_round = first_round
+        self.prune_times = prune_times
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def serve(self, wanted: asyncio.Event, stop: asyncio.Event) -> None:
+        """Reload each time ``wanted`` is set, until ``stop`` is."""
+        while not stop.is_set():
+            waits = {asyncio.ensure_future(wanted.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in pending:
+                waiting.cancel()
+            if stop.is_set():
+                return
+            wanted.clear()
+            try:
+                self.reload()
+            except Exception as exc:  # the daemon goes on; what was applied stays applied
+                log.exception("SIGHUP: reload failed part-way: %s", exc)
+
+    def reload(self) -> None:
+        """Read the config file again and apply what changed, or say in one line why not."""
+        from marsad.config import ConfigError, load_config
+        from marsad.scheduler.reload import plan_reload, reload_problem
+
+        running = self.ctx.config
+        if running.source_path is None:
+            log.warning("SIGHUP: no config file to re-read; going on as before")
+            return
+        try:
+            read = load_config(running.source_path, db_override=self.db_override)
+        except ConfigError as exc:
+            log.error("SIGHUP: config not reloaded, still running on the one before: %s", exc)
+            return
+        problem = reload_problem(read)
+        if problem is not None:
+            log.error("SIGHUP: config not reloaded, still running on the one before: %s", problem)
+            return
+        plan = plan_reload(running, read)
+        self.apply(plan)
+        if plan.needs_restart:
+            log.warning("%s", plan.summary())
+        else:
+            log.info("%s", plan.summary())
+
+    def apply(self, plan: ReloadPlan) -> None:
+        """What can fail (compiling rules, the store) before anything changes; then the jobs,
+        the engine's rules and the delivery session."""
+        from marsad.alerts.delivery import open_delivery
+        from marsad.alerts.matching import compile_rules
+        from marsad.crawler.runner import register_feeds
+        from marsad.scheduler.first_polls import first_poll_times
+        from marsad.scheduler.schedule import (
+            DELIVERY_JOB_ID,
+            schedule_feeds,
+            unschedule_feeds,
+        )
+        from marsad.times import utc_now
+
+        ctx, config = self.ctx, plan.config
+        rules = compile_rules(config.rules, alerts=config.alerts) if plan.rules_changed else None
+        if plan.feeds_touched:
+            # New feeds registered, changed URLs start fresh, removed feeds retired: one
+            # transaction, so a store that refuses leaves the old feeds running as they were.
+            register_feeds(ctx.db, config.feeds, utc_now())
+        ctx.config = config
+
+        if plan.feeds_touched:
+            renewed = [*plan.feeds_added, *plan.feeds_changed]
+            # A poll running for a removed or changed feed finishes; none starts after.
+            unschedule_feeds(
+                self.scheduler, [*plan.feeds_removed, *(f.name for f in plan.feeds_changed)]
+            )
+            now = datetime.now(UTC)
+            schedule_feeds(self.scheduler, ctx, renewed, first_poll_times(renewed, now))
+            self.first_round.add(f.name for f in plan.feeds_added)
+            line = self.first_round.drop(plan.feeds_removed)
+            if line is not None:
+                log.info("%s", line)
+
+        if rules is not None:
+            ctx.engine.replace_rules(rules)
+            ctx.rules = rules
+
+        if plan.delivery_changed:
+            replaced = ctx.delivery
+            ctx.delivery = open_delivery(config.channels, config.delivery)
+            closing = asyncio.get_running_loop().create_task(self._close_after_pass(replaced))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        if plan.delivery_every_changed:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            self.scheduler.reschedule_job(
+                DELIVERY_JOB_ID, trigger=IntervalTrigger(seconds=config.delivery.every)
+            )
+        if plan.retention_changed:
+            self._reschedule_prune(config)
+
+    def _reschedule_prune(self, config: Config) -> None:
+        from marsad.scheduler.maintenance import PRUNE_JOB_ID, prune_wanted
+        from marsad.scheduler.schedule import schedule_prune
+
+        scheduled = self.scheduler.get_job(PRUNE_JOB_ID) is not None
+        if prune_wanted(config.retention) and not scheduled:
+            first = datetime.now(UTC) + timedelta(seconds=self.prune_times.first)
+            schedule_prune(self.scheduler, self.ctx, first, self.prune_times.every)
+        elif not prune_wanted(config.retention) and scheduled:
+            self.scheduler.remove_job(PRUNE_JOB_ID)
+
+    async def _close_after_pass(self, session: DeliverySession) -> None:
+        # A pass takes the lock and reads ctx.delivery inside it: the next one uses the new
+        # session, and the one running on the old session ends before the old one closes.
+        async with self.ctx.delivery_lock:
+            pass
+        try:
+            await session.aclose()
+        except Exception as exc:  # its senders are gone either way
+            log.warning("closing the replaced delivery session: %s: %s", type(exc).__name__, exc)
+
+    async def closed(self) -> None:
+        """Wait until the delivery sessions reloads replaced are closed."""
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=SHUTDOWN_GRACE_SECONDS)

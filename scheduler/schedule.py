@@ -95,3 +95,24 @@ def unschedule_feeds(scheduler: AsyncIOScheduler, names: Sequence[str]) -> None:
     for name in names:
         if scheduler.get_job(feed_job_id(name)) is not None:
             scheduler.remove_job(feed_job_id(name))
+
+
+def schedule_prune(
+    scheduler: AsyncIOScheduler, ctx: JobContext, first: datetime, every: float
+) -> None:
+    """The prune job (:func:`marsad.scheduler.maintenance.prune_job`): first at ``first``, then
+    every ``every`` seconds; one run at a time, a late one still wanted (the loop was busy)."""
+    from marsad.scheduler.maintenance import PRUNE_JOB_ID, prune_job
+
+    scheduler.add_job(
+        prune_job,
+        IntervalTrigger(seconds=every),
+        args=[ctx],
+        id=PRUNE_JOB_ID,
+        name="prune what [retention] says is old",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(60, int(every)),
+        next_run_time=first,
+        replace_existing=True,
+    )

@@ -10,10 +10,20 @@ from marsad.cli.common import emit_json, fail, json_option, resolve_config, stor
 from marsad.config import Config
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+_log_level_option = click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
+# The formats of marsad.scheduler.logs.LOG_FORMATS (not imported here: it imports the formatter).
+_log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line a record, for people; json: one JSON object a line "
+    "(time, level, logger, message), for a log pipeline. Times are UTC, ISO 8601.",
+)
 
 
 def _feeds_config(
-    config_path: str | None, db_path: str | None, log_level: str, purpose: str
+    config_path: str | None, db_path: str | None, log_level: str, log_format: str, purpose: str
 ) -> Config:
     """The config of a command that crawls, which needs feeds; logging set up for it."""
     from marsad.scheduler.logs import configure_logging
@@ -21,22 +31,37 @@ def _feeds_config(
     config = resolve_config(config_path, db_path)
     if not config.feeds:
         fail(f"no [[feeds]] in the config: nothing to {purpose} (see marsad.example.toml)")
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     return config
 
 
 @click.command("run")
 @store_options
-@click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
-def run_command(config_path: str | None, db_path: str | None, log_level: str) -> None:
-    """Run the daemon: poll every feed on its schedule, store, match and deliver alerts.
+@_log_level_option
+@_log_format_option
+def run_command(
+    config_path: str | None, db_path: str | None, log_level: str, log_format: str
+) -> None:
+    """Run the daemon: poll every feed on its schedule, store, match and deliver alerts, and
+    prune what [retention] says is old once a day.
 
     SIGTERM or SIGINT stops scheduling and lets in-flight crawls and deliveries finish, then
     exits 0; a second signal forces an immediate exit (alerts not yet sent stay queued).
+
+    SIGHUP re-reads the config file (with the same --db): new, changed and removed feeds,
+    rules, channels, [delivery], [alerts] and [retention] take effect without a restart;
+    [store] and [crawl] need one (the log says so). A config that does not load is reported
+    in one line and the daemon goes on with the one it has.
+
+    \b
+    The daily prune's schedule (seconds; for tests and trials):
+      MARSAD_PRUNE_FIRST  after the start (default 3600)
+      MARSAD_PRUNE_EVERY  between two prunes (default 86400)
     """
     from marsad.scheduler.daemon import run_daemon
 
-    raise SystemExit(run_daemon(_feeds_config(config_path, db_path, log_level, "watch")))
+    config = _feeds_config(config_path, db_path, log_level, log_format, "watch")
+    raise SystemExit(run_daemon(config, db_override=db_path))
 
 
 @click.command("crawl")
@@ -49,9 +74,15 @@ def run_command(config_path: str | None, db_path: str | None, log_level: str) ->
 @click.option("--force", is_flag=True, help="Fetch the feeds that back off after failures too.")
 @store_options
 @json_option
-@click.option("--log-level", type=_LOG_LEVELS, default="INFO", show_default=True)
+@_log_level_option
+@_log_format_option
 def crawl_command(
-    force: bool, config_path: str | None, db_path: str | None, as_json: bool, log_level: str
+    force: bool,
+    config_path: str | None,
+    db_path: str | None,
+    as_json: bool,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Fetch every feed once, store and match the new articles, deliver alerts, exit.
 
@@ -73,7 +104,7 @@ def crawl_command(
 
     from marsad.scheduler.daemon import crawl_once
 
-    config = _feeds_config(config_path, db_path, log_level, "crawl")
+    config = _feeds_config(config_path, db_path, log_level, log_format, "crawl")
     on_report = (lambda report: emit_json(asdict(report))) if as_json else None
     raise SystemExit(crawl_once(config, force=force, on_report=on_report))
 
