@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -21,7 +25,14 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
-from marsad.ingest.importer import IMPORT_BATCH, ImportCounts, ImportStopped, import_file
+from marsad.ingest.importer import (
+    IMPORT_BATCH,
+    ImportCounts,
+    ImportProgress,
+    ImportStopped,
+    describe_progress,
+    import_file,
+)
 from marsad.ingest.jsonl import LineError
 from marsad.storage.export import WRITERS, export_articles
 from marsad.storage.transactions import StoreBusy
@@ -77,15 +88,17 @@ def import_command(
         click.echo(f"{file}:{error.line}: skipped: {error.message}", err=True)
 
     try:
-        counts = import_file(
-            db,
-            file,
-            compile_rules(config.rules, alerts=config.alerts),
-            workers=workers,
-            on_bad_line=report,
-            hold_alerts=NO_ALERTS_REASON if no_alerts else None,
-            batch=batch,
-        )
+        with import_progress(file) as on_progress:
+            counts = import_file(
+                db,
+                file,
+                compile_rules(config.rules, alerts=config.alerts),
+                workers=workers,
+                on_bad_line=report,
+                hold_alerts=NO_ALERTS_REASON if no_alerts else None,
+                batch=batch,
+                on_progress=on_progress,
+            )
     except ImportStopped as stopped:
         fail(f"{file}:{stopped.line}: {_why_stopped(stopped)}; {_committed(stopped.counts)}")
     if as_json:
@@ -99,6 +112,100 @@ def import_command(
         )
         if counts.suppressed:
             click.echo("  the alerts held back: marsad alerts --suppressed", err=True)
+
+
+# How often an import whose stderr is not a terminal (a log, cron's mail) says how far it is.
+PROGRESS_LINE_SECONDS = 10.0
+
+
+@contextmanager
+def import_progress(
+    file: Path, *, stream: TextIO | None = None, every: float = PROGRESS_LINE_SECONDS
+) -> Iterator[Callable[[ImportProgress], None]]:
+    """Where an import's progress goes, on stderr: a bar (rich) on a terminal, else a line
+    every ``every`` seconds."""
+    out = stream or sys.stderr
+    if out.isatty():
+        with _ProgressBar(file, out) as bar:
+            yield bar.update
+    else:
+        yield ProgressLines(out, every).update
+
+
+class ProgressLines:
+    """A line (:func:`describe_progress`) at most every ``every`` seconds. Time is injected."""
+
+    def __init__(
+        self, out: TextIO, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.out = out
+        self.every = every
+        self.clock = clock
+        self.started = clock()
+        self.last = self.started
+
+    def update(self, progress: ImportProgress) -> None:
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            print(describe_progress(progress, now - self.started), file=self.out, flush=True)
+
+
+class _ProgressBar:
+    """rich's progress bar over the file's bytes (over its lines, for a pipe)."""
+
+    def __init__(self, file: Path, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=out),
+        )
+        self.task = self.progress.add_task(f"import {file.name}", total=None, counts="")
+        self._shown = 0.0
+        self._last: ImportProgress | None = None
+
+    def __enter__(self) -> _ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._last is not None:
+            self._show(self._last)
+        self.progress.stop()
+
+    def update(self, progress: ImportProgress) -> None:
+        self._last = progress
+        now = time.monotonic()
+        if now - self._shown < 0.1:  # rich redraws on its own timer; this only feeds it
+            return
+        self._shown = now
+        self._show(progress)
+
+    def _show(self, progress: ImportProgress) -> None:
+        counts = f"{progress.stored:,} stored, {progress.known:,} held, {progress.bad:,} bad"
+        if progress.total_bytes and progress.read_bytes is not None:
+            self.progress.update(
+                self.task,
+                completed=progress.read_bytes,
+                total=progress.total_bytes,
+                counts=counts,
+            )
+        else:
+            self.progress.update(self.task, completed=progress.line, counts=counts)
 
 
 def _why_stopped(stopped: ImportStopped) -> str:

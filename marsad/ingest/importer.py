@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from marsad.ingest.ahead import prepared_ahead
 from marsad.ingest.article import ingest_article
@@ -39,6 +39,45 @@ IMPORT_BATCH = 2_000
 # Failures of the store or the machine rather than of one line: they stop the import instead of
 # skipping the line (every later line would fail the same way).
 _STOPS_THE_IMPORT = (sqlite3.OperationalError, sqlite3.InterfaceError, OSError, MemoryError)
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import has gone, after each line: the last line taken, how far into the file
+    (bytes of the file as stored: compressed for .gz; None for a pipe) of how many (None when
+    unknown), and the articles stored, already held and bad lines so far (those of the batch
+    in hand included: a failed commit takes them back)."""
+
+    line: int
+    read_bytes: int | None
+    total_bytes: int | None
+    stored: int
+    known: int
+    bad: int
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total_bytes or self.read_bytes is None:
+            return None
+        return min(1.0, self.read_bytes / self.total_bytes)
+
+
+def describe_progress(progress: ImportProgress, elapsed: float) -> str:
+    """One line for a log or a terminal that is not a tty. Pure."""
+    share = progress.fraction
+    where = f" ({share:.0%} of {_size(progress.total_bytes or 0)})" if share is not None else ""
+    rate = f"; {progress.line / elapsed:,.0f} lines/s" if elapsed > 0 else ""
+    return (
+        f"import: line {progress.line:,}{where}: {progress.stored:,} stored, "
+        f"{progress.known:,} already held, {progress.bad:,} bad{rate}"
+    )
+
+
+def _size(count: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 @dataclass
@@ -81,10 +120,12 @@ def import_file(
     on_bad_line: Callable[[LineError], None] = lambda error: None,
     batch: int = IMPORT_BATCH,
     hold_alerts: str | None = None,
+    on_progress: Callable[[ImportProgress], None] | None = None,
 ) -> ImportCounts:
     """Ingest every article of ``path`` (.jsonl or .jsonl.gz); each bad line is passed to
     ``on_bad_line`` and skipped. ``hold_alerts``, a reason, records every alert as held back
-    instead of queuing it (matches are still stored).
+    instead of queuing it (matches are still stored). ``on_progress`` is told how far it has
+    gone after each line (cheap: the caller decides how often to show it).
 
     Raises :class:`ImportStopped` when reading the file fails part-way (a file cut short), the
     store stays busy or fails (a full disk), with the counts of what was committed before.
@@ -93,6 +134,8 @@ def import_file(
     run = _Batches(db, rules, hold_alerts, on_bad_line)
     try:
         with open_jsonl(path) as stream:
+            if on_progress is not None:
+                run.progress = _Reporter(on_progress, _file_size(path), _teller(stream), counts)
             items = prepared_ahead(read_articles(stream), workers)
             while run.import_some(items, batch, counts):
                 pass
@@ -109,6 +152,7 @@ class _Batches:
     on_bad_line: Callable[[LineError], None]
     # The number of the last line taken: where an import that stops, stopped.
     line: int = 0
+    progress: _Reporter | None = None
 
     def import_some(
         self,
@@ -135,6 +179,8 @@ class _Batches:
             while entry is not None:
                 taken += 1
                 self._ingest(*entry, done)
+                if self.progress is not None:
+                    self.progress.report(self.line, done)
                 if taken == size:
                     break
                 try:
@@ -168,3 +214,47 @@ class _Batches:
     def _bad(self, error: LineError, counts: ImportCounts) -> None:
         counts.bad += 1
         self.on_bad_line(error)
+
+
+@dataclass
+class _Reporter:
+    """Builds each :class:`ImportProgress` from the committed counts and the batch in hand."""
+
+    on_progress: Callable[[ImportProgress], None]
+    total_bytes: int | None
+    tell: Callable[[], int | None]
+    committed: ImportCounts
+
+    def report(self, line: int, in_hand: ImportCounts) -> None:
+        done = self.committed
+        self.on_progress(
+            ImportProgress(
+                line=line,
+                read_bytes=self.tell(),
+                total_bytes=self.total_bytes,
+                stored=done.stored + in_hand.stored,
+                known=done.known + in_hand.known,
+                bad=done.bad + in_hand.bad,
+            )
+        )
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _teller(stream: IO[bytes]) -> Callable[[], int | None]:
+    """How far into the file as stored (a gzip stream: its compressed file's position; the
+    workers read a little ahead of the writer, which a progress bar does not mind)."""
+    raw = getattr(stream, "fileobj", None) or stream
+
+    def tell() -> int | None:
+        try:
+            return int(raw.tell())
+        except (OSError, ValueError):  # a pipe, or closed
+            return None
+
+    return tell
