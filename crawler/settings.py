@@ -80,7 +80,11 @@ DOWNLOADER_MIDDLEWARES = {
     "marsad.crawler.middlewares.RetryAfterMiddleware": 560,
 }
 ITEM_PIPELINES = {"marsad.crawler.pipelines.StorePipeline": 300}
-EXTENSIONS = {"marsad.crawler.extensions.FeedLedger": 500}
+# The telemetry after the ledger: it counts a fetch the ledger has recorded (or reported).
+EXTENSIONS = {
+    "marsad.crawler.extensions.FeedLedger": 500,
+    "marsad.crawler.telemetry.CrawlTelemetry": 510,
+}
 
 # Ours. MARSAD_STORE and MARSAD_RULES (marsad.crawler.shared) have no default: the caller of a
 # crawl owns the store connection and the compiled rules and puts them in each crawl's settings.
