@@ -308,6 +308,8 @@ class _Reloader:
             schedule_feeds,
             unschedule_feeds,
         )
+        from marsad.storage.feeds import feed_states, record_next_poll
+        from marsad.storage.transactions import write_transaction
         from marsad.times import utc_now
 
         ctx, config = self.ctx, plan.config
@@ -316,6 +318,12 @@ class _Reloader:
             # New feeds registered, changed URLs start fresh, removed feeds retired: one
             # transaction, so a store that refuses leaves the old feeds running as they were.
             register_feeds(ctx.db, config.feeds, utc_now())
+        if plan.feeds_removed:
+            # A retired feed has no next poll (`marsad feeds` would show one in the past).
+            gone = feed_states(ctx.db, plan.feeds_removed)
+            with write_transaction(ctx.db):
+                for state in gone.values():
+                    record_next_poll(ctx.db, state.id, None)
         ctx.config = config
 
         if plan.feeds_touched:

@@ -245,7 +245,9 @@ def test_sighup_adds_a_feed_drops_another_and_takes_new_rules_and_channels(
         "channels or [delivery] changed (1 channels)"
     )
     assert len(reloads) in (1, 2) and all("nothing changed" in r for r in reloads[1:])
-    assert rows(store, "SELECT name FROM feeds WHERE retired_at IS NOT NULL") == [("a",)]
+    assert rows(store, "SELECT name, next_poll_at FROM feeds WHERE retired_at IS NOT NULL") == [
+        ("a", None)
+    ]
     assert rows(store, "SELECT DISTINCT rule FROM matches ORDER BY rule") == [
         ("flood",),
         ("quake",),
