@@ -36,8 +36,8 @@ from twisted.internet.error import (
     ConnectionClosed,
     DNSLookupError,
     TCPTimedOutError,
-    TimeoutError,
 )
+from twisted.internet.error import TimeoutError as TwistedTimeoutError
 
 from marsad.crawler.guard import RequestRefused
 from marsad.crawler.middlewares import RobotsTxtUnavailable
@@ -84,7 +84,9 @@ def classify_failure(failure: Failure) -> str:
         return "http_error"
     if isinstance(error, CannotResolveHostError | DNSLookupError):
         return "dns"
-    if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
+    if isinstance(error, DownloadTimeoutError | TwistedTimeoutError | TCPTimedOutError):
+        return "timeout"
+    if isinstance(error, TimeoutError):
         return "timeout"
     if isinstance(error, RequestRefused):
         return "refused"

@@ -40,16 +40,23 @@ class WriteCheck:
 def check_writable(
     path: Path, *, timeout: float = 0.5, inode: tuple[int, int] | None = None
 ) -> WriteCheck:
-    """Whether a new read-write connection could write the store at ``path`` now.
+    """Whether the daemon could write the store at ``path`` now, and after a restart.
 
-    A fresh connection, because an open one keeps writing through its file descriptors after the
-    file is made read-only (and the daemon's would be asked from the wrong thread). It takes the
-    write lock and writes the header's ``user_version`` back unchanged, then rolls back: nothing
-    is written, but a read-only file (SQLite falls back to opening it read-only), a read-only
-    file system or a store that cannot be opened fail here. The lock is waited for at most
-    ``timeout`` and held for a moment; a lock held longer by someone else is a write in
-    progress, not a failure (``busy``). ``inode``: the (device, inode) the daemon opened; another
-    file at the path now means the daemon writes to one nobody will read.
+    Its own connection is no witness: an open connection keeps writing through its file
+    descriptors after the file is made read-only (and it belongs to the loop's thread). So:
+
+    - the file, its write-ahead log and its directory are writable for this process by the
+      kernel's own rule (``access(2)``: the mode for a user, an immutable flag or a read-only
+      file system for root too). Asked without opening the file: closing a descriptor of it
+      would drop the POSIX locks this process's SQLite connection holds on it;
+    - there is room on the file system for the write-ahead log to grow;
+    - a new connection takes the write lock and writes the header's ``user_version`` back
+      unchanged, then rolls back (nothing is written). The lock is waited for at most
+      ``timeout`` and held for a moment; held longer by another connection, it is a write in
+      progress, not a failure (``busy``).
+
+    ``inode``: the (device, inode) the daemon opened; another file at the path now means the
+    daemon writes to one nobody will read.
     """
     try:
         stat = path.stat()
@@ -57,6 +64,13 @@ def check_writable(
         return WriteCheck(False, f"{path}: {exc.strerror or exc}")
     if inode is not None and (stat.st_dev, stat.st_ino) != inode:
         return WriteCheck(False, f"{path} was replaced or moved since the daemon opened it")
+    wal = path.with_name(path.name + "-wal")
+    for target, mode in ((path, os.W_OK), (wal, os.W_OK), (path.parent, os.W_OK | os.X_OK)):
+        if (target != wal or wal.exists()) and not _access(target, mode):
+            return WriteCheck(
+                False,
+                f"not writable: {target} (its mode, an immutable flag or a read-only file system)",
+            )
     free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
         return WriteCheck(False, f"only {free // 1024} KiB free on the store's file system")
@@ -77,12 +91,18 @@ def check_writable(
         message = str(exc)
         if "locked" in message or "busy" in message:
             return WriteCheck(True, f"a write is in progress (lock held over {timeout:g}s)", True)
-        return WriteCheck(False, message)
+        return WriteCheck(False, f"not writable: {message}")
     except sqlite3.Error as exc:
         return WriteCheck(False, str(exc))
     finally:
         conn.close()
     return WriteCheck(True, "writable")
+
+
+def _access(path: Path, mode: int) -> bool:
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
 
 
 def store_identity(path: Path) -> tuple[int, int] | None:

@@ -20,6 +20,7 @@ from marsad.cli.inspect import (
 )
 from marsad.cli.prune import prune_command
 from marsad.cli.rules import rules_group
+from marsad.cli.status import status_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,6 +56,7 @@ cli.add_command(stats_command)
 cli.add_command(schema_command)
 cli.add_command(inspect_command)
 cli.add_command(prune_command)
+cli.add_command(status_command)
 
 
 def main() -> None:
