@@ -2,13 +2,26 @@
 labelled for keywords of every class (tests/fixtures/forms/*.tsv hold the labels and where each
 sentence is; the text is licensed for evaluation only and is read here at run time).
 
-real-text.tsv is the set the derivation was tuned on: every `core` sentence matches, at least 90%
-of `extended` ones do, and at most 1% of `none` (look-alike) sentences raise a false alarm.
-held-out.tsv has other keywords, labelled afterwards and scored once to measure what tuning did
-not see; what it then found was fixed (countries spelt like a nisba + ا, a preposition before a
-nominative ending). What is left there are spellings of the keyword itself that are another word
-(مآربهم "their aims" for the town مأرب, المصنعين "manufacturers" for مصنع), which an analyst
-vetoes with the keyword's `none`; its false-alarm bar is 2%. Per class:
+Three sets, each of keywords the others do not use; on each, every `core` sentence matches, at
+least 90% of `extended` ones do, and at most 1% of `none` (look-alike) sentences raise a false
+alarm (FALSE_ALARM_BARS):
+
+- real-text.tsv is the set the derivation was tuned on.
+- held-out.tsv was labelled afterwards and scored once; what it found was then fixed (countries
+  spelt like a nisba + ا, a preposition before a nominative ending, a madda where the keyword
+  writes a hamza: مآربهم "their aims" for the town مأرب), so it has been tuned on too. What is
+  left there are words spelt like the keyword itself (المصنعين "manufacturers" for مصنع, مأرباً
+  "an aim"), which an analyst vetoes with the keyword's `none`.
+- fresh.tsv was labelled, from other articles, before the matcher was run on it and scored once
+  (core 0.99, extended 0.88, false alarms 1.1%). Then fixed, as general causes: a person prefix
+  takes only its person's endings (ليفتشين is no verb), the future س makes a form V noun a verb
+  (ستقبل), a participle's plural in construct takes a pronoun (مشغليها), a weak participle -ا
+  (مكتفيا). Left: the feminine of a noun (شريكة: for nouns of that shape the ة makes another
+  word as often, طريقة، عقيدة، قبيلة), forms not derived by design (a form I singular active
+  participle الهارب, a passive one المقبولون, a jussive يختف), and form I / form II homographs
+  (يشغلون "they occupy" for تشغيل).
+
+Per class:
 
     .venv/bin/python tests/test_forms_realtext.py [-v]
 """
@@ -35,7 +48,7 @@ from tests.conftest import SHARED, shared_path
 FIXTURES = Path(__file__).parent / "fixtures" / "forms"
 STREAM = ("data", "dedup-dev", "stream.jsonl.gz")
 CORE_BAR, EXTENDED_BAR = 1.0, 0.90
-FALSE_ALARM_BARS = {"real-text.tsv": 0.01, "held-out.tsv": 0.02}
+FALSE_ALARM_BARS = {"real-text.tsv": 0.01, "held-out.tsv": 0.01, "fresh.tsv": 0.01}
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,50 @@ def test_a_madda_where_the_keyword_writes_a_hamza_is_another_word() -> None:
         ("بالانسحاب", "core"),
         ("والإنسحاب", "core"),
     ]
+
+
+def test_a_person_prefix_takes_only_the_endings_of_its_person() -> None:
+    # Found on the fresh real-text set: ليفتشين (Max Levchin) is not ل + يفتش + ين; "he"
+    # takes no -ين, "we" and "I" no subject ending at all.
+    assert hits(Keyword("تفتيش"), "قال ماكس ليفتشين إن الشركة نمت.") == []
+    assert hits(Keyword("تدمير"), "ندمرون ويدمرين ليست كلمات.") == []
+    assert hits(Keyword("تدمير"), "يدمرون وتدمرين ويدمران وندمره") == [
+        ("يدمرون", "present"),
+        ("وتدمرين", "present"),
+        ("ويدمران", "present"),
+        ("وندمره", "present"),
+    ]
+    assert hits(Keyword("انتهاء"), "ننتهون غلط، أما ينتهون وتنتهين فصحيحتان.") == [
+        ("ينتهون", "present"),
+        ("وتنتهين", "present"),
+    ]
+
+
+def test_a_form_v_noun_after_the_future_s_is_the_verb() -> None:
+    # تقبل alone is the form V noun "acceptance"; with the future س it is "will accept".
+    assert hits(Keyword("قبول"), "الجامعة ستقبل الطالبة، وتقبل العزاء.") == [("ستقبل", "present")]
+
+
+def test_participles_in_construct_take_a_pronoun() -> None:
+    # Found on the fresh real-text set: مشغليها "its operators", مكتفيا "content with".
+    assert hits(Keyword("تشغيل"), "لكن مشغليها يحملونها بأكثر من طاقتها.") == [
+        ("مشغليها", "participle")
+    ]
+    assert hits(Keyword("تنفيذ"), "اعتقل منفذوه ثم منفذيه.") == [
+        ("منفذوه", "participle"),
+        ("منفذيه", "participle"),
+    ]
+    assert hits(Keyword("اكتفاء"), "قال ذلك مكتفيا بالتأكيد.") == [("مكتفيا", "participle")]
+
+
+def test_form_x_of_a_root_with_waw_first_writes_waw_in_its_verbs() -> None:
+    # Found on the fresh real-text set: استيلاء → استولت; the same for استيراد → استورد.
+    assert hits(Keyword("استيلاء"), "استولت القوات على الحي ويستولي غيرها.") == [
+        ("استولت", "past"),
+        ("ويستولي", "present"),
+    ]
+    assert hits(Keyword("استيراد"), "استوردت الشركة ما يستورده المستوردون.") == [
+        ("استوردت", "past"),
+        ("يستورده", "present"),
+        ("المستوردون", "participle"),
+    ]

@@ -131,6 +131,9 @@ _TA_S = frozenset(
 )
 # Adjective-like words (nisba, participles): gender and number, no possessive pronouns.
 _ADJ_S = frozenset({"", "ا", "ة", "ون", "ين", "ات", "ان", "تان", "تين", "و", "ي"})
+# A participle's plural in construct takes a pronoun (منفذوه، مشغليها "its operators").
+_CONSTRUCT_S = frozenset(b + e for b in ("و", "ي") for e in _POSSESSIVES)
+_PARTICIPLE_S = _ADJ_S | _CONSTRUCT_S
 _PLURAL_S = frozenset({"ات", *("ات" + e for e in _ENCLITICS)})
 _BROKEN_S = frozenset({"", "ا", *_POSSESSIVES})
 # A three-letter plural takes no -ا: مهنا is a name, not مهن "professions".
@@ -179,7 +182,7 @@ _IMPERFECT_WEAK_S = frozenset({"", "ان", "ن", *_OBJECTS, *("ان" + o for o i
 _IMPERFECT_WEAK_SHORT_S = frozenset(
     {"ون", "وا", "ين", *(b + o for b in ("و", "ون", "ين") for o in _OBJECTS)}
 )
-_PARTICIPLE_WEAK_S = frozenset({"", "ة", "ات", "ان", "تان", "تين", "ين"})
+_PARTICIPLE_WEAK_S = frozenset({"", "ا", "ة", "ات", "ان", "تان", "تين", "ين"})
 # A form I active participle of an intransitive masdar (نازح) is a noun of its own in the
 # singular as often (خارج "outside", قادم "next", حادث "accident"): plural only, النازحين.
 _PARTICIPLE_PLURAL_S = frozenset({"ون", "ين", "و", "ي"})
@@ -195,7 +198,21 @@ def _is_definite(prefix: str) -> bool:
 _PREPOSITIONS = frozenset(
     c + p for c in ("", "و", "ف") for p in ("ب", "ك", "ل", "ب" + ARTICLE, "ك" + ARTICLE, "لل")
 )
-_NOT_GENITIVE = frozenset({"ا", "ون", "ان", "تان", "و"})
+_NOT_GENITIVE = frozenset({"ا", "ون", "ان", "تان", "و", *(s for s in _CONSTRUCT_S if s[0] == "و")})
+# "We" and "I" (ن، ا) take no subject ending; "he" (ي) takes no -ين, which is "you (f.)" with ت.
+_FIRST_PERSON_S = frozenset({"", *_OBJECTS})
+
+
+def _is_future(prefix: str) -> bool:
+    """An imperfect's prefix with the future س before its person letter (ستقبل)."""
+    return prefix[-2:-1] == "س"
+
+
+def _person_takes(prefix: str, suffix: str, imperfect: str) -> bool:
+    person = prefix[-1]
+    if person in "نا":
+        return imperfect != "weak-short" and suffix in _FIRST_PERSON_S
+    return not (person == "ي" and imperfect == "strong" and suffix.startswith("ين"))
 
 
 @dataclass(frozen=True)
@@ -204,13 +221,18 @@ class Kind:
 
     ``definite_only``: suffixes accepted only after the article. It is how ه stands in for ة
     (القياره): after ال the ه cannot be a possessive pronoun, so it can only be a misspelt ة,
-    while bare مجموعه ("his total") stays apart from مجموعة ("group").
+    while bare مجموعه ("his total") stays apart from مجموعة ("group"). ``future_only``: the
+    same for the future س of an imperfect (ستقبل "will accept", while تقبل is "acceptance").
+    ``imperfect``: the prefixes end with a person letter, whose endings the suffix must be
+    ("strong", "weak" for a long weak stem, "weak-short" for a short one; see _person_takes).
     """
 
     name: str
     prefixes: frozenset[str]
     suffixes: frozenset[str]
     definite_only: frozenset[str] = frozenset()
+    future_only: frozenset[str] = frozenset()
+    imperfect: str = ""
     pairs: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
     # The suffixes of the pairs other than ("", ""): the bare core needs no split to be found.
     affixed_suffixes: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -218,7 +240,11 @@ class Kind:
     def __post_init__(self) -> None:
         pairs = set()
         for p in self.prefixes:
-            for s in self.suffixes | self.definite_only:
+            for s in self.suffixes | self.definite_only | self.future_only:
+                if s in self.future_only and s not in self.suffixes and not _is_future(p):
+                    continue
+                if self.imperfect and not _person_takes(p, s, self.imperfect):
+                    continue
                 # A definite noun takes no possessive pronoun (الانسحابها is not a word).
                 if _is_definite(p) and s in _POSSESSIVE_SUFFIXES and s not in self.definite_only:
                     continue
@@ -233,7 +259,12 @@ class Kind:
 
 
 _POSSESSIVE_SUFFIXES = frozenset(
-    {*_ENCLITICS, *("ات" + e for e in _ENCLITICS), *("ت" + e for e in _ENCLITICS)}
+    {
+        *_ENCLITICS,
+        *("ات" + e for e in _ENCLITICS),
+        *("ت" + e for e in _ENCLITICS),
+        *_CONSTRUCT_S,
+    }
 )
 
 EXACT = Kind("exact", frozenset({""}), frozenset({""}))
@@ -247,9 +278,14 @@ PLURAL = Kind("plural", _NOUN_P, _PLURAL_S)
 BROKEN = Kind("broken-plural", _NOUN_P, _BROKEN_S)
 BROKEN3 = Kind("broken-plural-3", _NOUN_P, _BROKEN3_S)
 BROKEN_TA = Kind("broken-plural-ta", _NOUN_P, _BROKEN_TA_S, definite_only=frozenset({"ه"}))
-PARTICIPLE = Kind("participle", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
+PARTICIPLE = Kind("participle", _NOUN_P, _PARTICIPLE_S, definite_only=frozenset({"ه"}))
+# A form I active participle (فاعل) in construct is also a form III past: قابلوه "they met
+# him", not "its acceptors".
+PARTICIPLE_I = Kind("participle-i", _NOUN_P, _ADJ_S, definite_only=frozenset({"ه"}))
 # Form III participles (مقاوم) double as lexicalised nouns; the feminine is the masdar itself.
-PARTICIPLE_III = Kind("participle-iii", _NOUN_P, frozenset({"", "ون", "ين", "و", "ي", "ان"}))
+PARTICIPLE_III = Kind(
+    "participle-iii", _NOUN_P, frozenset({"", "ون", "ين", "و", "ي", "ان", *_CONSTRUCT_S})
+)
 PARTICIPLE_WEAK = Kind(
     "participle-weak", _NOUN_P, _PARTICIPLE_WEAK_S, definite_only=frozenset({"ه"})
 )
@@ -267,18 +303,24 @@ PAST_NOUN_ROOT_NO_T_OBJECT = Kind(
 PAST_WEAK = Kind("past-weak", _PAST_P, _PAST_WEAK_S)
 PAST_WEAK_A = Kind("past-weak-a", _PAST_P, _PAST_WEAK_A_S)
 PAST_WEAK_SHORT = Kind("past-weak-short", _PAST_P, _PAST_WEAK_SHORT_S)
-IMPERFECT = Kind("imperfect", _IMPERFECT_P, _IMPERFECT_S)
-IMPERFECT_YN = Kind("imperfect-yn", _IMPERFECT_YN_P, _IMPERFECT_S)
-IMPERFECT_T = Kind("imperfect-t", _IMPERFECT_T_P, _IMPERFECT_S)
+IMPERFECT = Kind("imperfect", _IMPERFECT_P, _IMPERFECT_S, imperfect="strong")
+IMPERFECT_YN = Kind("imperfect-yn", _IMPERFECT_YN_P, _IMPERFECT_S, imperfect="strong")
+IMPERFECT_T = Kind("imperfect-t", _IMPERFECT_T_P, _IMPERFECT_S, imperfect="strong")
 # ت + a stem that is a form V noun (تقدم "progress", تدخل "intervention"): only with a subject
-# ending (تقدمون); not bare, not -ا (تقدما), not with an object (تقدمها "its progress").
+# ending (تقدمون) or the future س (ستقدم); not bare, not -ا (تقدما), not with an object
+# (تقدمها "its progress").
+_NOUN_LIKE_T = frozenset({"", "ا", *_OBJECTS, *("ا" + o for o in _OBJECTS)})
 IMPERFECT_T_MARKED = Kind(
     "imperfect-t-marked",
     _IMPERFECT_T_P,
-    _IMPERFECT_S - {"", "ا", *_OBJECTS} - {"ا" + o for o in _OBJECTS},
+    _IMPERFECT_S - _NOUN_LIKE_T,
+    future_only=_IMPERFECT_S & _NOUN_LIKE_T,
+    imperfect="strong",
 )
-IMPERFECT_WEAK = Kind("imperfect-weak", _IMPERFECT_P, _IMPERFECT_WEAK_S)
-IMPERFECT_WEAK_SHORT = Kind("imperfect-weak-short", _IMPERFECT_P, _IMPERFECT_WEAK_SHORT_S)
+IMPERFECT_WEAK = Kind("imperfect-weak", _IMPERFECT_P, _IMPERFECT_WEAK_S, imperfect="weak")
+IMPERFECT_WEAK_SHORT = Kind(
+    "imperfect-weak-short", _IMPERFECT_P, _IMPERFECT_WEAK_SHORT_S, imperfect="weak-short"
+)
 FORM = Kind("form", _NOUN_P | _PAST_P, _NOUN_S | _PAST_S)
 NAME = Kind("name", _DEF_P, frozenset({""}))
 NAME_TA = Kind("name-ta", _DEF_P, frozenset({"ة"}), definite_only=frozenset({"ه"}))
@@ -300,6 +342,7 @@ KINDS = (
     BROKEN3,
     BROKEN_TA,
     PARTICIPLE,
+    PARTICIPLE_I,
     PARTICIPLE_III,
     PARTICIPLE_WEAK,
     PARTICIPLE_WEAK_SHORT,
@@ -327,7 +370,7 @@ KINDS = (
     TAIL_TA,
 )
 ALL_PREFIXES = frozenset(p for k in KINDS for p in k.prefixes)
-ALL_SUFFIXES = frozenset(s for k in KINDS for s in k.suffixes | k.definite_only)
+ALL_SUFFIXES = frozenset(s for k in KINDS for s in k.suffixes | k.definite_only | k.future_only)
 _MAX_PREFIX = max(map(len, ALL_PREFIXES))
 _MAX_SUFFIX = max(map(len, ALL_SUFFIXES))
 # Every beginning of a prefix (وبا of وبال): once a word's first letters are none of these, no
@@ -387,7 +430,7 @@ class Core:
             for prefix, suffix in self.splits(word):
                 # A word written with ة stands for all its feminine forms (مشكلة, مشكلات).
                 family = (
-                    self.kind.suffixes | self.kind.definite_only
+                    self.kind.suffixes | self.kind.definite_only | self.kind.future_only
                     if every
                     else {s for s in self.kind.suffixes | self.kind.definite_only if s[:1] in "ةت"}
                     | {s for s in self.kind.suffixes if s.startswith("ات")}
@@ -568,6 +611,16 @@ def _verb_cores(stem: str, *, had_ta: bool, requested: bool) -> tuple[Core, ...]
 def _derived_verb_cores(key: str, *, had_ta: bool) -> tuple[Core, ...]:
     """Past stem, imperfect stem and participle of a masdar of forms VII, VIII, X, III, VI or
     II (``key`` is the masdar without a final ة; ``had_ta`` says whether it had one)."""
+    cores = _derived_cores(key, had_ta=had_ta)
+    if len(key) == 7 and key.startswith("استي") and key[5] == "ا" and not had_ta:
+        # Form X of a root with و first (ورد، ولي): the masdar's ي is the verb's و, استيراد →
+        # استورد، يستورد، مستورد; استيلاء → استولى، استولت، يستولي.
+        waw = _derived_cores("استو" + key[4:], had_ta=False)
+        cores += tuple(c for c in waw if c not in cores)
+    return cores
+
+
+def _derived_cores(key: str, *, had_ta: bool) -> tuple[Core, ...]:
     n = len(key)
     past: str
     stem: str
@@ -677,7 +730,7 @@ def _form_i_cores(root: str, pattern: str, *, requested: bool) -> tuple[Core, ..
         Core(stem, _imperfect_t_kind(stem), PRESENT_FORM, note),
     ]
     if c1 != "ا":
-        active = PARTICIPLE if requested else PARTICIPLE_PLURAL
+        active = PARTICIPLE_I if requested else PARTICIPLE_PLURAL
         cores.append(Core(c1 + "ا" + c2 + c3, active, PARTICIPLE_FORM, note))
     if requested:
         cores.append(Core("م" + c1 + c2 + "و" + c3, PARTICIPLE, PARTICIPLE_FORM, note))
