@@ -59,6 +59,14 @@ def stored(db: Path) -> int:
         conn.close()
 
 
+def stored_pages(db: Path) -> set[str]:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return {row[0].rsplit("/", 1)[-1] for row in conn.execute("SELECT url FROM articles")}
+    finally:
+        conn.close()
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,6 +109,7 @@ def test_entries_not_stored_when_the_crawl_was_killed_are_fetched_on_the_next_po
         assert victim.returncode == -signal.SIGKILL
         at_kill = stored(db)
         assert 6 <= at_kill < ENTRIES, at_kill
+        pages_at_kill = stored_pages(db)
 
         server.delays.clear()
         server.clear_log()
@@ -109,7 +118,11 @@ def test_entries_not_stored_when_the_crawl_was_killed_are_fetched_on_the_next_po
         assert stored(db) == ENTRIES
         refetched = [p for p in server.paths() if p.endswith(".html")]
         # Only what was missing (pages in flight at the kill among them), each once.
-        assert len(refetched) == len(set(refetched)) == ENTRIES - at_kill
+        again = {p.rsplit("/", 1)[-1] for p in refetched}
+        assert len(refetched) == len(set(refetched)) == ENTRIES - at_kill, (
+            sorted(again & pages_at_kill),
+            sorted(pages_at_kill),
+        )
 
         server.clear_log()
         third = crawl(tmp_path, config)
