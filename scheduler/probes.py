@@ -78,6 +78,9 @@ class Probes:
         self.clock = clock
         self.wall_clock = wall_clock
         self.last_tick = clock()  # the start counts as a tick: the first is a moment away
+        # Alerts due before the daemon started are counted from its start: a backlog it finds
+        # is given alert_age to drain before it is "not ready" (and the watchdog restarts it).
+        self.started = wall_clock()
         self.stopping = False
 
     def ticked(self) -> None:
@@ -134,7 +137,7 @@ class Probes:
             return {"ok": False, "detail": f"cannot read the outbox: {exc}"}
         if due_at is None:
             return {"ok": True, "oldest_due_age_seconds": 0}
-        age = max(0.0, (now - from_iso(due_at)).total_seconds())
+        age = max(0.0, (now - max(from_iso(due_at), self.started)).total_seconds())
         limit = self.http.alert_age
         if age > limit:
             detail = f"an alert has been due for {age:.0f}s (limit {limit:g}s)"

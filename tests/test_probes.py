@@ -31,8 +31,6 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 # The longest a gated answer waits for its release (a test that forgets still ends).
 GATE_SECONDS = 20.0
@@ -265,6 +263,7 @@ class ReadOnly:
             self.path.chmod(0o644)
 
 
+@pytest.mark.slow
 def test_readyz_turns_503_while_the_store_is_read_only(
     tmp_path: Path, site: GatedSite, daemons: list[Daemon]
 ) -> None:
@@ -294,6 +293,7 @@ def test_readyz_turns_503_while_the_store_is_read_only(
     assert not daemon.runtime_file.exists()
 
 
+@pytest.mark.slow
 def test_healthz_fails_while_the_event_loop_is_blocked(
     tmp_path: Path, site: GatedSite, daemons: list[Daemon]
 ) -> None:
@@ -330,6 +330,7 @@ def test_healthz_fails_while_the_event_loop_is_blocked(
     assert daemon.stop() == 0, daemon.output
 
 
+@pytest.mark.slow
 def test_an_unknown_path_is_404_and_only_get_is_served(
     tmp_path: Path, site: GatedSite, daemons: list[Daemon]
 ) -> None:
@@ -357,6 +358,7 @@ def test_a_bad_listen_value_is_one_line_naming_the_file_and_key(tmp_path: Path) 
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_port_already_taken_stops_the_daemon_saying_so(tmp_path: Path, site: GatedSite) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -370,3 +372,123 @@ def test_a_port_already_taken_stops_the_daemon_saying_so(tmp_path: Path, site: G
         )
     assert result.returncode != 0
     assert f"http.listen = '127.0.0.1:{port}': cannot listen there" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("[::1]:0", ("::1", 0)),
+        ("localhost:8080", ("localhost", 8080)),
+        ("0.0.0.0:9464", ("0.0.0.0", 9464)),  # written, so explicit
+        ("off", None),
+    ],
+)
+def test_listen_values(listen: str, expected: tuple[str, int] | None) -> None:
+    from marsad.config import config_from_document
+
+    assert config_from_document({"http": {"listen": listen}}).http.listen == expected
+
+
+def test_the_default_is_loopback() -> None:
+    from marsad.config import config_from_document
+
+    http = config_from_document({}).http
+    assert http.listen == ("127.0.0.1", 9464)
+    assert (http.loop_timeout, http.scheduler_stale, http.alert_age) == (5.0, 60.0, 900.0)
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "127.0.0.1:65536", ":9464", "host:80", 9464])
+def test_bad_listen_values_say_what_is_wrong(listen: object) -> None:
+    from marsad.config import ConfigError, config_from_document
+
+    with pytest.raises(ConfigError, match=r"^http\.listen: "):
+        config_from_document({"http": {"listen": listen}})
+
+
+class _Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _queued_alert(path: Path, due: str) -> None:
+    from marsad.storage.db import open_store
+
+    db = open_store(path)
+    db.conn.executescript(
+        f"""
+        INSERT INTO stories (id, first_seen, last_seen) VALUES (1, 'x', 'x');
+        INSERT INTO articles
+            (id, canonical_url, url, source, fetched_at, story_id, extraction, body_hash)
+            VALUES (1, 'http://a/1', 'http://a/1', 'a', 'x', 1, 'feed', 'h');
+        INSERT INTO alerts (article_id, story_id, rule, channel, idempotency_key, payload,
+            next_attempt_at, created_at) VALUES (1, 1, 'r', 'hook', 'k', '{{}}', '{due}', '{due}');
+        """
+    )
+    db.close()
+
+
+def test_readiness_checks_with_their_clocks(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from marsad.config import HttpConfig
+    from marsad.scheduler.probes import Probes
+    from marsad.times import to_iso
+
+    store = tmp_path / "store.db"
+    wall = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    _queued_alert(store, to_iso(wall - timedelta(minutes=20)))
+    tick = _Clock(100.0)
+    http = HttpConfig(scheduler_stale=60.0, alert_age=900.0)
+    loop = asyncio.new_event_loop()
+    try:
+        started_late = Probes(loop, store, http, clock=tick, wall_clock=lambda: wall)
+        # Due for 20 minutes, but the daemon started just now: its backlog is given alert_age.
+        assert started_late.ready().ok
+        earlier = {"value": wall - timedelta(hours=1)}
+        running = Probes(loop, store, http, clock=tick, wall_clock=lambda: earlier["value"])
+        earlier["value"] = wall
+        result = running.ready()
+        assert not result.ok and list(result.checks) == ["store", "scheduler", "outbox"]
+        assert result.checks["outbox"]["detail"] == "an alert has been due for 1200s (limit 900s)"
+
+        tick.now = 161.0
+        result = started_late.ready()
+        assert [n for n, c in result.checks.items() if not c["ok"]] == ["scheduler"]
+        started_late.ticked()
+        assert started_late.ready().ok
+        started_late.stopping = True
+        assert started_late.ready().checks["daemon"] == {"ok": False, "detail": "stopping"}
+    finally:
+        loop.close()
+
+
+def test_alive_fails_while_the_loop_is_busy_and_passes_after() -> None:
+    import asyncio
+
+    from marsad.config import HttpConfig
+    from marsad.scheduler.probes import Probes
+
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        probes = Probes(loop, Path("unused.db"), HttpConfig(loop_timeout=0.2))
+        assert probes.alive().ok
+        release = threading.Event()
+        loop.call_soon_threadsafe(release.wait, 5)  # a synchronous wait on the loop's thread
+        result = probes.alive()
+        assert not result.ok
+        assert result.checks["loop"]["detail"] == (
+            "the event loop did not answer within 0.2s (blocked)"
+        )
+        release.set()
+        assert wait_for(lambda: probes.alive().ok, 5, "the loop to answer again")
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
