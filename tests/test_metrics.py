@@ -11,7 +11,20 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from twisted.internet.error import DNSLookupError
+from twisted.python.failure import Failure
 
+from marsad.crawler.middlewares import RobotsTxtUnavailable
+from marsad.crawler.signals import FeedOutcome
+from marsad.crawler.telemetry import classify_failure, result_of
 from marsad.scheduler.metrics import DaemonMetrics, StoreCollector
 from marsad.storage.db import open_store
 from marsad.times import to_iso
@@ -177,3 +190,34 @@ def test_a_store_that_cannot_be_read_is_said_not_hidden(tmp_path: Path) -> None:
     found = {s.name: s.value for family in StoreCollector(path).collect() for s in family.samples}
     assert found["marsad_store_readable"] == 0
     assert found["marsad_store_size_bytes"] == 1800
+
+
+@pytest.mark.parametrize(
+    ("error", "result"),
+    [
+        (CannotResolveHostError("no such host"), "dns"),
+        (DNSLookupError("no results"), "dns"),
+        (DownloadTimeoutError("took too long"), "timeout"),
+        (IgnoreRequest("Forbidden by robots.txt"), "robots"),
+        (RobotsTxtUnavailable("robots.txt not fetched"), "robots"),
+        (IgnoreRequest("not sent: example.com asked to wait"), "not_sent"),
+        (DownloadConnectionRefusedError("refused"), "connection"),
+        (ResponseDataLossError("cut short"), "connection"),
+        (DownloadCancelledError("over the size limit"), "too_large"),
+        (ValueError("something else"), "error"),
+    ],
+)
+def test_a_failed_download_is_classified_by_its_cause(error: Exception, result: str) -> None:
+    assert classify_failure(Failure(error)) == result
+
+
+def test_fetch_results_of_outcomes_the_spider_sends() -> None:
+    def outcome(kind: str, status: int | None) -> FeedOutcome:
+        return FeedOutcome(1, "f", "http://x/", kind, status, "2026-01-01T00:00:00Z")
+
+    assert result_of(outcome("ok", 200)) == "ok"
+    assert result_of(outcome("unchanged", 304)) == "not_modified"
+    assert result_of(outcome("unchanged", 200)) == "same_hash"
+    assert result_of(outcome("failed", 200)) == "parse_error"  # answered, but not a feed
+    assert result_of(outcome("failed", 503)) is None  # counted by the errback, with its cause
+    assert result_of(outcome("failed", None)) is None

@@ -492,3 +492,34 @@ def test_alive_fails_while_the_loop_is_busy_and_passes_after() -> None:
         loop.call_soon_threadsafe(loop.stop)
         runner.join(5)
         loop.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_the_probe_server_listens_where_it_is_told(host: str) -> None:
+    from marsad.scheduler.probes import ProbeServer
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    try:
+        server = ProbeServer(host, 0, app)
+    except OSError as exc:  # no IPv6 on this machine
+        pytest.skip(f"cannot listen on {host}: {exc}")
+    server.start()
+    try:
+        with urllib.request.urlopen(f"{server.url}/path", timeout=10) as answer:
+            assert answer.read() == b"/path"
+    finally:
+        server.stop()
+    assert server.url.startswith("http://[::1]:" if host == "::1" else "http://127.0.0.1:")
+
+
+def test_the_crawler_serves_no_console_and_no_remote_control() -> None:
+    from marsad.crawler.config import CrawlConfig
+    from marsad.crawler.runner import crawler_settings
+
+    settings = crawler_settings(CrawlConfig())
+    assert settings.getbool("TELNETCONSOLE_ENABLED") is False
+    assert settings.getbool("REMOTE_CONTROL_ENABLED") is False
+    assert "marsad.crawler.telemetry.CrawlTelemetry" in settings.getdict("EXTENSIONS")
