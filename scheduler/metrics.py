@@ -96,6 +96,27 @@ class DaemonMetrics:
         self.loop_delays.observe(seconds)
 
 
+class ReadyCollector(Collector):
+    """/readyz as metrics, asked at each scrape: an alert rule on ``marsad_ready == 0`` needs
+    no probe of its own."""
+
+    def __init__(self, ready: Callable[[], Any]) -> None:
+        self._ready = ready  # () -> a result with .ok and .checks (scheduler.probes.Probes.ready)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        result = self._ready()
+        yield _gauge("marsad_ready", "1 while /readyz passes, else 0.", 1 if result.ok else 0)
+        checks = GaugeMetricFamily(
+            "marsad_ready_check", "Each /readyz check: 1 passing, 0 failing.", labels=["check"]
+        )
+        for name, check in sorted(result.checks.items()):
+            checks.add_metric([name], 1 if check.get("ok") else 0)
+        yield checks
+
+
 class CrawlCollector(Collector):
     """The crawler's stats as metrics, read at each scrape."""
 

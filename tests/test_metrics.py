@@ -111,6 +111,8 @@ secret_env = "METRICS_TEST_SECRET"
     assert value(after, "marsad_crawl_responses_total", status="404") >= 1
     assert value(after, "marsad_feeds", state="backing_off") == 2  # the 404 and the robots
     assert value(after, "marsad_outbox_pending") == 0
+    assert value(after, "marsad_ready") == 1
+    assert value(after, "marsad_ready_check", check="store") == 1
     # Never a label naming a feed.
     assert not any(dict(labels).get(k) in feeds for _, labels in after for k in ("feed", "name"))
     assert all(not name or name.startswith("marsad_") for name, _ in after)
