@@ -42,8 +42,10 @@ from marsad.alerts.channels import CHANNEL_TYPES
 from marsad.alerts.channels.channel_type import CHANNEL_CONCURRENCY as CHANNEL_CONCURRENCY
 from marsad.alerts.channels.email import EmailChannel
 from marsad.alerts.channels.webhook import WebhookChannel
+from marsad.alerts.health import NOTICE_SENDERS, is_notice
 from marsad.alerts.outcome import Outcome
 from marsad.retry import exponential_backoff
+from marsad.storage.health import note_channel_attempt
 from marsad.storage.outbox import (
     Backlog,
     any_claimable,
@@ -293,6 +295,9 @@ class DeliverySession:
         # Set by aclose: the pass running then claims nothing more.
         self.closing = asyncio.Event()
         self._closed = False
+        # Told (channel, result) after each attempt is settled: "sent", "retry", "dead" or
+        # "lost" (another pass took the alert over). The daemon's metrics count them.
+        self.on_settled: Callable[[str, str], None] | None = None
 
     async def __aenter__(self) -> DeliverySession:
         return self
@@ -403,6 +408,19 @@ class DeliverySession:
                 raise RuntimeError("this delivery session is closed")
             delivery = _Pass(self, db, limit=limit, stop=stop, claim_until=claim_until)
             return await delivery.run()
+
+    def notice_sender(self, kind: str) -> Sender[Any] | None:
+        """What sends health alerts over channels of type ``kind`` for the whole session
+        (:data:`marsad.alerts.health.NOTICE_SENDERS`); None when the type has none."""
+        key = f"{kind}:notices"
+        sender = self._senders.get(key)
+        if sender is None:
+            make = NOTICE_SENDERS.get(kind)
+            if make is None:
+                return None
+            sender = self._senders[key] = make()
+            self._to_close.push_async_callback(sender.aclose)
+        return sender
 
     def sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any]:
         """One sender per channel type for the whole session, made on first use."""
@@ -567,8 +585,17 @@ class _Pass:
             )
             self._settle(alert, Outcome.failed(reason), attempted, 0)
             return
-        sender = self.session.sender(channel.kind, channel_type)
-        story = story_alert_summary(self.db, alert.story_id)
+        if is_notice(alert):
+            # A health alert: its channel type's notice sender renders it; no story.
+            notice_sender = self.session.notice_sender(channel.kind)
+            if notice_sender is None:
+                reason = f"channel type {channel.kind} cannot carry health alerts"
+                self._settle(alert, Outcome.failed(reason), attempted, 0)
+                return
+            sender, story = notice_sender, {}
+        else:
+            sender = self.session.sender(channel.kind, channel_type)
+            story = story_alert_summary(self.db, alert.story_id)
         deadline = send_deadline(channel)
         started = time.monotonic()
         try:
@@ -610,7 +637,13 @@ class _Pass:
                 duration_ms=duration_ms,
             )
             self._renew(self.clock(), but=alert.id)
-            if not self._apply(alert, outcome, at):
+            if alert.channel in self.channels:  # its run of failures ([health] channels)
+                note_channel_attempt(
+                    self.db, alert.channel, ok=outcome.ok, at=stamp, error=outcome.error
+                )
+            before = (self.report.sent, self.report.dead)
+            applied = self._apply(alert, outcome, at)
+            if not applied:
                 self.report.lost += 1
                 log.warning(
                     "alert %d (%s): its claim lapsed and another delivery took it over; "
@@ -618,6 +651,15 @@ class _Pass:
                     alert.id,
                     alert.channel,
                 )
+        observe = self.session.on_settled
+        if observe is not None:
+            if not applied:
+                result = "lost"
+            elif self.report.sent > before[0]:
+                result = "sent"
+            else:
+                result = "dead" if self.report.dead > before[1] else "retry"
+            observe(alert.channel, result)
 
     def _apply(self, alert: DueAlert, outcome: Outcome, at: datetime) -> bool:
         """Move the alert on from ``outcome``; false when this pass no longer holds it."""

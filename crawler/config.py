@@ -12,6 +12,23 @@ class FeedConfig:
     every: float  # seconds between polls, before jitter
     source: str  # the outlet name stored on its articles
     kind: str = "rss"  # which spider reads it: a key of marsad.crawler.spiders.SPIDERS
+    # Whether its interval adapts to how often it publishes (``every`` is then the starting
+    # point: marsad.crawler.polling); false keeps it at ``every``.
+    adaptive: bool = True
+    # Silent once nothing new has arrived for this long (seconds); None: judged from its
+    # usual gap between new entries (marsad.crawler.health).
+    expect_every: float | None = None
+
+
+@dataclass(frozen=True)
+class PollingConfig:
+    """``[polling]``: the bounds of adaptive intervals (marsad.crawler.polling)."""
+
+    min_interval: float = 5 * 60.0
+    max_interval: float = 6 * 3600.0
+    # Miniflux's entry-frequency factor: interval = week / (new entries in a week x factor),
+    # so 2 polls twice per expected entry.
+    factor: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import lxml.etree
 import lxml.html
 
 from marsad.crawler.encoding import feed_as_utf8
+from marsad.crawler.polling import Hint, feed_hint
 from marsad.times import to_iso, to_utc_iso
 from marsad.urls import canonical_url
 
@@ -65,6 +66,8 @@ class FeedResult:
     bozo_message: str | None = None
     # Why each entry that could not be read at all was left out (the others are kept).
     unusable: tuple[str, ...] = ()
+    # The feed's own word on how often to read it (<ttl>, sy:updatePeriod/updateFrequency).
+    hint: Hint | None = None
 
     @property
     def is_feed(self) -> bool:
@@ -102,6 +105,11 @@ def parse_feed(body: bytes, base_url: str, *, content_type: str | None = None) -
         bozo=bool(parsed.get("bozo")),
         bozo_message=message,
         unusable=tuple(unusable),
+        hint=feed_hint(
+            parsed.feed.get("ttl"),
+            parsed.feed.get("sy_updateperiod"),
+            parsed.feed.get("sy_updatefrequency"),
+        ),
     )
 
 

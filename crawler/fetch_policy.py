@@ -18,7 +18,8 @@ from marsad.times import to_iso
 # Servers lie about ETag/Last-Modified: every this many fetches, ask without them and let the
 # body hash decide whether the feed changed.
 UNCONDITIONAL_EVERY = 10
-# The first back-off after a failure; it doubles with each further consecutive failure.
+# The first back-off after a failure (or the feed's own interval, if shorter: a feed polled
+# every 10 s is tried again 10 s after a failure); it doubles with each further failure.
 BACKOFF_BASE = 60.0
 # Statuses with which a server asks us to come back later (and may say when: Retry-After).
 PAUSE_STATUSES = frozenset({429, 503})
@@ -57,9 +58,11 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def backoff_seconds(consecutive_failures: int, max_backoff: float) -> float:
-    """Wait after the ``consecutive_failures``-th failure in a row (1 → BACKOFF_BASE)."""
-    return exponential_backoff(consecutive_failures - 1, BACKOFF_BASE, max_backoff)
+def backoff_seconds(
+    consecutive_failures: int, max_backoff: float, base: float = BACKOFF_BASE
+) -> float:
+    """Wait after the ``consecutive_failures``-th failure in a row (1 → ``base``)."""
+    return exponential_backoff(consecutive_failures - 1, base, max_backoff)
 
 
 def requested_pause(
@@ -72,19 +75,29 @@ def requested_pause(
 
 
 def failure_wait(
-    consecutive_failures: int, max_backoff: float, requested: float | None = None
+    consecutive_failures: int,
+    max_backoff: float,
+    requested: float | None = None,
+    base: float = BACKOFF_BASE,
 ) -> float:
     """The back-off, or longer if the server asked for longer (never beyond ``max_backoff``)."""
-    wait = backoff_seconds(consecutive_failures, max_backoff)
+    wait = backoff_seconds(consecutive_failures, max_backoff, base)
     if requested is not None:
         wait = max(wait, min(requested, max_backoff))
     return wait
 
 
 def after_failure(
-    state: FeedState, now: datetime, *, max_backoff: float, requested: float | None = None
+    state: FeedState,
+    now: datetime,
+    *,
+    max_backoff: float,
+    requested: float | None = None,
+    every: float | None = None,
 ) -> Backoff:
-    """How long a feed whose stored state is ``state`` waits after failing at ``now``."""
+    """How long a feed whose stored state is ``state`` (polled every ``every`` seconds) waits
+    after failing at ``now``. Never for ever: capped at ``max_backoff``, it is tried again."""
     failures = state.consecutive_failures + 1
-    wait = failure_wait(failures, max_backoff, requested)
+    base = BACKOFF_BASE if every is None else max(1.0, min(BACKOFF_BASE, every))
+    wait = failure_wait(failures, max_backoff, requested, base)
     return Backoff(failures=failures, wait=wait, until=to_iso(now + timedelta(seconds=wait)))

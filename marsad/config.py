@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from marsad.alerts.channels import Channel, ChannelError, parse_channels
 from marsad.alerts.config import AlertsConfig, DeliveryConfig
+from marsad.alerts.health import HealthConfig
 from marsad.alerts.rules import Rule, RuleError, parse_rules
-from marsad.crawler.config import CrawlConfig, FeedConfig
+from marsad.crawler.config import CrawlConfig, FeedConfig, PollingConfig
 from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
 from marsad.storage.retention import KINDS as RETENTION_KINDS
 from marsad.storage.retention import Retention
@@ -39,10 +40,36 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     retention: Retention = field(default_factory=Retention)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    polling: PollingConfig = field(default_factory=PollingConfig)
+    http: HttpConfig = field(default_factory=lambda: HttpConfig())
     source_path: Path | None = None
 
 
-_TOP_KEYS = {"store", "feeds", "rules", "channels", "crawl", "delivery", "alerts", "retention"}
+_TOP_KEYS = {
+    "store",
+    "feeds",
+    "rules",
+    "channels",
+    "crawl",
+    "delivery",
+    "alerts",
+    "retention",
+    "http",
+    "health",
+    "polling",
+}
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """``[http]``: where the daemon serves /healthz, /readyz and /metrics, and the probes'
+    thresholds. ``listen`` is (host, port), or None for "off"; port 0 takes any free port."""
+
+    listen: tuple[str, int] | None = ("127.0.0.1", 9464)
+    loop_timeout: float = 5.0  # /healthz fails when the event loop takes longer to answer
+    scheduler_stale: float = 60.0  # /readyz fails when the scheduler has not ticked for this long
+    alert_age: float = 900.0  # /readyz fails when an alert has been due for longer than this
 
 
 def _duration(
@@ -128,6 +155,9 @@ def config_from_document(
         delivery=_parse_delivery(_table(document.get("delivery", {}), "delivery")),
         alerts=_parse_alerts(_table(document.get("alerts", {}), "alerts")),
         retention=_parse_retention(_table(document.get("retention", {}), "retention")),
+        http=_parse_http(_table(document.get("http", {}), "http")),
+        health=_parse_health(_table(document.get("health", {}), "health"), channels),
+        polling=_parse_polling(_table(document.get("polling", {}), "polling")),
         source_path=source_path,
     )
 
@@ -140,7 +170,9 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
     for index, table in enumerate(value):
         where = f"feeds[{index}]"
         table = _table(table, where)
-        _reject_unknown(table, {"name", "url", "every", "source", "kind"}, where)
+        _reject_unknown(
+            table, {"name", "url", "every", "source", "kind", "adaptive", "expect_every"}, where
+        )
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}.name: required, a non-empty string")
@@ -161,7 +193,25 @@ def _parse_feeds(value: object) -> tuple[FeedConfig, ...]:
             raise ConfigError(
                 f"{where} {name!r}.kind: must be one of {', '.join(sorted(SPIDERS))}, got {kind!r}"
             )
-        feeds.append(FeedConfig(name=name, url=str(url), every=every, source=source, kind=kind))
+        adaptive = table.get("adaptive", True)
+        if not isinstance(adaptive, bool):
+            raise ConfigError(f"{where} {name!r}.adaptive: must be true or false")
+        expect_every = None
+        if "expect_every" in table:
+            expect_every = _duration(
+                table, "expect_every", None, f"{where} {name!r}", 1.0, 365 * DAY
+            )
+        feeds.append(
+            FeedConfig(
+                name=name,
+                url=str(url),
+                every=every,
+                source=source,
+                kind=kind,
+                adaptive=adaptive,
+                expect_every=expect_every,
+            )
+        )
     return tuple(feeds)
 
 
@@ -272,6 +322,98 @@ def _parse_retention(table: Mapping[str, Any]) -> Retention:
                 f"{format_duration(high)} ({DURATION_SYNTAX}), got {value!r}"
             ) from None
     return Retention(**periods)
+
+
+def _parse_http(table: Mapping[str, Any]) -> HttpConfig:
+    """``[http]``: ``listen = "HOST:PORT"`` (an IP address or localhost; ``[::1]:9464`` for
+    IPv6) or ``"off"``, and the probes' thresholds."""
+    d = HttpConfig()
+    _reject_unknown(table, {"listen", "loop_timeout", "scheduler_stale", "alert_age"}, "http")
+    return HttpConfig(
+        listen=_listen_address(table.get("listen", "127.0.0.1:9464")),
+        loop_timeout=_duration(table, "loop_timeout", d.loop_timeout, "http", 0.1, MINUTE),
+        scheduler_stale=_duration(table, "scheduler_stale", d.scheduler_stale, "http", 1.0, DAY),
+        alert_age=_duration(table, "alert_age", d.alert_age, "http", 1.0, 30 * DAY),
+    )
+
+
+def _listen_address(value: object) -> tuple[str, int] | None:
+    if value in ("off", False):
+        return None
+    syntax = '"HOST:PORT" (127.0.0.1:9464, [::1]:9464, localhost:9464) or "off"'
+    if not isinstance(value, str):
+        raise ConfigError(f"http.listen: must be {syntax}, got {value!r}")
+    host, colon, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"http.listen: must be {syntax}, port 0 to 65535; got {value!r}")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(
+                f"http.listen: {host!r} is not an IP address (or localhost): must be {syntax}"
+            ) from None
+    return host, int(port)
+
+
+def _parse_health(table: Mapping[str, Any], channels: Mapping[str, Channel]) -> HealthConfig:
+    """``[health]``: when a feed is failing or silent, when a channel is failing, and the
+    channels that hear of it (none: states are kept and shown, nothing is sent)."""
+    d = HealthConfig()
+    known = {
+        "channels",
+        "failures",
+        "failing_after",
+        "silent_factor",
+        "silent_floor",
+        "channel_failing_after",
+        "dead_letters_every",
+    }
+    _reject_unknown(table, known, "health")
+    names = table.get("channels", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("health.channels: must be a list of channel names")
+    for name in names:
+        if name not in channels:
+            raise ConfigError(
+                f"health.channels: no channel named {name!r} "
+                f"(defined: {', '.join(sorted(channels)) or 'none'})"
+            )
+    factor = table.get("silent_factor", d.silent_factor)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor <= 100:
+        raise ConfigError(f"health.silent_factor: must be a number from 1 to 100, got {factor!r}")
+    return HealthConfig(
+        channels=tuple(dict.fromkeys(names)),
+        failures=_whole(table, "failures", d.failures, "health", 1, 1000),
+        failing_after=_duration(table, "failing_after", d.failing_after, "health", 1.0, 30 * DAY),
+        silent_factor=float(factor),
+        silent_floor=_duration(table, "silent_floor", d.silent_floor, "health", 1.0, 365 * DAY),
+        channel_failing_after=_duration(
+            table, "channel_failing_after", d.channel_failing_after, "health", 1.0, 30 * DAY
+        ),
+        dead_letters_every=_duration(
+            table, "dead_letters_every", d.dead_letters_every, "health", 0.0, 30 * DAY
+        ),
+    )
+
+
+def _parse_polling(table: Mapping[str, Any]) -> PollingConfig:
+    """``[polling]``: the bounds of adaptive intervals and Miniflux's entry-frequency factor."""
+    d = PollingConfig()
+    _reject_unknown(table, {"min_interval", "max_interval", "factor"}, "polling")
+    low = _duration(table, "min_interval", d.min_interval, "polling", 10.0, WEEK)
+    high = _duration(table, "max_interval", d.max_interval, "polling", 10.0, 30 * DAY)
+    if high < low:
+        raise ConfigError(
+            f"polling.max_interval: must be at least min_interval ({format_duration(low)}), "
+            f"got {format_duration(high)}"
+        )
+    factor = table.get("factor", d.factor)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0.1 <= factor <= 100:
+        raise ConfigError(f"polling.factor: must be a number from 0.1 to 100, got {factor!r}")
+    return PollingConfig(min_interval=low, max_interval=high, factor=float(factor))
 
 
 def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:

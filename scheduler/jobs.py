@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.delivery import DrainReport
 from marsad.crawler.config import FeedConfig
 from marsad.crawler.poll import CrawlReport
+from marsad.scheduler.health import check_delivery, check_feeds
+from marsad.scheduler.intervals import adapt, take_note
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -68,9 +72,22 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
             report.alerts_queued,
             "; errors: " + "; ".join(report.errors) if report.errors else "",
         )
-        if report.alerts_queued:
+        told = after_poll(ctx, [feed], datetime.now(UTC))
+        if report.alerts_queued or told:
             await deliver_pending(ctx)
     return report
+
+
+def after_poll(ctx: JobContext, feeds: Sequence[FeedConfig], now: datetime) -> int:
+    """Each feed's new interval (from what its fetch noted) and health after a poll at ``now``;
+    how many health events it told. A failure here is logged: the poll's articles are stored."""
+    try:
+        for feed in feeds:
+            adapt(ctx.db, ctx.config, feed, take_note(ctx.engine, feed.name), now)
+        return len(check_feeds(ctx.db, ctx.config, feeds, now))
+    except Exception:
+        log.exception("health and intervals of %d feeds not updated", len(feeds))
+        return 0
 
 
 async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
@@ -100,6 +117,7 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
     )
     for error in report.errors:
         log.warning("%s", error)
+    after_poll(ctx, ctx.config.feeds, datetime.now(UTC))
     await deliver_pending(ctx)
     return report
 
@@ -141,6 +159,9 @@ async def deliver_pending(ctx: JobContext) -> DrainReport | None:
         async with ctx.delivery_lock:
             try:
                 report = await ctx.delivery.drain(ctx.db, deadline=DRAIN_SECONDS, stop=ctx.stopping)
+                # Channels failing or recovered, dead letters: told at once, in the same drain.
+                if _check_delivery(ctx) and not ctx.stopping.is_set():
+                    report.add(await ctx.delivery.deliver_due(ctx.db, stop=ctx.stopping))
             except Exception:
                 log.exception("delivery failed; pending alerts stay in the outbox")
                 return None
@@ -155,6 +176,14 @@ async def deliver_pending(ctx: JobContext) -> DrainReport | None:
                 f"; {backlog.due} still due" if backlog is not None and backlog.due else "",
             )
         return report
+
+
+def _check_delivery(ctx: JobContext) -> int:
+    try:
+        return len(check_delivery(ctx.db, ctx.config, datetime.now(UTC)))
+    except Exception:
+        log.exception("delivery health not checked")
+        return 0
 
 
 class _tracked:

@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.triggers.interval import IntervalTrigger
 
+from marsad.crawler.polling import Interval
+from marsad.scheduler.intervals import starting_interval
 from marsad.scheduler.jobs import deliver_pending, poll_feed
 from marsad.storage.feeds import feed_states, record_next_poll
+from marsad.storage.health import record_interval, stored_intervals
+from marsad.storage.transactions import write_transaction
 from marsad.times import to_iso
 
 if TYPE_CHECKING:
@@ -38,22 +42,42 @@ def schedule_feeds(
     feeds: Sequence[FeedConfig],
     firsts: dict[str, datetime],
 ) -> None:
-    """One job per feed, first run at ``firsts[name]``; `marsad feeds` shows the next poll."""
-    ids = {name: state.id for name, state in feed_states(ctx.db, [f.name for f in feeds]).items()}
+    """One job per feed, first run at ``firsts[name]``, then at the feed's interval: the one
+    it adapted to before a restart (an adaptive feed), else its ``every``; `marsad feeds` shows
+    the interval, why, and the next poll."""
+    names = [f.name for f in feeds]
+    ids = {name: state.id for name, state in feed_states(ctx.db, names).items()}
+    learned = stored_intervals(ctx.db, names)
     for feed in feeds:
+        interval = starting_interval(feed)
+        if feed.adaptive and feed.name in learned:
+            interval = Interval(learned[feed.name], "")
+        elif feed.name in ids:
+            with write_transaction(ctx.db):
+                record_interval(ctx.db, ids[feed.name], interval.seconds, interval.reason)
         job = scheduler.add_job(
             poll_feed,
-            IntervalTrigger(seconds=feed.every, jitter=max(1, int(feed.every * 0.1))),
+            _trigger(interval.seconds),
             args=[ctx, feed],
             id=feed_job_id(feed.name),
             name=f"poll {feed.name}",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=int(feed.every),
+            misfire_grace_time=_grace(interval.seconds),
             next_run_time=firsts[feed.name],
         )
         if feed.name in ids and job.next_run_time is not None:
             record_next_poll(ctx.db, ids[feed.name], to_iso(job.next_run_time))
+
+
+def _trigger(seconds: float) -> IntervalTrigger:
+    # The jitter keeps feeds started together from polling together for ever.
+    return IntervalTrigger(seconds=seconds, jitter=max(1, int(seconds * 0.1)))
+
+
+def _grace(seconds: float) -> int:
+    # A poll late by less than its interval is still wanted (APScheduler's default is 1 s).
+    return max(1, int(seconds))
 
 
 def schedule_delivery(
@@ -75,7 +99,9 @@ def schedule_delivery(
 
 
 def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
-    """After each feed job runs, store when it runs next (`marsad feeds` shows it)."""
+    """After each feed job runs, move it to the interval the poll decided
+    (:func:`marsad.scheduler.intervals.adapt` stored it) and store when it runs next (`marsad
+    feeds` shows it)."""
 
     def note_next_poll(event: JobExecutionEvent) -> None:
         if not event.job_id.startswith("feed:"):
@@ -83,7 +109,18 @@ def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
         job = scheduler.get_job(event.job_id)
         if job is None or job.next_run_time is None:
             return
-        states = feed_states(ctx.db, [event.job_id.removeprefix("feed:")])
+        name = event.job_id.removeprefix("feed:")
+        if event.retval is not None:  # a poll ran (a CrawlReport): its interval may be new
+            interval = stored_intervals(ctx.db, [name]).get(name)
+            current = getattr(job.trigger, "interval", None)
+            if interval is not None and (
+                current is None or abs(current.total_seconds() - interval) >= 1
+            ):
+                job = scheduler.reschedule_job(event.job_id, trigger=_trigger(interval))
+                job = scheduler.modify_job(event.job_id, misfire_grace_time=_grace(interval))
+        if job.next_run_time is None:
+            return
+        states = feed_states(ctx.db, [name])
         for state in states.values():
             record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
 

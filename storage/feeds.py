@@ -375,18 +375,23 @@ def feed_state_counts(db: Database, now: datetime | str) -> dict[str, int]:
 
 
 def feed_health(db: Database, *, needing_attention: bool = False) -> list[Row]:
-    """Every feed's health from the ``feed_health`` view: failing feeds first, then those with
-    entries not stored, never fetched, ok, and retired ones last. ``needing_attention``: only
-    the failing and incomplete ones."""
+    """Every feed's health from the ``feed_health`` view, with what people were last told
+    (``health``: ok, failing or silent, and ``health_since``) and its interval and why
+    (``poll_every``, ``poll_reason``): feeds failing or silent first, then those with entries
+    not stored, never fetched, ok, and retired ones last. ``needing_attention``: only the
+    failing, silent and incomplete ones."""
     return list(
         db.query(
             """
-            SELECT * FROM feed_health
-            WHERE NOT :only OR state IN ('failing', 'incomplete')
-            ORDER BY CASE state
+            SELECT h.*, f.health, f.health_since, f.poll_every, f.poll_reason, f.hint_reason
+            FROM feed_health h JOIN feeds f ON f.id = h.feed_id
+            WHERE NOT :only OR h.state IN ('failing', 'incomplete')
+                OR (f.health != 'ok' AND h.state != 'retired')
+            ORDER BY CASE WHEN f.health != 'ok' AND h.state != 'retired' THEN 0
+                ELSE CASE h.state
                 WHEN 'failing' THEN 0 WHEN 'incomplete' THEN 1 WHEN 'never fetched' THEN 2
-                WHEN 'ok' THEN 3 ELSE 4 END,
-                consecutive_failures DESC, name
+                WHEN 'ok' THEN 3 ELSE 4 END END,
+                h.consecutive_failures DESC, h.name
             """,
             {"only": int(needing_attention)},
         )

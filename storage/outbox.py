@@ -45,6 +45,38 @@ def enqueue_alert(
     return int(cursor.lastrowid or 0) if cursor.rowcount else None
 
 
+def enqueue_notice(
+    db: Database,
+    *,
+    health_event_id: int,
+    rule: str,
+    channel: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    created_at: str,
+) -> int | None:
+    """Queue one health alert (kind 'health': a health event, no article or story) for one
+    channel; ``None`` when its key is queued already."""
+    cursor = db.execute(
+        """
+        INSERT OR IGNORE INTO alerts (
+            kind, health_event_id, rule, channel, idempotency_key, payload,
+            status, attempts, next_attempt_at, created_at
+        ) VALUES ('health', ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+        """,
+        [
+            health_event_id,
+            rule,
+            channel,
+            idempotency_key,
+            json.dumps(payload, ensure_ascii=False),
+            created_at,
+            created_at,
+        ],
+    )
+    return int(cursor.lastrowid or 0) if cursor.rowcount else None
+
+
 _ALERT_COLUMNS = "id, article_id, story_id, rule, channel, idempotency_key, payload, attempts"
 
 # Pending and due, and claimed by no pass whose lease still holds.
@@ -116,8 +148,9 @@ def claim_due_alerts(
     return [
         DueAlert(
             id=row["id"],
-            article_id=row["article_id"],
-            story_id=row["story_id"],
+            # A health alert has neither (its payload says what it tells): 0 for "none".
+            article_id=row["article_id"] or 0,
+            story_id=row["story_id"] or 0,
             rule=row["rule"],
             channel=row["channel"],
             idempotency_key=row["idempotency_key"],
@@ -209,7 +242,7 @@ def schedule_retry(
 def mark_dead(db: Database, alert_id: int, error: str, *, claimer: str | None = None) -> bool:
     cursor = db.execute(
         "UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ?, "
-        "claimed_by = NULL, lease_until = NULL "
+        "claimed_by = NULL, lease_until = NULL, dead_noticed = 0 "
         "WHERE id = ? AND claimed_by IS ? AND status = 'pending'",
         [error, alert_id, claimer],
     )

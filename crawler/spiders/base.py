@@ -57,6 +57,7 @@ from marsad.crawler.fetch_policy import (
 )
 from marsad.crawler.items import ArticleItem, EntryNotStored
 from marsad.crawler.poll import POLL_META, Poll
+from marsad.crawler.polling import HINT_HEADERS, ReadingNote, header_hint
 from marsad.crawler.problems import (
     ENTRY_GAVE_UP,
     ENTRY_SKIPPED,
@@ -67,6 +68,7 @@ from marsad.crawler.problems import (
 )
 from marsad.crawler.shared import shared_store, shared_workers
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched
+from marsad.crawler.telemetry import note_failed_fetch
 from marsad.storage.articles import known_guids, known_urls
 from marsad.storage.feeds import NOT_STORED_YET, EntryNote, EntryRecord, entry_records
 from marsad.storage.models import FeedState, NewArticle
@@ -197,6 +199,9 @@ class SourceSpider(scrapy.Spider):
         self.fetch_timeout = fetch_timeout
         # Canonical URLs being fetched now, until stored (two feeds may list one article).
         self._following: set[str] = set()
+        # What each feed's last successful fetch tells its polling (hints, entries listed and
+        # new), taken by the daemon's poll job once the poll is over (marsad.crawler.polling).
+        self.polling_notes: dict[str, ReadingNote] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -284,6 +289,8 @@ class SourceSpider(scrapy.Spider):
     def _read_source(self, response: Response, job: FeedJob, poll: Poll) -> Iterator[Any]:
         now = self.now()
         at = to_iso(now)
+        headers = {name: response_header(response, name) for name in HINT_HEADERS}
+        self.polling_notes[job.feed.name] = ReadingNote(header_hint=header_hint(headers, now))
         if response.status == 304:
             self._send(job, poll, "unchanged", 304, at)
             return
@@ -334,6 +341,13 @@ class SourceSpider(scrapy.Spider):
                 job,
             )
         plan = self._plan_entries(job, poll, result, now)
+        self.polling_notes[feed.name] = replace(
+            self.polling_notes.get(feed.name, ReadingNote()),
+            feed_hint=result.hint,
+            read=True,
+            listed=len(plan.listed),
+            new=plan.first_seen,
+        )
         # Sent before the entries are yielded, so the outcome and the entries still owed are
         # recorded (one transaction) before any of them is stored.
         self._send(
@@ -598,6 +612,7 @@ class SourceSpider(scrapy.Spider):
         job: FeedJob = _cb_kwargs(failure)["job"]
         poll = _poll(failure)
         try:
+            note_failed_fetch(self.crawler, failure)  # by its cause (the metrics' fetch results)
             now = self.now()
             status = None
             requested = None
@@ -619,7 +634,14 @@ class SourceSpider(scrapy.Spider):
         now: datetime,
         requested: float | None = None,
     ) -> None:
-        backoff = after_failure(job.state, now, max_backoff=self.max_backoff, requested=requested)
+        self.polling_notes.pop(job.feed.name, None)  # a failure backs off instead
+        backoff = after_failure(
+            job.state,
+            now,
+            max_backoff=self.max_backoff,
+            requested=requested,
+            every=job.feed.every,
+        )
         message = f"feed {job.feed.name!r} ({job.feed.url}): {reason}"
         self._problem(
             FEED_FAILED,

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 _FEED_COLUMNS = [
     ("name", "feed"),
     ("state", "state"),
+    ("health_shown", "health"),
+    ("poll_reason", "interval"),
     ("last_fetch_at", "last fetch"),
     ("last_new_item_at", "last new item"),
     ("items_per_day", "items/day"),
@@ -95,12 +97,17 @@ _ENTRY_COLUMNS = [
 def feeds_command(
     ctx: click.Context, failing: bool, config_path: str | None, db_path: str | None, as_json: bool
 ) -> None:
-    """Every feed's health: state, last fetch, last new item, items per day, consecutive
-    failures, entries retrying / skipped / given up, the last error, next poll. Failing feeds
+    """Every feed's health: state, health ("failing since ...", "silent since ..."), its
+    polling interval and why, last fetch, last new item, items per day, consecutive failures,
+    entries retrying / skipped / given up, the last error, next poll. Failing and silent feeds
     first, retired ones (no longer in the config) last.
 
-    A feed is "ok" only when its fetches work and every entry it lists is stored (or skipped
-    with a reason); "incomplete" when some are still retrying or were given up.
+    A feed's state is "ok" only when its fetches work and every entry it lists is stored (or
+    skipped with a reason); "incomplete" when some are still retrying or were given up;
+    "failing" from its first failure. Its health is what the [health] channels were told: failing
+    after [health] failures in a row (or failing_after), silent when nothing new came for
+    expect_every or [health] silent_factor x its usual gap. The interval is adaptive ("45m: 9
+    new in 7d", "2h: ttl 120m") unless the feed says adaptive = false ("fixed").
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -112,7 +119,16 @@ def feeds_command(
     if as_json:
         emit_json(rows)
     else:
-        print_table(rows, _FEED_COLUMNS, title="Feeds", empty="no feeds")
+        shown = [{**row, "health_shown": health_shown(row)} for row in rows]
+        print_table(shown, _FEED_COLUMNS, title="Feeds", empty="no feeds")
+
+
+def health_shown(row: dict[str, object]) -> str:
+    """ "failing since 2024-05-12T12:00:00Z", "silent since ...", or "ok"."""
+    health = str(row.get("health") or "ok")
+    if health == "ok" or row.get("state") == "retired":
+        return "ok" if row.get("state") != "retired" else ""
+    return f"{health} since {row.get('health_since') or '?'}"
 
 
 @feeds_command.command("entries")
