@@ -5,9 +5,9 @@ The interval follows how often the feed publishes, Miniflux's entry-frequency ru
     interval = clamp(week / (new entries in the last week x factor), min, max)
 
 with two refinements. A feed watched for less than a week is judged on what it has shown so
-far, weighed against a prior of one entry per ``every`` for :data:`PRIOR_SECONDS` (so its
-first interval is ``every``, the starting point, and a few hours of history move it only so
-far). And a *stretch* follows each poll (:func:`next_stretch`): Media Cloud lengthens a feed's
+far, together with a prior of :data:`PRIOR_ENTRIES` entries at one per ``every`` (so its first
+interval is ``every``, the starting point, and its first quiet hour does not send it to the
+maximum; a week of history outweighs the prior many times over). And a *stretch* follows each poll (:func:`next_stretch`): Media Cloud lengthens a feed's
 interval when most of a poll is already known; here nearly every poll is mostly known once the
 rate rule sets the pace (a poll finds one new entry among twenty), so only a poll that finds
 nothing new lengthens it (x :data:`STRETCH_STEP`, up to :data:`STRETCH_MAX`), and one that
@@ -31,8 +31,8 @@ from marsad.crawler.config import PollingConfig
 from marsad.times import http_date
 
 WEEK = 7 * 86400.0
-# How much the prior of one entry per ``every`` weighs, as observed time.
-PRIOR_SECONDS = 86400.0
+# What the prior (one entry per ``every``) weighs, in entries.
+PRIOR_ENTRIES = 2.0
 STRETCH_STEP = 1.5
 STRETCH_MAX = 8.0
 STRETCH_MIN = 0.25
@@ -158,12 +158,11 @@ def next_interval(facts: PollFacts, config: PollingConfig) -> Interval:
     if not facts.adaptive:
         return Interval(facts.every, "fixed")
     window = max(0.0, min(facts.window, WEEK))
-    # The prior: one entry per `every` (so the first interval is `every`), weighed as
-    # PRIOR_SECONDS of history.
-    expected = (facts.arrivals + PRIOR_SECONDS / (facts.every * config.factor)) / (
-        window + PRIOR_SECONDS
-    )
-    base = 1.0 / (expected * config.factor)
+    # Entries per second, with the prior's PRIOR_ENTRIES at one per `every` x factor, so the
+    # first interval is `every`.
+    prior_window = PRIOR_ENTRIES * facts.every * config.factor
+    rate = (facts.arrivals + PRIOR_ENTRIES) / (window + prior_window)
+    base = 1.0 / (rate * config.factor)
     seen = f"{facts.arrivals} new in {short_duration(window)}" if window else "starting point"
     reason = seen
     seconds = base * facts.stretch
