@@ -133,6 +133,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
         schedule_feeds,
         schedule_prune,
     )
+    from marsad.scheduler.services import start_services
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -188,6 +189,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
         len(config.channels),
         config.store_path,
     )
+    services = await start_services(ctx, scheduler)  # probes, metrics, systemd: READY=1
     reloader = _Reloader(ctx, scheduler, db_override, first_round, prune_times)
     reloads = loop.create_task(reloader.serve(reload_wanted, stop))
     await stop.wait()
@@ -215,6 +217,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     # Delivery sessions a reload replaced close once the pass on them ends (passes stop
     # claiming once ctx.stopping is set).
     await reloader.closed()
+    await services.stop()
     await _close_context(ctx)
     log.info("marsad stopped")
     return 0
