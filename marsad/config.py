@@ -67,6 +67,9 @@ class HttpConfig:
     thresholds. ``listen`` is (host, port), or None for "off"; port 0 takes any free port."""
 
     listen: tuple[str, int] | None = ("127.0.0.1", 9464)
+    # Whether the file says where: the default port taken (another daemon on this host) falls
+    # back to any free one, said in the log and in the runtime file; a port written is kept.
+    listen_given: bool = False
     loop_timeout: float = 5.0  # /healthz fails when the event loop takes longer to answer
     scheduler_stale: float = 60.0  # /readyz fails when the scheduler has not ticked for this long
     alert_age: float = 900.0  # /readyz fails when an alert has been due for longer than this
@@ -331,6 +334,7 @@ def _parse_http(table: Mapping[str, Any]) -> HttpConfig:
     _reject_unknown(table, {"listen", "loop_timeout", "scheduler_stale", "alert_age"}, "http")
     return HttpConfig(
         listen=_listen_address(table.get("listen", "127.0.0.1:9464")),
+        listen_given="listen" in table,
         loop_timeout=_duration(table, "loop_timeout", d.loop_timeout, "http", 0.1, MINUTE),
         scheduler_stale=_duration(table, "scheduler_stale", d.scheduler_stale, "http", 1.0, DAY),
         alert_age=_duration(table, "alert_age", d.alert_age, "http", 1.0, 30 * DAY),

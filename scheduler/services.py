@@ -91,7 +91,9 @@ async def start_services(ctx: JobContext, scheduler: AsyncIOScheduler) -> Servic
     )
     ctx.delivery.on_settled = metrics.delivery_settled
     metrics.registry.register(ReadyCollector(probes.ready))
-    server = _serve(config.http.listen, probe_app(probes, metrics.registry))
+    server = _serve(
+        config.http.listen, config.http.listen_given, probe_app(probes, metrics.registry)
+    )
     # The heartbeat /readyz asks after: a job like the others, so it stops when they do.
     every = max(0.25, min(5.0, config.http.scheduler_stale / 4))
     scheduler.add_job(
@@ -139,7 +141,7 @@ async def start_services(ctx: JobContext, scheduler: AsyncIOScheduler) -> Servic
     return services
 
 
-def _serve(listen: tuple[str, int] | None, app: object) -> ProbeServer | None:
+def _serve(listen: tuple[str, int] | None, given: bool, app: object) -> ProbeServer | None:
     if listen is None:
         return None
     host, port = listen
@@ -147,6 +149,16 @@ def _serve(listen: tuple[str, int] | None, app: object) -> ProbeServer | None:
     try:
         return ProbeServer(host, port, app)  # type: ignore[arg-type]
     except OSError as exc:
+        if not given and port != 0:
+            server = ProbeServer(host, 0, app)  # type: ignore[arg-type]
+            log.warning(
+                "probes: the default %s is taken (%s; another marsad on this host?): serving on "
+                "%s instead; give each daemon its own [http] listen",
+                shown,
+                exc.strerror or exc,
+                server.url,
+            )
+            return server
         raise ProbeListenError(
             f"http.listen = {shown!r}: cannot listen there: {exc.strerror or exc} "
             '(another daemon on that port? give each its own, or "off")'

@@ -331,17 +331,28 @@ def test_healthz_fails_while_the_event_loop_is_blocked(
 
 
 @pytest.mark.slow
-def test_an_unknown_path_is_404_and_only_get_is_served(
+def test_the_default_port_taken_falls_back_to_a_free_one(
     tmp_path: Path, site: GatedSite, daemons: list[Daemon]
 ) -> None:
-    daemon = Daemon(tmp_path, config_text({"news": site.feed("/news.xml")}))
-    daemons.append(daemon)
-    assert daemon.get("/nothing")[0] == 404
-    request = urllib.request.Request(f"{daemon.runtime()['probe_url']}/readyz", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 405
+    with socket.socket() as taken:
+        try:  # held here, or by something else already: taken either way
+            taken.bind(("127.0.0.1", 9464))
+            taken.listen()
+        except OSError:
+            pass
+        daemon = Daemon(tmp_path, config_text({"news": site.feed("/news.xml")}, http=""))
+        daemons.append(daemon)
+        url = daemon.runtime()["probe_url"]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":9464")
+        assert daemon.probe("/healthz")[0] == 200
+        assert daemon.get("/nothing")[0] == 404
+        request = urllib.request.Request(f"{url}/readyz", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 405
     assert daemon.stop() == 0
+    assert "the default 127.0.0.1:9464 is taken" in daemon.output
+    assert f"serving on {url} instead" in daemon.output
 
 
 def test_a_bad_listen_value_is_one_line_naming_the_file_and_key(tmp_path: Path) -> None:
