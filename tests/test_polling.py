@@ -240,3 +240,20 @@ def test_marsad_crawl_reads_the_feed_s_ttl_and_stores_its_interval(tmp_path: Pat
     assert (row.hint_every, row.hint_reason) == (5400.0, "ttl 90m")
     assert (row.poll_every, row.poll_reason) == (5400.0, "1.5h: ttl 90m")
     assert row.watched_since is not None
+
+
+def test_a_failing_feed_backs_off_from_its_interval_capped_and_is_tried_again() -> None:
+    from marsad.crawler.fetch_policy import BACKOFF_BASE, after_failure
+    from marsad.storage.models import FeedState
+
+    state = FeedState(1, "a", "http://a.example/", None, None, None, 0, None, 0)
+    waits = []
+    for failures in range(12):
+        state = FeedState(1, "a", "http://a.example/", None, None, None, failures, None, 0)
+        waits.append(after_failure(state, NOW, max_backoff=HOUR, every=10.0).wait)
+    # A feed polled every 10 s is tried again 10 s after its first failure, then 20, 40, ...
+    assert waits[:4] == [10.0, 20.0, 40.0, 80.0]
+    assert max(waits) == HOUR  # never given up: every hour at most
+    assert after_failure(state, NOW, max_backoff=HOUR, every=3 * HOUR).wait == HOUR
+    first = FeedState(1, "a", "http://a.example/", None, None, None, 0, None, 0)
+    assert after_failure(first, NOW, max_backoff=HOUR, every=3 * HOUR).wait == BACKOFF_BASE

@@ -120,10 +120,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "poll_every": "The interval (seconds) its job runs at now: adaptive, or its fixed every.",
         "poll_reason": 'Why that interval: "45m: 9 new in 7d", "2h: ttl", "fixed", ...',
         "hint_every": (
-            "The feed's own shortest interval (seconds), from <ttl>, sy:updatePeriod, "
-            "Cache-Control max-age, Expires or Retry-After: never polled more often."
+            "The feed's own shortest interval (seconds), from its <ttl> or sy:updatePeriod/"
+            "updateFrequency, kept from its last read body (a 304 says nothing of them); "
+            "each answer's Cache-Control max-age, Expires or Retry-After counts for its poll."
         ),
-        "hint_reason": "Which hint said so, as read.",
+        "hint_reason": 'Which element said so, as read ("ttl 60m").',
         "poll_stretch": (
             "Factor on the adaptive interval: grows while polls find nothing new, shrinks when "
             "a poll finds nothing it knew (entries may have been missed)."
