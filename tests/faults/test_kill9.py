@@ -44,8 +44,9 @@ from tests.faults._kill import (
 
 pytestmark = pytest.mark.slow
 
-# Ten trials a family in the suite; MARSAD_KILL_TRIALS=200 for a longer soak (same seeds first).
-SEEDS = range(int(os.environ.get("MARSAD_KILL_TRIALS", "10")))
+# Four trials a family in the suite (the suite must stay well under 10 minutes on two cores);
+# MARSAD_KILL_TRIALS=200 for a longer soak (the same seeds first).
+SEEDS = range(int(os.environ.get("MARSAD_KILL_TRIALS", "4")))
 RULES = (RuleSpec("withdrawal", "انسحاب"), RuleSpec("floods", "فيضان"))
 
 
