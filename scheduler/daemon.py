@@ -304,28 +304,33 @@ class _Reloader:
         the engine's rules and the delivery session."""
         from marsad.alerts.delivery import open_delivery
         from marsad.alerts.matching import compile_rules
-        from marsad.crawler.runner import register_feeds
         from marsad.scheduler.first_polls import first_poll_times
         from marsad.scheduler.schedule import (
             DELIVERY_JOB_ID,
             schedule_feeds,
             unschedule_feeds,
         )
-        from marsad.storage.feeds import feed_states, record_next_poll
+        from marsad.storage.feeds import (
+            feed_states,
+            record_next_poll,
+            retire_feeds_except,
+            upsert_feed,
+        )
         from marsad.storage.transactions import write_transaction
         from marsad.times import utc_now
 
         ctx, config = self.ctx, plan.config
         rules = compile_rules(config.rules, alerts=config.alerts) if plan.rules_changed else None
         if plan.feeds_touched:
-            # New feeds registered, changed URLs start fresh, removed feeds retired: one
+            # New feeds registered, changed URLs start fresh, removed feeds retired (and
+            # without a next poll, which `marsad feeds` would show in the past): one
             # transaction, so a store that refuses leaves the old feeds running as they were.
-            register_feeds(ctx.db, config.feeds, utc_now())
-        if plan.feeds_removed:
-            # A retired feed has no next poll (`marsad feeds` would show one in the past).
-            gone = feed_states(ctx.db, plan.feeds_removed)
+            stamp = utc_now()
             with write_transaction(ctx.db):
-                for state in gone.values():
+                for feed in (*plan.feeds_added, *plan.feeds_changed):
+                    upsert_feed(ctx.db, feed.name, feed.url, stamp)
+                retire_feeds_except(ctx.db, [feed.name for feed in config.feeds], stamp)
+                for state in feed_states(ctx.db, plan.feeds_removed).values():
                     record_next_poll(ctx.db, state.id, None)
         ctx.config = config
 

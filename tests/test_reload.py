@@ -239,6 +239,8 @@ def test_sighup_adds_a_feed_drops_another_and_takes_new_rules_and_channels(
     assert "first round of polls done: 2/2 feeds" in output
     [refusal] = [line for line in output.splitlines() if "config not reloaded" in line]
     assert f"{config}: feeds[2] 'd'.url: must be an http(s) URL" in refusal
+    # One line says what a reload changed.
+    assert "feeds no longer in the config" not in output
     reloads = [line for line in output.splitlines() if "config reloaded" in line]
     assert reloads[0].endswith(
         "config reloaded: feeds added: c; feeds removed (retired): a; rules recompiled (1); "
