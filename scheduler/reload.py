@@ -8,8 +8,9 @@ delivery session for changed channels.
 Some settings are built into objects that live as long as the process: ``[store] path`` (the
 store connection and the daemon's lock) and ``[crawl]`` (the one crawler's downloader, its
 politeness and its worker processes). A change to them is kept for the next start and said so
-in the log; the rest of the new config takes effect at once. So is any section this module
-does not know (added since): taken at the next start, never half-applied.
+in the log; the rest of the new config takes effect at once (``[health]`` and ``[polling]``
+are read by the jobs each time they run). A section this module does not know (added since)
+is taken at the next start, never half-applied.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 # Config fields a reload applies (each below); source_path is where the config came from.
 _APPLIED = {"feeds", "rules", "channels", "delivery", "alerts", "retention", "source_path"}
+# Config fields the jobs read from the daemon's config each time they run: taking the new
+# config applies them (source health, adaptive polling: marsad.scheduler.jobs).
+_READ_EACH_TIME = {"health": "[health]", "polling": "[polling]"}
 # Config fields whose change needs a restart, and how the log names them.
 _RESTART = {"store_path": "[store] path", "crawl": "[crawl]"}
 
@@ -48,6 +52,7 @@ class ReloadPlan:
     delivery_changed: bool = False
     delivery_every_changed: bool = False
     retention_changed: bool = False
+    sections_changed: tuple[str, ...] = ()  # of _READ_EACH_TIME, as the config names them
     needs_restart: tuple[str, ...] = ()
 
     @property
@@ -61,6 +66,7 @@ class ReloadPlan:
             or self.rules_changed
             or self.delivery_changed
             or self.retention_changed
+            or bool(self.sections_changed)
         )
 
     def summary(self) -> str:
@@ -78,6 +84,7 @@ class ReloadPlan:
             parts.append(f"channels or [delivery] changed ({len(self.config.channels)} channels)")
         if self.retention_changed:
             parts.append("[retention] changed")
+        parts.extend(f"{section} changed" for section in self.sections_changed)
         line = "; ".join(parts) if parts else "nothing changed"
         if self.needs_restart:
             line += f"; changed but kept until a restart: {', '.join(self.needs_restart)}"
@@ -87,9 +94,14 @@ class ReloadPlan:
 def plan_reload(running: Config, read: Config) -> ReloadPlan:
     """Compare the config the daemon runs on with the one just read (both valid)."""
     restart: list[str] = []
+    live: list[str] = []
     kept: dict[str, Any] = {}
     for item in fields(running):
         if item.name in _APPLIED:
+            continue
+        if item.name in _READ_EACH_TIME:
+            if getattr(running, item.name) != getattr(read, item.name):
+                live.append(_READ_EACH_TIME[item.name])
             continue
         if getattr(running, item.name) != getattr(read, item.name):
             restart.append(_RESTART.get(item.name, f"[{item.name}]"))
@@ -111,6 +123,7 @@ def plan_reload(running: Config, read: Config) -> ReloadPlan:
         ),
         delivery_every_changed=running.delivery.every != read.delivery.every,
         retention_changed=running.retention != read.retention,
+        sections_changed=tuple(live),
         needs_restart=tuple(restart),
     )
 

@@ -69,16 +69,21 @@ def test_rules_channels_and_delivery_take_effect_and_crawl_and_store_wait_for_a_
             "channels": {"hook": {"type": "webhook", "url": "https://hooks.example/y"}},
             "delivery": {"every": "30s"},
             "alerts": {"window": "1d"},
+            "http": {"listen": "off"},
+            "polling": {"max_interval": "2h"},
         }
     )
     plan = plan_reload(running, read)
     assert plan.rules_changed and plan.delivery_changed and plan.delivery_every_changed
-    assert plan.needs_restart == ("[store] path", "[crawl]")
+    assert plan.needs_restart == ("[store] path", "[crawl]", "[http]")
+    assert plan.sections_changed == ("[polling]",)
     # What waits for a restart keeps its running value; the rest is the new config.
     assert plan.config.store_path == running.store_path
     assert plan.config.crawl == running.crawl
     assert plan.config.rules == read.rules and plan.config.delivery.every == 30.0
-    assert plan.summary().endswith("changed but kept until a restart: [store] path, [crawl]")
+    assert plan.summary().endswith(
+        "[polling] changed; changed but kept until a restart: [store] path, [crawl], [http]"
+    )
 
 
 def test_a_config_the_daemon_cannot_run_on_is_refused_in_one_line(tmp_path: Path) -> None:
