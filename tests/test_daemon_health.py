@@ -128,7 +128,7 @@ url = "{sink.url}/hook"
         text=True,
     )
     try:
-        wait_for(lambda: fetches(server, "/north.xml") >= 1, 30, "north's first poll")
+        wait_for(lambda: fetches(server, "/north.xml") >= 1, 90, "north's first poll")
         server.serve_in_turn("/north.xml", [b"<h1>forbidden</h1>"], "text/html", statuses=[403])
         wait_for(lambda: events(sink, "north") == ["failing"], 40, "north's failing alert")
         failing = notices(sink, "north")[0]

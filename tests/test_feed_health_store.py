@@ -3,8 +3,13 @@ probes, the first failure of a run kept, health transitions recorded once."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import pytest
 from sqlite_utils import Database
 
+from marsad.storage.db import open_store
 from marsad.storage.feeds import (
     FEED_STATES,
     feed_state_counts,
@@ -13,6 +18,9 @@ from marsad.storage.feeds import (
     retire_feeds_except,
     upsert_feed,
 )
+from marsad.storage.health import insert_health_event
+from marsad.storage.migrations import migrations
+from marsad.storage.outbox import enqueue_notice
 from marsad.storage.transactions import write_transaction
 
 T0 = "2024-05-12T12:00:00Z"
@@ -57,3 +65,78 @@ def test_the_first_failure_of_a_run_is_kept_until_a_success(store: Database) -> 
         fetched(store, feed_id, T2)
     row = next(store.query("SELECT failures_since FROM feeds WHERE id = ?", [feed_id]))
     assert row["failures_since"] is None
+
+
+def test_migration_0013_rebuilds_the_outbox_keeping_alerts_and_their_deliveries(
+    tmp_path: Path,
+) -> None:
+    """A store from before 0013: its alerts become article alerts (ids, deliveries and views
+    kept; those already dead count as told), and a health alert needs no article."""
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path))
+    old.execute("PRAGMA foreign_keys = ON")
+    everything = migrations._migrations
+    try:
+        migrations._migrations = [m for m in everything if m.name < "0013"]
+        migrations.apply(old)
+    finally:
+        migrations._migrations = everything
+    old.execute("INSERT INTO stories (id, first_seen, last_seen) VALUES (1, ?, ?)", [T0, T0])
+    old.execute(
+        "INSERT INTO articles (id, canonical_url, url, source, extraction, body_hash, story_id, "
+        "fetched_at) VALUES (1, 'http://a/1', 'http://a/1', 'a', 'feed', 'h', 1, ?)",
+        [T0],
+    )
+    for alert_id, status in ((5, "dead"), (6, "sent")):
+        old.execute(
+            "INSERT INTO alerts (id, article_id, story_id, rule, channel, idempotency_key, "
+            "payload, status, next_attempt_at, created_at) VALUES (?, 1, 1, ?, 'ops', ?, '{}', "
+            "?, ?, ?)",
+            [alert_id, f"r{alert_id}", f"k{alert_id}", status, T0, T0],
+        )
+        old.execute(
+            "INSERT INTO deliveries (alert_id, attempted_at, ok, duration_ms) VALUES (?, ?, 0, 1)",
+            [alert_id, T0],
+        )
+    old.conn.commit()
+    old.close()
+
+    db = open_store(path)
+    try:
+        alerts = list(db.query("SELECT id, kind, dead_noticed FROM alerts ORDER BY id"))
+        assert alerts == [
+            {"id": 5, "kind": "article", "dead_noticed": 1},
+            {"id": 6, "kind": "article", "dead_noticed": 0},
+        ]
+        assert [r["alert_id"] for r in db.query("SELECT alert_id FROM deliveries")] == [5, 6]
+        assert list(db.query("PRAGMA foreign_key_check")) == []
+        assert len(list(db.query("SELECT * FROM alert_deliveries"))) == 2
+        with write_transaction(db):
+            event = insert_health_event(
+                db,
+                subject="feed",
+                name="a",
+                event="failing",
+                since=T0,
+                detail="HTTP 403",
+                facts={},
+                created_at=T1,
+            )
+            queued = enqueue_notice(
+                db,
+                health_event_id=event,
+                rule="health/feed/failing",
+                channel="ops",
+                idempotency_key="hk",
+                payload={"kind": "health"},
+                created_at=T1,
+            )
+        assert queued is not None
+        with pytest.raises(sqlite3.IntegrityError):  # an article alert still needs its article
+            db.execute(
+                "INSERT INTO alerts (rule, channel, idempotency_key, payload, next_attempt_at, "
+                "created_at) VALUES ('r', 'ops', 'x', '{}', ?, ?)",
+                [T1, T1],
+            )
+    finally:
+        db.close()
