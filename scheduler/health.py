@@ -134,7 +134,9 @@ def check_delivery(db: Database, config: Config, now: datetime) -> list[HealthEv
     with write_transaction(db):
         for channel, event in events:
             state = "failing" if event.event == "failing" else "ok"
-            record_channel_health(db, channel or "", state=state, changed_at=stamp)
+            was = "ok" if state == "failing" else "failing"
+            if not record_channel_health(db, channel or "", was=was, state=state, changed_at=stamp):
+                continue  # told by another process meanwhile
             # A channel that fails hears nothing of it: the others do.
             _queue(db, config, event, stamp, leave_out=channel if state == "failing" else None)
             told.append(event)
@@ -142,9 +144,9 @@ def check_delivery(db: Database, config: Config, now: datetime) -> list[HealthEv
             event = dead_letters_event(
                 len(dead.ids), dead.by_channel, dead.last_error, dead.earliest
             )
-            mark_dead_noticed(db, dead.ids)
-            _queue(db, config, event, stamp)
-            told.append(event)
+            if mark_dead_noticed(db, dead.ids):
+                _queue(db, config, event, stamp)
+                told.append(event)
     for event in told:
         _log(event)
     return told

@@ -245,11 +245,16 @@ def channel_health_rows(db: Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT * FROM channel_health ORDER BY channel"))
 
 
-def record_channel_health(db: Database, channel: str, *, state: str, changed_at: str) -> None:
-    db.execute(
-        "UPDATE channel_health SET state = ?, changed_at = ? WHERE channel = ?",
-        [state, changed_at, channel],
+def record_channel_health(
+    db: Database, channel: str, *, was: str, state: str, changed_at: str
+) -> bool:
+    """The channel's state now told; only if people were last told ``was`` (False: another
+    process told it already)."""
+    cursor = db.execute(
+        "UPDATE channel_health SET state = ?, changed_at = ? WHERE channel = ? AND state = ?",
+        [state, changed_at, channel, was],
     )
+    return bool(cursor.rowcount)
 
 
 @dataclass(frozen=True)
@@ -279,8 +284,11 @@ def unnoticed_dead_letters(db: Database) -> DeadLetters:
     )
 
 
-def mark_dead_noticed(db: Database, ids: Sequence[int]) -> None:
-    db.execute(
-        "UPDATE alerts SET dead_noticed = 1 WHERE id IN (SELECT value FROM json_each(?))",
+def mark_dead_noticed(db: Database, ids: Sequence[int]) -> int:
+    """Mark these dead alerts told; how many were not yet (another process may have)."""
+    cursor = db.execute(
+        "UPDATE alerts SET dead_noticed = 1 WHERE dead_noticed = 0 "
+        "AND id IN (SELECT value FROM json_each(?))",
         [json.dumps(list(ids))],
     )
+    return int(cursor.rowcount)
