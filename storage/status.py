@@ -48,7 +48,9 @@ def check_writable(
     - the file, its write-ahead log and its directory are writable for this process by the
       kernel's own rule (``access(2)``: the mode for a user, an immutable flag or a read-only
       file system for root too). Asked without opening the file: closing a descriptor of it
-      would drop the POSIX locks this process's SQLite connection holds on it;
+      would drop the POSIX locks this process's SQLite connection holds on it. (A new SQLite
+      connection is no witness of this either: in the daemon's process SQLite hands it the
+      descriptor an earlier connection opened read-write, kept open for those locks' sake.);
     - there is room on the file system for the write-ahead log to grow;
     - a new connection takes the write lock and writes the header's ``user_version`` back
       unchanged, then rolls back (nothing is written). The lock is waited for at most
