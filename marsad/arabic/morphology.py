@@ -28,6 +28,9 @@ Never derived: root extraction (it finds سحب in انسحاب), bare imperfect
 is not ننسحب "we withdraw": an imperfect core carries its person prefix), form IV.
 
 All strings here are match keys (see :func:`arabic.tokens.match_key`): ة kept apart from ه.
+Keys fold أ إ آ into ا; where a keyword writes a hamza or a madda on an alef, its own cores keep
+that spelling (:attr:`Core.alefs`), and a word that writes the other one there is another word
+(مآرب "aims" is not مأرب, the town; see :func:`contradicts`).
 """
 
 from __future__ import annotations
