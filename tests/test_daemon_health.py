@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -161,8 +162,20 @@ url = "{sink.url}/hook"
     with sqlite3.connect(tmp_path / "store.db") as db:
         states = dict(db.execute("SELECT name, health FROM feeds").fetchall())
         kinds = db.execute("SELECT kind, status, count(*) FROM alerts GROUP BY 1, 2").fetchall()
+        polled = dict(
+            (name, (every, reason, last, upcoming))
+            for name, every, reason, last, upcoming in db.execute(
+                "SELECT name, poll_every, poll_reason, last_fetch_at, next_poll_at FROM feeds"
+            )
+        )
     assert states == {"north": "ok", "quiet": "silent"}
     assert kinds == [("health", "sent", 3)]
+    # Polls that found nothing new stretched quiet's interval; its job was moved to it, and
+    # next_poll_at says when it runs (within the interval's 10% jitter).
+    every, reason, last, upcoming = polled["quiet"]
+    assert every > 10 and "nothing new lately" in reason, reason
+    gap = (datetime.fromisoformat(upcoming) - datetime.fromisoformat(last)).total_seconds()
+    assert 0.85 * every - 1 <= gap <= 1.15 * every + 3, (gap, every)
 
 
 def _is_notice(request: Received) -> bool:
