@@ -101,7 +101,7 @@ def test_no_namespace_and_wrong_namespace_are_read_alike() -> None:
             'not a sitemap: the document is <rss> (a feed: kind = "rss")',
         ),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 20, "gzip data is damaged"),
-        (gzip.compress(b"<urlset>" * 100)[:30], "gzip data is cut short"),
+        (gzip.compress(b"<urlset>" * 100, mtime=0)[:30], "gzip data is cut short"),
     ],
 )
 def test_unreadable_documents_say_why_in_one_line(body: bytes, message: str) -> None:
