@@ -150,7 +150,7 @@ url = "{site.serve_numbered(1)}"
     spider = [r["message"] for r in records if r["logger"] == "marsad.crawler.spiders.base"]
     [refused] = [m for m in spider if "'refused'" in m]
     assert refused.startswith(
-        f"feed 'refused' (http://127.0.0.1:{dead}/feed.xml): connection refused by "
+        f"feed 'refused' (http://127.0.0.1:{dead}/feed.xml): Connection refused by "
         f"127.0.0.1:{dead}; failure 1 in a row, next try after "
     )
     [nodns] = [m for m in spider if "'nodns'" in m]

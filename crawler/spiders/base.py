@@ -827,7 +827,7 @@ def _network_failure(failure: Failure) -> str | None:
         return f"DNS lookup failed: no address found for {host}"
     if failure.check(DownloadConnectionRefusedError):
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"connection refused by {host}:{port}"
+        return f"Connection refused by {host}:{port}"
     if failure.check(ResponseDataLossError):
         return f"the answer from {host} was cut short (connection lost)"
     if failure.check(DownloadFailedError):
