@@ -108,6 +108,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_a_refused_connection_and_an_unresolvable_name_are_one_json_line_each(
     tmp_path: Path,
 ) -> None:
