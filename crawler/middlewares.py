@@ -16,7 +16,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
+from marsad.crawler.failures import describe_failure
 from marsad.crawler.fetch_policy import requested_pause
 
 logger = logging.getLogger(__name__)
@@ -143,14 +145,17 @@ class RobotsTxtFailureMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> None:
         if not is_robots_txt_request(request) or isinstance(exception, IgnoreRequest):
             return
+        failure = Failure(exception)
+        failure.request = request  # type: ignore[attr-defined]  # as Scrapy sets it for errbacks
+        timeout = float(self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        reason = describe_failure(failure, timeout)
         logger.warning(
-            "robots.txt not fetched: %s: %s: %s; its site is crawled as if it allowed everything",
+            "robots.txt not fetched: %s: %s; its site is crawled as if it allowed everything",
             request.url,
-            type(exception).__name__,
-            exception,
+            reason,
         )
         self.crawler.stats.inc_value("marsad/robots_txt_failed")
-        raise RobotsTxtUnavailable(f"robots.txt not fetched: {exception}") from exception
+        raise RobotsTxtUnavailable(f"robots.txt not fetched: {reason}") from exception
 
 
 def is_robots_txt_request(request: Request) -> bool:

@@ -4,19 +4,20 @@ The interval follows how often the feed publishes, Miniflux's entry-frequency ru
 
     interval = clamp(week / (new entries in the last week x factor), min, max)
 
-with two refinements. A feed watched for less than a week is judged on what it has shown so
-far, together with a prior of :data:`PRIOR_ENTRIES` entries at one per ``every`` (so its first
+with two refinements. A feed watched for less than a week is judged on what it has shown so far,
+together with a prior of :data:`PRIOR_ENTRIES` entries at one per ``every`` (so its first
 interval is ``every``, the starting point, and its first quiet hour does not send it to the
-maximum; a week of history outweighs the prior many times over). And a *stretch* follows each poll (:func:`next_stretch`): Media Cloud lengthens a feed's
-interval when most of a poll is already known; here nearly every poll is mostly known once the
-rate rule sets the pace (a poll finds one new entry among twenty), so only a poll that finds
-nothing new lengthens it (x :data:`STRETCH_STEP`, up to :data:`STRETCH_MAX`), and one that
-finds nothing it knew shortens it (the feed's window overflowed: entries may have been missed).
+maximum; a week of history outweighs the prior many times over). And a *stretch* follows each
+poll (:func:`next_stretch`): Media Cloud lengthens a feed's interval when most of a poll is
+already known; here nearly every poll is mostly known once the rate rule sets the pace (a poll
+finds one new entry among twenty), so only a poll that finds nothing new lengthens it (x
+:data:`STRETCH_STEP`, up to :data:`STRETCH_MAX`), and one that finds nothing it knew shortens it
+(the feed's window overflowed: entries may have been missed).
 
 Never shorter than the feed's own hints (:class:`Hint`: RSS ``<ttl>``, ``sy:updatePeriod`` /
-``sy:updateFrequency``, ``Cache-Control: max-age``, ``Expires``, ``Retry-After``), honoured up to
-``max_interval``. The bounds ``[polling] min_interval`` and ``max_interval`` widen to take in a
-feed's own ``every`` (a feed asked for every 1m is never held to a 5m minimum). ``adaptive =
+``sy:updateFrequency``, ``Cache-Control: max-age``, ``Expires``, ``Retry-After``), honoured up
+to ``max_interval``. The bounds ``[polling] min_interval`` and ``max_interval`` widen to take in
+a feed's own ``every`` (a feed asked for every 1m is never held to a 5m minimum). ``adaptive =
 false`` keeps a feed at ``every``.
 """
 

@@ -70,7 +70,8 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
             report.articles_known,
             report.articles_failed,
             report.alerts_queued,
-            "; errors: " + "; ".join(report.errors) if report.errors else "",
+            # Each problem had its own line where it arose: counted here, not repeated.
+            f"; {len(report.errors)} problems (logged above)" if report.errors else "",
         )
         told = after_poll(ctx, [feed], datetime.now(UTC))
         if report.alerts_queued or told:
@@ -115,8 +116,8 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
         report.entries_retrying,
         report.alerts_queued,
     )
-    for error in report.errors:
-        log.warning("%s", error)
+    if report.errors:  # each had its own line where it arose
+        log.info("crawl: %d problems (logged above)", len(report.errors))
     after_poll(ctx, ctx.config.feeds, datetime.now(UTC))
     await deliver_pending(ctx)
     return report

@@ -32,15 +32,12 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import (
     DontCloseSpider,
-    DownloadCancelledError,
-    DownloadTimeoutError,
-    IgnoreRequest,
 )
-from scrapy.spidermiddlewares.httperror import HttpError
 
 from marsad.crawler.config import FeedConfig
 from marsad.crawler.discovery import feed_links, looks_like_web_page, web_page_message
 from marsad.crawler.extract import guess_language
+from marsad.crawler.failures import describe_failure, http_error_response, is_transient
 from marsad.crawler.feeds import (
     FeedEntry,
     FeedResult,
@@ -616,7 +613,7 @@ class SourceSpider(scrapy.Spider):
             now = self.now()
             status = None
             requested = None
-            response = _http_error_response(failure)
+            response = http_error_response(failure)
             if response is not None:
                 status = response.status
                 requested = requested_pause(status, response.headers.get("Retry-After"), now)
@@ -789,75 +786,6 @@ class SourceSpider(scrapy.Spider):
         )
 
 
-def describe_failure(failure: Failure, download_timeout: float) -> str:
-    """A short reason a download failed, for people reading the report."""
-    response = _http_error_response(failure)
-    if response is not None:
-        wait = response.headers.get("Retry-After")
-        extra = f" (Retry-After: {wait.decode('latin-1')})" if wait else ""
-        return f"HTTP {response.status}{extra}"
-    if failure.check(DownloadTimeoutError):
-        return f"no complete answer within {download_timeout:g}s (timed out)"
-    if failure.check(DownloadCancelledError):
-        # Scrapy cancels a download that grows past DOWNLOAD_MAXSIZE; its message says so.
-        return f"download cancelled: {failure.value}"
-    if failure.check(IgnoreRequest):
-        return f"not fetched: {failure.value}"
-    return _network_failure(failure) or (
-        f"{failure.type.__name__ if failure.type else 'error'}: {failure.value}"
-    )
-
-
-def _network_failure(failure: Failure) -> str | None:
-    """What went wrong on the network and where, in words: Scrapy's own messages carry the
-    exception's name and, for TLS, a list of Twisted failures' reprs."""
-    from urllib.parse import urlsplit
-
-    from scrapy.exceptions import (
-        CannotResolveHostError,
-        DownloadConnectionRefusedError,
-        DownloadFailedError,
-        ResponseDataLossError,
-    )
-
-    request = getattr(failure, "request", None)
-    parts = urlsplit(request.url if request is not None else "")
-    host = parts.hostname or "the host"
-    if failure.check(CannotResolveHostError):
-        return f"DNS lookup failed: no address found for {host}"
-    if failure.check(DownloadConnectionRefusedError):
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"Connection refused by {host}:{port}"
-    if failure.check(ResponseDataLossError):
-        return f"the answer from {host} was cut short (connection lost)"
-    if failure.check(DownloadFailedError):
-        # Twisted's ResponseNeverReceived / ResponseFailed keep their causes as failures.
-        reasons = getattr(getattr(failure.value, "__cause__", None), "reasons", None) or []
-        texts = [_reason_text(reason) for reason in reasons]
-        return f"download from {host} failed: {'; '.join(texts) or failure.value}"
-    return None
-
-
-def _reason_text(reason: Any) -> str:
-    value = getattr(reason, "value", reason)
-    if type(value).__module__.startswith("OpenSSL"):
-        # OpenSSL's error is a list of (library, function, reason) triples.
-        details = value.args[0] if value.args and isinstance(value.args[0], list) else []
-        said = [str(item[-1]) for item in details if isinstance(item, tuple) and item]
-        return f"TLS error: {', '.join(said) or value}"
-    return f"{type(value).__name__}: {value}"
-
-
-def is_transient(failure: Failure) -> bool:
-    """Whether a page that failed this way may well answer on a later poll: a timeout, a refused
-    or reset connection, an unresolved name, a 5xx, 408 or 429. Not a refusal (robots.txt, the
-    address guard), a page over the size limit, or another 4xx."""
-    response = _http_error_response(failure)
-    if response is not None:
-        return response.status >= 500 or response.status in (408, 429)
-    return not failure.check(IgnoreRequest, DownloadCancelledError)
-
-
 def _poll(failure: Failure) -> Poll:
     request: scrapy.Request = failure.request  # type: ignore[attr-defined]
     poll = request.meta[POLL_META]
@@ -869,10 +797,6 @@ def _cb_kwargs(failure: Failure) -> dict[str, Any]:
     # Scrapy sets the failed request on the failure it passes to an errback.
     request: scrapy.Request = failure.request  # type: ignore[attr-defined]
     return request.cb_kwargs
-
-
-def _http_error_response(failure: Failure) -> Response | None:
-    return failure.value.response if isinstance(failure.value, HttpError) else None
 
 
 def response_header(response: Response, name: str) -> str | None:
