@@ -133,7 +133,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
         schedule_feeds,
         schedule_prune,
     )
-    from marsad.scheduler.services import start_services
+    from marsad.scheduler.services import ProbeListenError, Services, start_services
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -189,7 +189,14 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
         len(config.channels),
         config.store_path,
     )
-    services = await start_services(ctx, scheduler)  # probes, metrics, systemd: READY=1
+    services: Services | None = None
+    exit_code = 0
+    try:
+        services = await start_services(ctx, scheduler)  # probes, metrics, systemd: READY=1
+    except ProbeListenError as exc:  # a port written in [http] listen is taken: say so, stop
+        log.error("%s", exc)
+        exit_code = 2
+        stop.set()  # the same graceful stop: the jobs already started finish first
     reloader = _Reloader(ctx, scheduler, db_override, first_round, prune_times)
     reloads = loop.create_task(reloader.serve(reload_wanted, stop))
     await stop.wait()
@@ -217,10 +224,11 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     # Delivery sessions a reload replaced close once the pass on them ends (passes stop
     # claiming once ctx.stopping is set).
     await reloader.closed()
-    await services.stop()
+    if services is not None:
+        await services.stop()
     await _close_context(ctx)
     log.info("marsad stopped")
-    return 0
+    return exit_code
 
 
 def _report_first_round(scheduler: AsyncIOScheduler, first_round: FirstRound) -> None:
@@ -354,6 +362,7 @@ class _Reloader:
         if plan.delivery_changed:
             replaced = ctx.delivery
             ctx.delivery = open_delivery(config.channels, config.delivery)
+            ctx.delivery.on_settled = replaced.on_settled  # the metrics count its sends too
             closing = asyncio.get_running_loop().create_task(self._close_after_pass(replaced))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)

@@ -40,6 +40,7 @@ def test_the_wheel_adds_exactly_one_top_level_package(tmp_path: Path) -> None:
         assert f"marsad/{room}/__init__.py" in names
     assert "marsad/crawler/spiders/feeds.py" in names
     assert "marsad/py.typed" in names
+    assert "marsad/scheduler/marsad.service" in names  # the systemd unit the README installs
 
 
 def test_every_room_is_linked_into_the_package() -> None:

@@ -381,7 +381,8 @@ def test_a_port_already_taken_stops_the_daemon_saying_so(tmp_path: Path, site: G
         result = subprocess.run(
             [*MARSAD, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
         )
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
     assert f"http.listen = '127.0.0.1:{port}': cannot listen there" in result.stderr
 
 

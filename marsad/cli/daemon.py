@@ -50,7 +50,7 @@ def run_command(
 
     SIGHUP re-reads the config file (with the same --db): new, changed and removed feeds,
     rules, channels, [delivery], [alerts] and [retention] take effect without a restart;
-    [store] and [crawl] need one (the log says so). A config that does not load is reported
+    [store], [crawl] and [http] need one (the log says so). A config that does not load is reported
     in one line and the daemon goes on with the one it has.
 
     \b
