@@ -283,6 +283,42 @@ def list_alerts(
     )
 
 
+def list_health_alerts(
+    db: Database,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+) -> list[Row]:
+    """Source-health and delivery-health alerts, newest first, with what each told (a feed
+    failing, silent or recovered; a channel failing; dead letters) and its delivery state."""
+    return list(
+        db.query(
+            """
+            SELECT al.id AS alert_id, al.created_at, al.channel, al.status, al.attempts,
+                   al.last_error, al.sent_at, he.subject, he.name, he.event, he.since, he.detail
+            FROM alerts al JOIN health_events he ON he.id = al.health_event_id
+            WHERE al.kind = 'health'
+              AND (:status IS NULL OR al.status = :status)
+              AND (:channel IS NULL OR al.channel = :channel)
+              AND (:since IS NULL OR al.created_at >= :since)
+              AND (:until IS NULL OR al.created_at < :until)
+            ORDER BY al.created_at DESC, al.id DESC
+            LIMIT :limit
+            """,
+            {
+                "status": status,
+                "channel": channel,
+                "since": since,
+                "until": until,
+                "limit": limit,
+            },
+        )
+    )
+
+
 def get_alert(db: Database, alert_id: int) -> Row | None:
     rows = list(db.query("SELECT * FROM alert_deliveries WHERE alert_id = ?", [alert_id]))
     return rows[0] if rows else None

@@ -180,3 +180,67 @@ url = "{sink.url}/hook"
 
 def _is_notice(request: Received) -> bool:
     return json.loads(request.body).get("type") == "health"
+
+
+def test_marsad_alerts_health_lists_what_each_health_alert_told(tmp_path: Path) -> None:
+    """The health alerts a store holds, through the real CLI: what, about whom, since when,
+    delivery state; article alerts are not among them and --health refuses --rule."""
+    from marsad.storage.db import open_store
+    from marsad.storage.health import insert_health_event
+    from marsad.storage.outbox import enqueue_notice
+    from marsad.storage.transactions import write_transaction
+
+    store = tmp_path / "store.db"
+    db = open_store(store)
+    with write_transaction(db):
+        event = insert_health_event(
+            db,
+            subject="feed",
+            name="north",
+            event="failing",
+            since="2026-12-01T10:00:00Z",
+            detail="3 failed fetches in a row; last: HTTP 403",
+            facts={},
+            created_at="2026-12-01T10:05:00Z",
+        )
+        enqueue_notice(
+            db,
+            health_event_id=event,
+            rule="health",
+            channel="ops",
+            idempotency_key="marsad-test-north-failing",
+            payload={"type": "health"},
+            created_at="2026-12-01T10:05:00Z",
+        )
+    db.close()
+    listed = subprocess.run(
+        [*MARSAD, "alerts", "--health", "--json", "--db", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (row,) = json.loads(listed.stdout)
+    assert (row["subject"], row["name"], row["event"], row["channel"], row["status"]) == (
+        "feed",
+        "north",
+        "failing",
+        "ops",
+        "pending",
+    )
+    assert "HTTP 403" in row["detail"] and row["since"] == "2026-12-01T10:00:00Z"
+    table = subprocess.run(
+        [*MARSAD, "alerts", "--health", "--db", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "north" in table.stdout and "failing" in table.stdout
+    refused = subprocess.run(
+        [*MARSAD, "alerts", "--health", "--rule", "x", "--db", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "--health" in refused.stderr

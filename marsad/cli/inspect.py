@@ -19,6 +19,7 @@ from marsad.cli.common import (
 )
 from marsad.cli.output import (
     ALERT_COLUMNS,
+    HEALTH_ALERT_COLUMNS,
     SUPPRESSION_COLUMNS,
     print_fields,
     print_search,
@@ -161,6 +162,12 @@ def show_command(
     help="The alerts held back instead: rules that fired on an article older than [alerts] "
     "window, or imported with --no-alerts, and why.",
 )
+@click.option(
+    "--health",
+    is_flag=True,
+    help="The health alerts instead: feeds failing, silent or recovered, channels failing, "
+    "dead letters ([health] channels).",
+)
 @click.option("--rule", help="Only alerts of this watch rule.")
 @click.option("--channel", help="Only alerts for this channel.")
 @click.option("--since", help=f"Queued at or after: {_SINCE}.")
@@ -173,6 +180,7 @@ def alerts_command(
     ctx: click.Context,
     status: str | None,
     suppressed: bool,
+    health: bool,
     rule: str | None,
     channel: str | None,
     since: str | None,
@@ -184,14 +192,31 @@ def alerts_command(
 ) -> None:
     """Alert history, newest first, with delivery state per channel: pending, sent, or dead
     (gave up) with the last error and the attempts made. `marsad alerts retry ID` re-queues.
-    With --suppressed, the alerts that were held back and why."""
+    With --suppressed, the alerts that were held back and why; with --health, the source- and
+    delivery-health alerts."""
     if ctx.invoked_subcommand is not None:
         return
     since_iso = _when("--since", since)
     until_iso = _when("--until", until, end_of_day=True)
     if suppressed and status:
         fail("--suppressed lists alerts never queued: they have no --status")
+    if health and (suppressed or rule):
+        fail("--health lists health alerts: they have no rule and are never held back")
     _, db = open_existing_store(config_path, db_path)
+    if health:
+        told = queries.list_health_alerts(
+            db, status=status, channel=channel, since=since_iso, until=until_iso, limit=limit
+        )
+        if as_json:
+            emit_json(told)
+        else:
+            print_table(
+                told,
+                HEALTH_ALERT_COLUMNS,
+                title="Health alerts, newest first",
+                empty="no health alert",
+            )
+        return
     if suppressed:
         held = list_suppressions(
             db, rule=rule, channel=channel, since=since_iso, until=until_iso, limit=limit

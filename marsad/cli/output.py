@@ -26,6 +26,19 @@ ALERT_COLUMNS = [
     ("outlets", "carried by"),
 ]
 
+HEALTH_ALERT_COLUMNS = [
+    ("alert_id", "id"),
+    ("created_at", "queued"),
+    ("subject", "about"),
+    ("name", "name"),
+    ("event", "event"),
+    ("since", "since"),
+    ("channel", "channel"),
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("detail", "detail"),
+]
+
 SUPPRESSION_COLUMNS = [
     ("created_at", "held back"),
     ("rule", "rule"),
