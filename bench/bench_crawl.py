@@ -105,9 +105,12 @@ def write_config(
     every: float,
     max_articles: int,
     deliver_every: float,
+    fixed_polling: bool = False,
 ) -> Path:
     """A marsad.toml for the farm's feeds, a rule that matches part of the articles and a
-    webhook to the sink."""
+    webhook to the sink. ``fixed_polling``: every feed polled every ``every`` (the engine is
+    measured at a known poll rate; adaptive polling has a benchmark of its own,
+    bench_adaptive.py)."""
     lines = [
         "[store]",
         f"path = {_toml(str(path.parent / 'marsad.db'))}",
@@ -136,6 +139,7 @@ def write_config(
             f"url = {_toml(feed['url'])}",
             f'every = "{every:g}s"',
             f"source = {_toml(feed['source'])}",
+            *(["adaptive = false"] if fixed_polling else []),
             "",
         ]
     lines += [
@@ -154,6 +158,13 @@ def write_config(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def polls_adaptively(code: Path | None) -> bool:
+    """Whether the marsad measured adapts its feeds' intervals (since #14), which a feed's
+    ``adaptive = false`` turns off; older trees know no such key."""
+    tree = code if code is not None else Path(__file__).resolve().parents[1]
+    return (tree / "crawler" / "polling.py").exists()
 
 
 def child_env(code: Path | None = None) -> dict[str, str]:
@@ -563,6 +574,7 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
             every=args.every,
             max_articles=200,
             deliver_every=args.deliver_every,
+            fixed_polling=polls_adaptively(args.code),
         )
         db = work / "marsad.db"
         initial = len(farm.info["entries"])
