@@ -12,7 +12,6 @@ The pure parts (:func:`notice_payload`, :func:`notice_document`, :func:`notice_m
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -23,25 +22,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-
-from marsad.alerts.channels.channel_type import refused_for_unset_secret
 from marsad.alerts.channels.email import (
     EmailChannel,
+    EmailSender,
     header_text,
     mailbox_text,
     message_id,
-    submit,
 )
 from marsad.alerts.channels.webhook import (
     PAYLOAD_VERSION,
-    USER_AGENT,
     WebhookChannel,
     WebhookSender,
 )
-from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import clean_line, scrub
-from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from marsad.times import from_iso
 
 if TYPE_CHECKING:
@@ -190,58 +183,17 @@ class WebhookNoticeSender(WebhookSender):
     """Posts health alerts to a webhook: signed like article alerts, through the same kind of
     kept-alive clients (its own, for the session's life)."""
 
-    async def send(
-        self,
-        alert: DueAlert,
-        story: Mapping[str, Any],
-        channel: WebhookChannel,
-        *,
-        now: datetime,
-    ) -> Outcome:
-        refused = refused_for_unset_secret(channel, "; the webhook is not sent unsigned")
-        if refused is not None:
-            return refused
-        body = notice_document(alert)
-        timestamp = int(now.timestamp())
-        headers = httpx.Headers(dict(channel.headers))
-        headers["Content-Type"] = "application/json; charset=utf-8"
-        headers["User-Agent"] = USER_AGENT
-        headers[IDEMPOTENCY_HEADER] = alert.idempotency_key
-        headers[TIMESTAMP_HEADER] = str(timestamp)
-        if channel.secret:
-            headers[SIGNATURE_HEADER] = sign(channel.secret.encode("utf-8"), timestamp, body)
-        try:
-            async with asyncio.timeout(channel.timeout):
-                return await self._post(channel, body, headers, now)
-        except (TimeoutError, httpx.TimeoutException):
-            return Outcome.retry(f"timed out after {channel.timeout:g}s")
-        except httpx.UnsupportedProtocol as exc:
-            return Outcome.failed(f"unsupported URL {channel.url!r}: {exc}")
-        except httpx.TransportError as exc:
-            return Outcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    def body(self, alert: DueAlert, story: Mapping[str, Any]) -> bytes:
+        return notice_document(alert)
 
 
-class EmailNoticeSender:
+class EmailNoticeSender(EmailSender):
     """Mails health alerts, one SMTP connection per message (as article alerts)."""
 
-    async def send(
-        self,
-        alert: DueAlert,
-        story: Mapping[str, Any],
-        channel: EmailChannel,
-        *,
-        now: datetime,
-    ) -> Outcome:
-        if (refused := refused_for_unset_secret(channel, "")) is not None:
-            return refused
-        try:
-            message = notice_message(alert, channel, date=now)
-        except ValueError as exc:
-            return Outcome.failed(f"channel {channel.name}: cannot build the message: {exc}")
-        return await asyncio.to_thread(submit, channel, message)
-
-    async def aclose(self) -> None:
-        """Nothing held between sends."""
+    def message(
+        self, alert: DueAlert, story: Mapping[str, Any], channel: EmailChannel, now: datetime
+    ) -> EmailMessage:
+        return notice_message(alert, channel, date=now)
 
 
 # Per channel type: what sends its health alerts (a type missing here cannot carry them).

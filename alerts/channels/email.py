@@ -395,11 +395,17 @@ class EmailSender:
         if (refused := refused_for_unset_secret(channel, "")) is not None:
             return refused
         try:
-            message = email_message(alert, story, channel, date=now)
+            message = self.message(alert, story, channel, now)
         except ValueError as exc:
             # A header the e-mail library refuses (a bad From/To in the config).
             return Outcome.failed(f"channel {channel.name}: cannot build the message: {exc}")
         return await asyncio.to_thread(submit, channel, message)
+
+    def message(
+        self, alert: DueAlert, story: Mapping[str, Any], channel: EmailChannel, now: datetime
+    ) -> EmailMessage:
+        """The message mailed for ``alert`` (another kind of alert mails another)."""
+        return email_message(alert, story, channel, date=now)
 
     async def aclose(self) -> None:
         """Nothing held between sends."""

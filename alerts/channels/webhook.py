@@ -166,7 +166,7 @@ class WebhookSender:
             refused := refused_for_unset_secret(channel, "; the webhook is not sent unsigned")
         ) is not None:
             return refused
-        body = webhook_body(alert, story)
+        body = self.body(alert, story)
         timestamp = int(now.timestamp())
         headers = httpx.Headers(dict(channel.headers))
         # Set after the channel's own headers, so the configuration cannot override them.
@@ -186,6 +186,10 @@ class WebhookSender:
             return Outcome.failed(f"unsupported URL {channel.url!r}: {exc}")
         except httpx.TransportError as exc:
             return Outcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+    def body(self, alert: DueAlert, story: Mapping[str, Any]) -> bytes:
+        """The JSON document posted for ``alert`` (another kind of alert posts another)."""
+        return webhook_body(alert, story)
 
     async def _post(
         self, channel: WebhookChannel, body: bytes, headers: httpx.Headers, now: datetime
