@@ -19,6 +19,7 @@ import pytest
 from marsad.demo.content import DemoArticle, DemoOutlet
 from marsad.demo.loopback import LoopbackServer
 from marsad.demo.site import feed_path, render_site
+from tests.daemonproc import stop_daemon
 from tests.test_delivery_claims import SlowSink, queued_store
 
 pytestmark = pytest.mark.slow
@@ -167,13 +168,7 @@ def test_daemon_polls_delivers_and_stops_on_sigterm(
         wait_for(lambda: len(rows(db, "SELECT 1 FROM articles")) == 2, 40, "the new item's article")
         assert daemon.poll() is None, "the daemon exited early"
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            output, _ = daemon.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            output, _ = daemon.communicate()
-            raise
+        output = stop_daemon(daemon)
     assert daemon.returncode == 0, output
     assert "SIGTERM: stopping" in output
     assert "marsad stopped" in output
@@ -381,12 +376,7 @@ def test_the_daemon_and_marsad_deliver_on_one_store_send_each_alert_once(
                 "every alert sent",
             )
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_daemon(daemon)
         keys = hook.keys()
     assert deliver.returncode == 0, deliver.stderr
     assert daemon.returncode == 0, (tmp_path / "run.log").read_text()

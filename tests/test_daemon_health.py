@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.daemonproc import stop_daemon
 from tests.feedserver import FeedServer
 from tests.webhook_sink import Received, WebhookSink
 
@@ -145,13 +145,7 @@ url = "{sink.url}/hook"
         wait_for(lambda: fetches(server, "/quiet.xml") > polled, 40, "quiet polled again")
         assert daemon.poll() is None, "the daemon exited early"
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            output, _ = daemon.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            output, _ = daemon.communicate()
-            raise
+        output = stop_daemon(daemon)
     assert daemon.returncode == 0, output
     # One alert per change, never one per poll (quiet was polled again while silent; the
     # same for a failing feed: tests/test_health_checks.py).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from marsad.scheduler.maintenance import (
     prune_wanted,
 )
 from marsad.storage.retention import Retention
+from tests.daemonproc import stop_daemon
 from tests.feedserver import FeedServer
 from tests.test_daemon import MARSAD, rows, wait_for
 from tests.test_retention import OLD_URL, fill_archive
@@ -95,12 +95,7 @@ def test_the_daemon_prunes_old_bodies_and_show_still_finds_the_story(tmp_path: P
         try:
             wait_for(lambda: "pruned the bodies of" in log.read_text(), 30, "the daemon's prune")
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_daemon(daemon)
     output = log.read_text()
     assert daemon.returncode == 0, output
     [summary] = [line for line in output.splitlines() if "pruned the bodies of" in line]

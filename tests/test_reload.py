@@ -15,6 +15,7 @@ import pytest
 from marsad.config import config_from_document
 from marsad.demo.loopback import LoopbackServer
 from marsad.scheduler.reload import plan_reload, reload_problem
+from tests.daemonproc import stop_daemon
 from tests.feedserver import FeedServer, numbered_page, numbered_title
 from tests.test_daemon import MARSAD, SECRET, rows, wait_for
 
@@ -171,12 +172,7 @@ def sinks() -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
 
 def stop(daemon: subprocess.Popen[str]) -> None:
     if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        stop_daemon(daemon)
 
 
 @pytest.mark.slow
