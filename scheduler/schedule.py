@@ -103,6 +103,10 @@ def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
     (:func:`marsad.scheduler.intervals.adapt` stored it) and store when it runs next (`marsad
     feeds` shows it)."""
 
+    # A feed's row id never changes (a reload re-registers it under the same name): looked up
+    # once, not on every poll.
+    feed_ids: dict[str, int] = {}
+
     def note_next_poll(event: JobExecutionEvent) -> None:
         if not event.job_id.startswith("feed:"):
             return
@@ -120,9 +124,10 @@ def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
                 job = scheduler.modify_job(event.job_id, misfire_grace_time=_grace(interval))
         if job.next_run_time is None:
             return
-        states = feed_states(ctx.db, [name])
-        for state in states.values():
-            record_next_poll(ctx.db, state.id, to_iso(job.next_run_time))
+        if name not in feed_ids:
+            feed_ids.update((n, state.id) for n, state in feed_states(ctx.db, [name]).items())
+        if name in feed_ids:
+            record_next_poll(ctx.db, feed_ids[name], to_iso(job.next_run_time))
 
     scheduler.add_listener(note_next_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
