@@ -99,7 +99,7 @@ async def start_services(ctx: JobContext, scheduler: AsyncIOScheduler) -> Servic
     scheduler.add_job(
         _tick,
         IntervalTrigger(seconds=every),
-        args=[probes, ctx, metrics],
+        args=[probes],
         id=TICK_JOB_ID,
         name="probes heartbeat",
         max_instances=1,
@@ -172,12 +172,10 @@ def _crawler_of(ctx: JobContext) -> Crawler | None:
         return None
 
 
-async def _tick(probes: Probes, ctx: JobContext, metrics: DaemonMetrics) -> None:
+async def _tick(probes: Probes) -> None:
+    # A reload's new delivery session keeps the metrics hook (scheduler.daemon); the ready
+    # collector was registered once at start.
     probes.ticked()
-    # A reload that changes the channels gives the daemon a new delivery session.
-    if ctx.delivery.on_settled is None:
-        ctx.delivery.on_settled = metrics.delivery_settled
-    metrics.registry.register(ReadyCollector(probes.ready))
 
 
 async def _measure_lag(metrics: DaemonMetrics) -> None:

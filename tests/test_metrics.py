@@ -113,6 +113,11 @@ secret_env = "METRICS_TEST_SECRET"
     assert value(after, "marsad_outbox_pending") == 0
     assert value(after, "marsad_ready") == 1
     assert value(after, "marsad_ready_check", check="store") == 1
+    # Each metric once, however many heartbeats went by (a repeated family is invalid
+    # exposition, and a collector added per heartbeat grows without bound).
+    lines = [line for line in daemon.get("/metrics")[1].splitlines() if line.startswith("marsad_")]
+    assert len(lines) == len(set(lines)), sorted(x for x in lines if lines.count(x) > 1)[:5]
+    assert sum(line.startswith("marsad_ready ") for line in lines) == 1
     # Never a label naming a feed.
     assert not any(dict(labels).get(k) in feeds for _, labels in after for k in ("feed", "name"))
     assert all(not name or name.startswith("marsad_") for name, _ in after)
