@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from marsad.alerts.matching import Match, compile_rules, field_text, marked_snippet
+from marsad.alerts.rules import Origin
 from marsad.storage.backtest import ArchivedArticle, iter_articles_since
+from marsad.storage.origins import article_origins
 from marsad.storage.suppressions import suppressed_articles
 
 if TYPE_CHECKING:
@@ -29,6 +31,9 @@ class Backtest:
     # The articles fired on whose alert of this rule was held back when they were stored
     # (older than the alert window, imported with --no-alerts): `marsad alerts --suppressed`.
     held_back: frozenset[int] = frozenset()
+    # Articles whose text the rule matches but that come from outside its scope (another
+    # feed, source or language): not fired on.
+    out_of_scope: int = 0
 
     @property
     def stories(self) -> int:
@@ -43,6 +48,7 @@ class Backtest:
             "articles": len(self.fired),
             "stories": self.stories,
             "held_back": len(self.held_back),
+            "out_of_scope": self.out_of_scope,
             "samples": [
                 {
                     "article_id": article.id,
@@ -74,8 +80,24 @@ def backtest(rule: Rule, articles: Iterable[ArchivedArticle], *, since: str) -> 
 
 def backtest_store(db: Database, rule: Rule, *, since: str) -> Backtest:
     """Match one rule against the stored articles dated at or after ``since``, and say which
-    of those it fired on had their alert of this rule held back."""
+    of those it fired on had their alert of this rule held back. A scoped rule fires only on
+    the articles from within its scope (their origins are read for the few its text matched)."""
     result = backtest(rule, iter_articles_since(db, since), since=since)
+    if rule.scope:
+        origins = article_origins(db, (article.id for article, _ in result.fired))
+        inside = []
+        for article, found in result.fired:
+            stored = origins[article.id]
+            origin = Origin.of(
+                stored.source,
+                stored.url,
+                feed=stored.feed,
+                language=stored.language,
+                text=f"{article.title}\n{article.text}",
+            )
+            if rule.scope.excludes(origin) is None:
+                inside.append((article, found))
+        result = replace(result, fired=inside, out_of_scope=len(result.fired) - len(inside))
     fired_ids = [article.id for article, _ in result.fired]
     return replace(result, held_back=frozenset(suppressed_articles(db, rule.name, fired_ids)))
 

@@ -20,7 +20,7 @@ from operator import itemgetter, not_
 from typing import cast
 
 from marsad.alerts.config import ANY_AGE, AlertsConfig
-from marsad.alerts.rules import Keyword, Rule
+from marsad.alerts.rules import Keyword, Origin, Rule, Scope
 from marsad.arabic.letters import LATIN_LETTER_NAMES
 from marsad.arabic.morphology import (
     ALIAS,
@@ -98,6 +98,8 @@ class _CompiledRule:
     any_ids: tuple[int, ...]
     all_ids: tuple[int, ...]
     none_ids: tuple[int, ...]
+    # None for a rule that takes articles from anywhere (most): no check on its hits.
+    scope: Scope | None = None
 
 
 class RuleIndex:
@@ -134,6 +136,7 @@ class RuleIndex:
                     ids(rule.any_of, number),
                     ids(rule.all_of, number),
                     ids(rule.none_of, number),
+                    rule.scope or None,
                 )
             )
         self._users = tuple(tuple(sorted(set(u))) for u in users)
@@ -153,6 +156,10 @@ class RuleIndex:
                         self._lexicon.add(core, (variant, position))
         self._fields = frozenset(f for r in self.rules for f in r.fields)
         self._seen = _ChunkCache(self._lexicon)
+        # Whether matching needs to know an article's feed (its name costs a read).
+        self.scoped_by_feed = any(r.scope.feeds for r in self.rules)
+        # ... or its language, when it states none (a guess from its letters).
+        self.scoped_by_language = any(r.scope.languages for r in self.rules)
 
     @property
     def cached_chunks(self) -> int:
@@ -160,9 +167,13 @@ class RuleIndex:
         one text's)."""
         return len(self._seen)
 
-    def match(self, title: str, text: str) -> list[Match]:
+    def match(self, title: str, text: str, origin: Origin | None = None) -> list[Match]:
         """Matches of every rule whose logic holds for this article, rule by rule, each rule's
-        matches in order of field (title first) and position."""
+        matches in order of field (title first) and position.
+
+        ``origin`` is where the article comes from: a rule scoped to some feeds, sources or
+        languages (:class:`~marsad.alerts.rules.Scope`) matches only articles from within its
+        scope. Without an origin (a text tried out of any context) scopes are not checked."""
         hits: list[_Hit] = []
         for field, content in (("title", title), ("body", text)):
             if field in self._fields and content:
@@ -176,6 +187,10 @@ class RuleIndex:
         found: list[Match] = []
         for number in candidates:
             compiled = self._rules[number]
+            # The scope filters the few rules that had hits: unscoped rules pay one test.
+            scope = compiled.scope
+            if scope is not None and origin is not None and scope.excludes(origin):
+                continue
             for hit in _fired(compiled, by_keyword):
                 found.append(
                     Match(

@@ -14,6 +14,11 @@ A rule in TOML::
     aliases = { "K1" = ["كي وان"] }    # more spellings of a keyword of this rule
     verbs = true                       # derive verbs of every keyword, also where not safe
     plurals = true                     # the same for broken plurals
+    feeds = ["aljazeera-news"]         # only articles from these feeds (names of [[feeds]])
+    sources = ["Al Jazeera", "bbc.com"]  # ... of these outlets (names) or sites (hosts)
+    languages = ["ar"]                 # ... in these languages
+    follow_up = [3, 10]                # alert again when the story reaches 3, then 10 outlets
+    breaking = { outlets = 5, within = "2h" }  # fire only when 5 outlets carry it within 2h
 
 A keyword is a string or a table with ``keyword`` and optional ``exact`` (no forms at all),
 ``forms`` (more words to match: plurals or verbs the derivation does not reach), ``aliases``,
@@ -24,13 +29,17 @@ it: ``{ keyword = "مقتل", none = ["مقاتل"] }``; `marsad rules forms م�
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from marsad.arabic.script import arabic_letter_share
 from marsad.arabic.tokens import token_spans
+from marsad.times import format_duration, parse_duration
 
 
 class RuleError(ValueError):
@@ -57,6 +66,98 @@ class Keyword:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an article comes from, as a rule's scope sees it: its outlet (``source``), the
+    host of its URL (``www.`` dropped), the name of the feed that listed it (None: imported)
+    and its language's primary subtag (None: unknown)."""
+
+    source: str
+    host: str | None = None
+    feed: str | None = None
+    language: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        source: str,
+        url: str,
+        *,
+        feed: str | None = None,
+        language: str | None = None,
+        text: str | None = None,
+    ) -> Origin:
+        """The origin of an article at ``url``; an article of no stated language whose
+        ``text`` is given is told Arabic as the crawler tells it (mostly Arabic letters)."""
+        if not language and text is not None and arabic_letter_share(text) > 0.5:
+            language = "ar"
+        return cls(source, url_host(url), feed, language_code(language) if language else None)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The articles a rule may match: from these feeds, outlets or sites and in these
+    languages (each empty: any). Hosts match their subdomains: ``bbc.com`` takes
+    ``www.bbc.com`` and ``arabic.bbc.com``."""
+
+    sources: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.feeds or self.languages)
+
+    def excludes(self, origin: Origin) -> str | None:
+        """Why an article from ``origin`` is outside the scope, or None when it is inside."""
+        if self.feeds and origin.feed not in self.feeds:
+            listed = f"feed {origin.feed!r}" if origin.feed else "no feed (imported)"
+            return f"{listed}, not one of feeds: {', '.join(self.feeds)}"
+        if self.sources and not any(_source_is(origin, s) for s in self.sources):
+            host = f" (host {origin.host})" if origin.host else ""
+            return f"source {origin.source!r}{host}, not one of sources: {', '.join(self.sources)}"
+        if self.languages and origin.language not in self.languages:
+            language = f"language {origin.language!r}" if origin.language else "language unknown"
+            return f"{language}, not one of languages: {', '.join(self.languages)}"
+        return None
+
+
+def _source_is(origin: Origin, wanted: str) -> bool:
+    if origin.source.casefold() == wanted.casefold():
+        return True
+    host = origin.host
+    site = wanted.casefold()
+    return host is not None and (host == site or host.endswith("." + site))
+
+
+def url_host(url: str) -> str | None:
+    """The host of ``url`` in lower case without ``www.``, or None when it has none."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.") if host else None
+
+
+def language_code(tag: str) -> str:
+    """A language tag's primary subtag in lower case: ``ar-EG`` → ``ar``."""
+    return tag.strip().replace("_", "-").split("-")[0].lower()
+
+
+@dataclass(frozen=True)
+class Breaking:
+    """A breaking rule fires (once per story) when a story it matches is carried by
+    ``outlets`` distinct outlets within ``within`` seconds of the story's first article."""
+
+    outlets: int
+    within: float
+
+    def describe(self) -> str:
+        return f"{self.outlets} outlets within {format_duration(self.within)}"
+
+
+NO_SCOPE = Scope()
+
+
+@dataclass(frozen=True)
 class Rule:
     """A watch rule. ``Rule(name, keywords, channels)`` alone is an any-of-these rule in the
     default (forms of the word) mode; ``any_of`` then holds those keywords."""
@@ -71,6 +172,10 @@ class Rule:
     near: int | None = None
     fields: tuple[str, ...] = FIELDS
     threshold: int = 1
+    scope: Scope = NO_SCOPE
+    # Outlet counts of the story at which to alert again, ascending.
+    follow_up: tuple[int, ...] = ()
+    breaking: Breaking | None = None
 
     def __post_init__(self, keywords: tuple[str, ...]) -> None:
         if keywords and self.any_of:
@@ -93,6 +198,11 @@ _RULE_KEYS = {
     "exact",
     "verbs",
     "plurals",
+    "sources",
+    "feeds",
+    "languages",
+    "follow_up",
+    "breaking",
 }
 _KEYWORD_KEYS = {"keyword", "exact", "forms", "aliases", "verbs", "plurals", "none"}
 
@@ -107,8 +217,13 @@ class _Defaults:
     aliases: Mapping[str, tuple[str, ...]]
 
 
-def parse_rules(tables: object, *, where: str = "rules") -> tuple[Rule, ...]:
-    """Turn the ``[[rules]]`` array of a TOML document into rules, or raise :class:`RuleError`."""
+def parse_rules(
+    tables: object, *, where: str = "rules", feeds: Collection[str] | None = None
+) -> tuple[Rule, ...]:
+    """Turn the ``[[rules]]`` array of a TOML document into rules, or raise :class:`RuleError`.
+
+    ``feeds``: the names of the config's feeds, which a rule's ``feeds`` must be among (None:
+    not checked here; :func:`check_rule_feeds` does it once the feeds are known)."""
     if tables is None:
         return ()
     if not isinstance(tables, list):
@@ -121,7 +236,24 @@ def parse_rules(tables: object, *, where: str = "rules") -> tuple[Rule, ...]:
             raise RuleError(f"{where}[{index}] {rule.name!r}: name: used by an earlier rule")
         seen.add(rule.name)
         rules.append(rule)
+    if feeds is not None:
+        check_rule_feeds(rules, feeds, where=where)
     return tuple(rules)
+
+
+def check_rule_feeds(
+    rules: Sequence[Rule], feeds: Collection[str], *, where: str = "rules"
+) -> None:
+    """Raise :class:`RuleError` for the first rule whose ``feeds`` names a feed not in
+    ``feeds`` (the names of the config's ``[[feeds]]``)."""
+    for index, rule in enumerate(rules):
+        for name in rule.scope.feeds:
+            if name not in feeds:
+                known = ", ".join(sorted(feeds)) or "none"
+                raise RuleError(
+                    f"{where}[{index}] {rule.name!r}: feeds: no feed named {name!r} "
+                    f"(defined: {known})"
+                )
 
 
 def load_rules_file(path: Path) -> tuple[Rule, ...]:
@@ -135,8 +267,15 @@ def load_rules_file(path: Path) -> tuple[Rule, ...]:
         raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: invalid TOML: {exc}") from None
+    feeds = document.get("feeds")
+    # A file that lists its feeds (a whole marsad.toml) has its rules' feeds checked too.
+    names = (
+        [str(f.get("name")) for f in feeds if isinstance(f, Mapping)]
+        if isinstance(feeds, list)
+        else None
+    )
     try:
-        return parse_rules(document.get("rules"))
+        return parse_rules(document.get("rules"), feeds=names)
     except RuleError as exc:
         raise RuleError(f"{path}: {exc}") from None
 
@@ -209,7 +348,75 @@ def _parse_rule(table: object, where: str) -> Rule:
         near=near,
         fields=tuple(f for f in FIELDS if f in fields),
         threshold=threshold,
+        scope=Scope(
+            sources=_sources(table.get("sources", []), f"{label}: sources"),
+            feeds=_strings(table.get("feeds", []), f"{label}: feeds"),
+            languages=_languages(table.get("languages", []), f"{label}: languages"),
+        ),
+        follow_up=_follow_up(table.get("follow_up", []), f"{label}: follow_up"),
+        breaking=_breaking(table.get("breaking"), f"{label}: breaking"),
     )
+
+
+# A BCP 47 tag: an ISO 639 code, maybe with a region or script after it (ar, ar-EG, zh-Hant).
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+def _languages(value: Any, where: str) -> tuple[str, ...]:
+    codes = []
+    for i, tag in enumerate(_strings(value, where)):
+        if not _LANGUAGE_TAG.fullmatch(tag):
+            raise RuleError(
+                f'{where}[{i}]: {tag!r} is not a language code (ISO 639: "ar", "en", "fr"…)'
+            )
+        codes.append(language_code(tag))
+    return tuple(dict.fromkeys(codes))
+
+
+def _sources(value: Any, where: str) -> tuple[str, ...]:
+    """Outlet names as written, hosts in lower case without ``www.`` (a URL gives its host)."""
+    out = []
+    for item in _strings(value, where):
+        if "://" in item:
+            host = url_host(item)
+            if host is None:
+                raise RuleError(f"{where}: {item!r} is a URL without a host")
+            item = host
+        elif "." in item and " " not in item:
+            item = item.lower().removeprefix("www.")
+        out.append(item)
+    return tuple(dict.fromkeys(out))
+
+
+def _follow_up(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise RuleError(f"{where}: must be a list of outlet counts, got {_kind(value)}")
+    for item in value:
+        if not _is_int(item) or item < 2:
+            raise RuleError(f"{where}: outlet counts must be whole numbers ≥ 2, got {item!r}")
+    if list(value) != sorted(set(value)):
+        raise RuleError(f"{where}: outlet counts must go up, each once, got {list(value)!r}")
+    return tuple(value)
+
+
+def _breaking(value: Any, where: str) -> Breaking | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise RuleError(f'{where}: must be a table {{ outlets = 5, within = "2h" }}')
+    unknown = sorted(set(value) - {"outlets", "within"})
+    if unknown:
+        raise RuleError(f"{where}: {unknown[0]}: unknown key (known: outlets, within)")
+    outlets = value.get("outlets")
+    if not isinstance(outlets, int) or isinstance(outlets, bool) or outlets < 2:
+        raise RuleError(f"{where}: outlets: must be a whole number ≥ 2, got {outlets!r}")
+    if "within" not in value:
+        raise RuleError(f'{where}: within: required, a duration ("2h")')
+    try:
+        within = parse_duration(value["within"], low=60.0, high=30 * 86400.0)
+    except ValueError as exc:
+        raise RuleError(f"{where}: within: {exc}") from None
+    return Breaking(outlets, within)
 
 
 def _option(table: Mapping[str, Any], key: str, where: str) -> bool | None:

@@ -90,6 +90,11 @@ def _print(result: Backtest, samples: int) -> None:
         f"rule {result.rule!r} since {result.since}: would have fired on "
         f"{len(result.fired)} of {result.scanned} articles ({result.stories} stories)"
     )
+    if result.out_of_scope:
+        click.echo(
+            f"{result.out_of_scope} more articles match its words but are outside its scope "
+            "(feeds, sources, languages)"
+        )
     if result.held_back:
         click.echo(
             f"its alerts for {len(result.held_back)} of them were held back when they were "

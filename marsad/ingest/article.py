@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from marsad.ingest.lookup import find_known, find_story
+from marsad.ingest.lookup import find_feed_name, find_known, find_story
 from marsad.ingest.plan import plan_article, plan_sighting
 from marsad.ingest.prepare import PreparedArticle, prepare_article
 from marsad.ingest.write import IngestResult, write_article, write_sighting
@@ -54,5 +54,6 @@ def ingest_article(
             return write_sighting(db, plan_sighting(article, known, now))
         ready = prepared or prepare_article(article)
         verdict = find_story(db, ready)
-        plan = plan_article(article, ready, verdict, rules, now, hold_alerts=hold_alerts)
+        feed = find_feed_name(db, article, rules)
+        plan = plan_article(article, ready, verdict, rules, now, hold_alerts=hold_alerts, feed=feed)
         return write_article(db, plan)

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 from marsad.storage import articles as store
 from marsad.storage.dedup import find_duplicate
+from marsad.storage.origins import feed_name
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from marsad.alerts.matching import RuleIndex
     from marsad.ingest.prepare import PreparedArticle
     from marsad.storage.models import DuplicateVerdict, NewArticle
 
@@ -44,3 +46,11 @@ def find_story(db: Database, prepared: PreparedArticle) -> DuplicateVerdict | No
     """The story the article is a copy of (see :func:`storage.dedup.find_duplicate`), or None
     when it is new."""
     return find_duplicate(db, prepared.body)
+
+
+def find_feed_name(db: Database, article: NewArticle, rules: RuleIndex) -> str | None:
+    """The name of the feed that listed ``article``, when a rule is scoped to feeds (a read
+    the other articles are spared)."""
+    if not rules.scoped_by_feed or article.feed_id is None:
+        return None
+    return feed_name(db, article.feed_id)

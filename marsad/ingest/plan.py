@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from marsad.alerts.payload import AlertDraft, Quote, quote
+from marsad.alerts.rules import Origin
 from marsad.times import format_duration, from_iso
 
 if TYPE_CHECKING:
@@ -76,12 +77,19 @@ def plan_article(
     now: str,
     *,
     hold_alerts: str | None = None,
+    feed: str | None = None,
 ) -> ArticlePlan:
     """Everything storing ``article`` writes, but for the ids the store gives at write time.
 
     Its alerts are held back when ``hold_alerts`` gives a reason (``marsad import --no-alerts``)
-    or when the article is older than the rules' alert window (:func:`alert_hold`)."""
-    quotes = quote(rules.match(article.title, article.text), article.title, article.text)
+    or when the article is older than the rules' alert window (:func:`alert_hold`). ``feed``
+    is the name of the feed that listed it (None: imported), for rules scoped to feeds."""
+    guess = f"{article.title}\n{article.text}" if rules.scoped_by_language else None
+    origin = Origin.of(
+        article.source, article.url, feed=feed, language=article.language, text=guess
+    )
+    found = rules.match(article.title, article.text, origin)
+    quotes = quote(found, article.title, article.text)
     alerts: list[PlannedAlert] = []
     held = (hold_alerts or alert_hold(article, rules.alerts, now)) if quotes else None
     for rule in rules.rules:
