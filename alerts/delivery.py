@@ -39,12 +39,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from marsad.alerts.channels import CHANNEL_TYPES
+from marsad.alerts.channels.apprise import AppriseChannel
 from marsad.alerts.channels.channel_type import CHANNEL_CONCURRENCY as CHANNEL_CONCURRENCY
+from marsad.alerts.channels.channel_type import digest_of
 from marsad.alerts.channels.email import EmailChannel
 from marsad.alerts.channels.webhook import WebhookChannel
+from marsad.alerts.digest import is_digest
 from marsad.alerts.health import NOTICE_SENDERS, is_notice
 from marsad.alerts.outcome import Outcome
 from marsad.retry import exponential_backoff
+from marsad.storage.digests import (
+    hold_for_digest,
+    release_held,
+    settle_digest_dead,
+    settle_digest_sent,
+)
 from marsad.storage.health import note_channel_attempt
 from marsad.storage.outbox import (
     Backlog,
@@ -106,6 +115,11 @@ def _webhook_bound(channel: WebhookChannel) -> float:
     return channel.timeout
 
 
+def _apprise_bound(channel: AppriseChannel) -> float:
+    # The sender bounds the whole notification (its thread) by the channel's timeout.
+    return channel.timeout
+
+
 def _email_bound(channel: EmailChannel) -> float:
     # Twice the conversation: the send may first wait for a thread while another one finishes.
     return 2 * (SMTP_EXCHANGES + len(channel.to)) * channel.timeout
@@ -115,6 +129,7 @@ def _email_bound(channel: EmailChannel) -> float:
 SEND_BOUNDS: Mapping[str, Callable[[Any], float]] = {
     WebhookChannel.kind: _webhook_bound,
     EmailChannel.kind: _email_bound,
+    AppriseChannel.kind: _apprise_bound,
 }
 
 
@@ -422,6 +437,18 @@ class DeliverySession:
             self._to_close.push_async_callback(sender.aclose)
         return sender
 
+    def digest_sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any] | None:
+        """What sends digests over channels of type ``kind`` for the whole session; None when
+        the type has none."""
+        key = f"{kind}:digests"
+        sender = self._senders.get(key)
+        if sender is None:
+            if channel_type.digest_sender is None:
+                return None
+            sender = self._senders[key] = channel_type.digest_sender()
+            self._to_close.push_async_callback(sender.aclose)
+        return sender
+
     def sender(self, kind: str, channel_type: ChannelType[Any]) -> Sender[Any]:
         """One sender per channel type for the whole session, made on first use."""
         sender = self._senders.get(kind)
@@ -477,6 +504,10 @@ class _Pass:
             name: timedelta(seconds=lease_seconds([channel])) for name, channel in channels.items()
         }
         self.unconfigured_lease = timedelta(seconds=lease_seconds([]))
+        # Their article alerts wait for the channel's digest; the others' held ones (a digest
+        # turned off) go out on their own.
+        self.digest_channels = [n for n, c in channels.items() if digest_of(c) is not None]
+        self.single_channels = [n for n in channels if n not in self.digest_channels]
         # Only what was due when the pass began: a retry it schedules, or an alert queued while
         # it runs, is for the next pass.
         self.due_by = to_iso(clock())
@@ -535,6 +566,8 @@ class _Pass:
             # Read the time once the write lock is ours: the lease starts when the claim does.
             now = self.clock()
             self._renew(now)
+            hold_for_digest(self.db, self.digest_channels, to_iso(now))
+            release_held(self.db, self.single_channels, self.due_by)
             due = {"due_by": self.due_by, "now": to_iso(now)}
             for name in self.channels:
                 free = min(CHANNEL_CONCURRENCY - self.busy[name], room - len(claimed))
@@ -585,6 +618,7 @@ class _Pass:
             )
             self._settle(alert, Outcome.failed(reason), attempted, 0)
             return
+        story: Mapping[str, Any] = {}
         if is_notice(alert):
             # A health alert: its channel type's notice sender renders it; no story.
             notice_sender = self.session.notice_sender(channel.kind)
@@ -592,7 +626,15 @@ class _Pass:
                 reason = f"channel type {channel.kind} cannot carry health alerts"
                 self._settle(alert, Outcome.failed(reason), attempted, 0)
                 return
-            sender, story = notice_sender, {}
+            sender = notice_sender
+        elif is_digest(alert.payload):
+            # A digest: its channel type's digest sender renders the stories it lists.
+            digest_sender = self.session.digest_sender(channel.kind, channel_type)
+            if digest_sender is None:
+                reason = f"channel type {channel.kind} cannot carry digests"
+                self._settle(alert, Outcome.failed(reason), attempted, 0)
+                return
+            sender = digest_sender
         else:
             sender = self.session.sender(channel.kind, channel_type)
             story = story_alert_summary(self.db, alert.story_id)
@@ -665,9 +707,14 @@ class _Pass:
         """Move the alert on from ``outcome``; false when this pass no longer holds it."""
         stamp = to_iso(at)
         report, config = self.report, self.config
+        digest_id = alert.payload.get("digest_id") if is_digest(alert.payload) else None
         if outcome.ok:
             if not mark_sent(self.db, alert.id, stamp, claimer=self.claimer):
                 return False
+            if digest_id is not None:
+                settle_digest_sent(
+                    self.db, int(digest_id), sent_at=stamp, status_code=outcome.status_code
+                )
             report.sent += 1
             return True
         error = outcome.error or "failed"
@@ -676,6 +723,8 @@ class _Pass:
             final = error if outcome.permanent else f"{error} (gave up after {attempts} attempts)"
             if not mark_dead(self.db, alert.id, final, claimer=self.claimer):
                 return False
+            if digest_id is not None:
+                settle_digest_dead(self.db, int(digest_id), final)
             report.dead += 1
             report.errors.append(f"alert {alert.id} ({alert.channel}): dead: {final}")
             log.warning("alert %d (%s): dead: %s", alert.id, alert.channel, final)

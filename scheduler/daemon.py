@@ -130,6 +130,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     from marsad.scheduler.schedule import (
         record_next_polls,
         schedule_delivery,
+        schedule_digests,
         schedule_feeds,
         schedule_prune,
     )
@@ -175,6 +176,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     # jitter keeps them from lining up again.
     schedule_feeds(scheduler, ctx, config.feeds, first_poll_times(config.feeds, start))
     schedule_delivery(scheduler, ctx, config, start)
+    schedule_digests(scheduler, ctx, start)
     if prune_wanted(config.retention):
         first_prune = start + timedelta(seconds=prune_times.first)
         schedule_prune(scheduler, ctx, first_prune, prune_times.every)

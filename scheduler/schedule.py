@@ -98,6 +98,27 @@ def schedule_delivery(
     )
 
 
+def schedule_digests(scheduler: AsyncIOScheduler, ctx: JobContext, start: datetime) -> None:
+    """The digest job (:func:`marsad.scheduler.digests.close_digests_job`): every
+    ``DIGEST_CHECK_SECONDS`` it closes the digest periods that have ended and sends them. It
+    runs whatever the config says (a reload may give a channel a digest); with no digest
+    channel it reads nothing."""
+    from marsad.scheduler.digests import DIGEST_CHECK_SECONDS, DIGEST_JOB_ID, close_digests_job
+
+    scheduler.add_job(
+        close_digests_job,
+        IntervalTrigger(seconds=DIGEST_CHECK_SECONDS),
+        args=[ctx],
+        id=DIGEST_JOB_ID,
+        name="close ended digest periods",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(60, int(DIGEST_CHECK_SECONDS) * 4),
+        next_run_time=start,
+        replace_existing=True,
+    )
+
+
 def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
     """After each feed job runs, move it to the interval the poll decided
     (:func:`marsad.scheduler.intervals.adapt` stored it) and store when it runs next (`marsad

@@ -9,6 +9,8 @@ derived by application code is computed by :mod:`storage.derived` on a migration
 
 from __future__ import annotations
 
+import re
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -691,6 +693,212 @@ def m0013_source_health(db: Database) -> None:
         """,
     ):
         db.execute(statement)
+
+
+@migrations(name="0014_digests")
+def m0014_digests(db: Database) -> None:
+    # Digests (marsad.alerts.digest): a channel with ``digest = "hourly"`` or ``"daily HH:MM"``
+    # gets one message per period listing its stories instead of one per alert. A digest is an
+    # outbox row of its own (kind 'digest': claimed, retried, recorded like any alert); the
+    # alerts it carries wait as 'held' and point at it, and are sent when it is.
+    for statement in (
+        # One row per channel and period closed; (channel, period_end) is its identity, so two
+        # processes closing the same period make one digest.
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            period_end TEXT NOT NULL,
+            story_count INTEGER NOT NULL,
+            alert_count INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (channel, period_end)
+        )
+        """,
+        # The outbox gains kind 'digest' and status 'held' (an article alert waiting for its
+        # channel's digest), and digest_id: for a digest row the digest it sends, for an
+        # article alert the digest it went out in. The CHECKs cannot change in place: the table
+        # is rebuilt as in 0013, its ids kept, its deliveries set aside meanwhile.
+        "DROP VIEW IF EXISTS story_overview",
+        "DROP VIEW IF EXISTS alert_deliveries",
+        """
+        CREATE TABLE alerts_0014 (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER REFERENCES articles(id),
+            story_id INTEGER REFERENCES stories(id),
+            rule TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'held', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            claimed_by TEXT,
+            lease_until TEXT,
+            kind TEXT NOT NULL DEFAULT 'article'
+                CHECK (kind IN ('article', 'health', 'digest')),
+            health_event_id INTEGER REFERENCES health_events(id),
+            dead_noticed INTEGER NOT NULL DEFAULT 0,
+            digest_id INTEGER REFERENCES digests(id),
+            UNIQUE (story_id, rule, channel),
+            CHECK (
+                (kind = 'article' AND article_id IS NOT NULL AND story_id IS NOT NULL)
+                OR (kind = 'health' AND health_event_id IS NOT NULL)
+                OR (kind = 'digest' AND digest_id IS NOT NULL)
+            )
+        )
+        """,
+        """
+        INSERT INTO alerts_0014 (
+            id, article_id, story_id, rule, channel, idempotency_key, payload, status,
+            attempts, next_attempt_at, last_error, created_at, sent_at, claimed_by,
+            lease_until, kind, health_event_id, dead_noticed
+        )
+        SELECT id, article_id, story_id, rule, channel, idempotency_key, payload, status,
+            attempts, next_attempt_at, last_error, created_at, sent_at, claimed_by,
+            lease_until, kind, health_event_id, dead_noticed
+        FROM alerts
+        """,
+        "CREATE TEMP TABLE deliveries_0014 AS SELECT * FROM deliveries",
+        "DELETE FROM deliveries",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_0014 RENAME TO alerts",
+        "INSERT INTO deliveries SELECT * FROM temp.deliveries_0014",
+        "DROP TABLE temp.deliveries_0014",
+        "CREATE INDEX alerts_due ON alerts(status, next_attempt_at)",
+        "CREATE INDEX alerts_dead_unnoticed ON alerts(id) "
+        "WHERE status = 'dead' AND dead_noticed = 0",
+        # A channel's held alerts by time (a period's members); a digest's members.
+        "CREATE INDEX alerts_held ON alerts(channel, created_at) WHERE status = 'held'",
+        "CREATE INDEX alerts_digest ON alerts(digest_id) WHERE digest_id IS NOT NULL",
+        # 0013's views over the rebuilt table; alert_deliveries says which digest an alert
+        # went out in.
+        """
+        CREATE VIEW story_overview AS
+        SELECT
+            s.id AS story_id,
+            coalesce(o.title, s.title) AS title,
+            s.original_id,
+            o.source AS original_source,
+            o.url AS original_url,
+            coalesce(o.published, o.fetched_at) AS original_published,
+            s.article_count,
+            max(s.article_count - 1, 0) AS copy_count,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            s.first_seen,
+            s.last_seen,
+            (SELECT group_concat(rule, ', ') FROM (
+                SELECT DISTINCT m.rule FROM matches m JOIN articles x ON x.id = m.article_id
+                WHERE x.story_id = s.id ORDER BY m.rule)) AS rules,
+            (SELECT count(*) FROM alerts al WHERE al.story_id = s.id)
+                + (SELECT count(*) FROM stories g JOIN alerts al ON al.story_id = g.id
+                   WHERE g.merged_into = s.id) AS alert_count
+        FROM stories s
+        LEFT JOIN articles o ON o.id = s.original_id
+        WHERE s.merged_into IS NULL AND s.article_count > 0
+        """,
+        """
+        CREATE VIEW alert_deliveries AS
+        SELECT
+            al.id AS alert_id,
+            al.created_at,
+            al.rule,
+            al.channel,
+            al.status,
+            al.attempts,
+            al.last_error,
+            al.next_attempt_at,
+            al.sent_at,
+            s.id AS story_id,
+            al.article_id,
+            a.title,
+            a.source,
+            a.url,
+            coalesce(a.published, a.fetched_at) AS published,
+            s.outlet_count,
+            (SELECT group_concat(source, ', ') FROM (
+                SELECT DISTINCT x.source FROM articles x WHERE x.story_id = s.id
+                ORDER BY x.source)) AS outlets,
+            (SELECT count(*) FROM deliveries d WHERE d.alert_id = al.id) AS delivery_count,
+            (SELECT max(d.attempted_at) FROM deliveries d WHERE d.alert_id = al.id)
+                AS last_attempt_at,
+            (SELECT d.status_code FROM deliveries d WHERE d.alert_id = al.id
+                ORDER BY d.attempted_at DESC, d.id DESC LIMIT 1) AS last_status_code,
+            al.digest_id
+        FROM alerts al
+        JOIN articles a ON a.id = al.article_id
+        JOIN stories held ON held.id = al.story_id
+        JOIN stories s ON s.id = coalesce(held.merged_into, held.id)
+        """,
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0015_story_follow_ups")
+def m0015_story_follow_ups(db: Database) -> None:
+    # Story follow-ups (marsad.alerts.followups): a rule with `follow_up = [3, 10]` that
+    # alerted on a story alerts again, on each channel, when the story reaches 3 outlets, then
+    # 10. A follow-up is an outbox row of its own; follow_up is its threshold (0: the rule's
+    # first alert on the story), and the outbox's one-alert-per-story-rule-channel becomes one
+    # per threshold too: in the schema, so two processes ingesting copies of a story never
+    # queue a threshold twice.
+    #
+    # SQLite cannot change a UNIQUE in place: the table is rebuilt by SQLite's own recipe for
+    # a changed table (https://sqlite.org/lang_altertable.html#otheralter): its definition as
+    # the store holds it, with the column added and the UNIQUE widened; every column copied,
+    # ids kept; its indexes and the store's views re-created from their stored definitions;
+    # the rows that point at it (deliveries) set aside meanwhile, as in 0013.
+    table = next(db.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"))
+    one_per_story = "UNIQUE (story_id, rule, channel)"
+    assert table["sql"].count(one_per_story) == 1, "alerts: the UNIQUE 0001 made is not there"
+    definition = re.sub(
+        r'^CREATE TABLE\s+"?alerts"?', "CREATE TABLE alerts_0015", table["sql"]
+    ).replace(
+        one_per_story,
+        "follow_up INTEGER NOT NULL DEFAULT 0 CHECK (follow_up >= 0),\n"
+        "            UNIQUE (story_id, rule, channel, follow_up)",
+    )
+    columns = ", ".join(f'"{row["name"]}"' for row in db.query("PRAGMA table_info(alerts)"))
+    indexes = [
+        row["sql"]
+        for row in db.query(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' "
+            "AND sql IS NOT NULL ORDER BY name"
+        )
+    ]
+    views = list(db.query("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid"))
+    referring = [
+        row["name"]
+        for row in db.query(
+            "SELECT m.name FROM sqlite_master m, pragma_foreign_key_list(m.name) f "
+            "WHERE m.type = 'table' AND f.\"table\" = 'alerts' GROUP BY m.name ORDER BY m.name"
+        )
+    ]
+    for view in views:
+        db.execute(f'DROP VIEW "{view["name"]}"')
+    db.execute(definition)
+    db.execute(f"INSERT INTO alerts_0015 ({columns}) SELECT {columns} FROM alerts")
+    for name in referring:
+        db.execute(f'CREATE TEMP TABLE "{name}_0015" AS SELECT * FROM "{name}"')
+        db.execute(f'DELETE FROM "{name}"')
+    db.execute("DROP TABLE alerts")
+    db.execute("ALTER TABLE alerts_0015 RENAME TO alerts")
+    for name in referring:
+        db.execute(f'INSERT INTO "{name}" SELECT * FROM temp."{name}_0015"')
+        db.execute(f'DROP TABLE temp."{name}_0015"')
+    for statement in indexes:
+        db.execute(statement)
+    for view in views:
+        db.execute(view["sql"])
 
 
 _INSPECTION_VIEWS = (

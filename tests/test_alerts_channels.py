@@ -129,7 +129,9 @@ def test_a_missing_secret_parses_and_its_send_is_retried(environ: dict[str, str]
 def test_an_unknown_type_names_the_registered_types() -> None:
     with pytest.raises(ChannelError) as info:
         parse_channels({"ops": {"type": "x"}}, environ={})
-    assert str(info.value) == 'channels.ops.type: must be "webhook" or "email", got \'x\''
+    assert str(info.value) == (
+        'channels.ops.type: must be "webhook", "email" or "apprise", got \'x\''
+    )
     with pytest.raises(ChannelError, match=r"^channels.ops.type: must be .*, got None$"):
         parse_channels({"ops": {"url": "https://x.example"}}, environ={})
     # The wording follows the registry.
@@ -141,7 +143,8 @@ def test_an_unknown_type_names_the_registered_types() -> None:
             channel_types={**CHANNEL_TYPES, "record": RECORD},
         )
     assert str(info.value) == (
-        'cfg.channels.ops.type: must be "webhook", "email" or "record", got [\'webhook\']'
+        'cfg.channels.ops.type: must be "webhook", "email", "apprise" or "record", '
+        "got ['webhook']"
     )
     with pytest.raises(ChannelError, match=r'^channels.ops.type: must be "record", got \'email\''):
         parse_channels({"ops": MAIL}, environ={}, channel_types={"record": RECORD})
@@ -152,7 +155,7 @@ def test_an_unknown_type_names_the_registered_types() -> None:
     [
         ([], "channels: must be a table of [channels.NAME] tables"),
         ({"ops": "webhook"}, "channels.ops: must be a table"),
-        ({"ops": {**HOOK, "colour": "red"}}, "channels.ops.colour: unknown key (known: headers,"),
+        ({"ops": {**HOOK, "colour": "red"}}, "channels.ops.colour: unknown key (known: digest,"),
         ({"ops": {**HOOK, "url": "ftp://x.example"}}, "channels.ops.url: must be an http(s) URL"),
         ({"ops": {**HOOK, "url": " "}}, "channels.ops.url: required, a non-empty string"),
         ({"ops": {**HOOK, "headers": {"X": 1}}}, "channels.ops.headers: must be a table of"),
@@ -182,7 +185,7 @@ def test_no_channels_table_is_no_channels() -> None:
 
 
 def test_the_registry_is_read_only() -> None:
-    assert list(CHANNEL_TYPES) == ["webhook", "email"]
+    assert list(CHANNEL_TYPES) == ["webhook", "email", "apprise"]
     with pytest.raises(TypeError):
         CHANNEL_TYPES["record"] = RECORD  # type: ignore[index]
 

@@ -11,14 +11,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from marsad.alerts.channels import email, webhook
+from marsad.alerts.channels import apprise, email, webhook
 from marsad.alerts.channels.channel_type import Channel, ChannelType, Sender
 from marsad.alerts.channels.fields import ChannelError
 
 __all__ = ["CHANNEL_TYPES", "Channel", "ChannelError", "ChannelType", "Sender", "parse_channels"]
 
 CHANNEL_TYPES: Mapping[str, ChannelType[Any]] = MappingProxyType(
-    {channel_type.name: channel_type for channel_type in (webhook.CHANNEL_TYPE, email.CHANNEL_TYPE)}
+    {
+        channel_type.name: channel_type
+        for channel_type in (webhook.CHANNEL_TYPE, email.CHANNEL_TYPE, apprise.CHANNEL_TYPE)
+    }
 )
 
 

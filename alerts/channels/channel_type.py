@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from marsad.alerts.digest_schedule import DigestSchedule
     from marsad.alerts.outcome import Outcome
     from marsad.storage.models import DueAlert
 
@@ -76,3 +77,13 @@ class ChannelType(Generic[ChannelT]):
     parse: Parse[ChannelT]
     # Called once per delivery session, at the first alert it sends over this type.
     sender: Callable[[], Sender[ChannelT]]
+    # What sends a digest (an outbox row listing a period's stories) over this type; a type
+    # without one cannot have ``digest`` set (its channels' digests are dead letters).
+    digest_sender: Callable[[], Sender[ChannelT]] | None = None
+
+
+def digest_of(channel: Channel) -> DigestSchedule | None:
+    """The channel's digest schedule (its ``digest`` key), ``None`` when each alert goes out on
+    its own (and for a channel type that has no such key)."""
+    schedule: DigestSchedule | None = getattr(channel, "digest", None)
+    return schedule

@@ -33,6 +33,7 @@ from marsad.alerts.channels.fields import (
     reject_unknown,
     secret_from,
 )
+from marsad.alerts.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import clean_line, split_snippet
 
@@ -44,19 +45,22 @@ EMAIL_MATCHES_MAX = 10
 # Plain-text highlight marks. Not «»: Arabic news text uses those as quotation marks.
 MARK_OPEN, MARK_CLOSE = "【", "】"
 _FIELD_LABELS = {"title": "العنوان", "body": "النص"}
-_KEYS = frozenset(
-    {
-        "type",
-        "to",
-        "from",
-        "smtp_host",
-        "smtp_port",
-        "starttls",
-        "ssl",
-        "username",
-        "password_env",
-        "timeout",
-    }
+_KEYS = (
+    frozenset(
+        {
+            "type",
+            "to",
+            "from",
+            "smtp_host",
+            "smtp_port",
+            "starttls",
+            "ssl",
+            "username",
+            "password_env",
+            "timeout",
+        }
+    )
+    | DIGEST_KEYS
 )
 
 
@@ -77,6 +81,8 @@ class EmailChannel:
     # Its value, looked up when the config was read; never shown, so never logged.
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    # Hourly or daily digests instead of one mail per alert (None: one per alert).
+    digest: DigestSchedule | None = None
 
     def unset_variables(self) -> tuple[str, ...]:
         return (self.password_env,) if self.password_env and not self.password else ()
@@ -114,6 +120,7 @@ def parse(
         password_env=password_env,
         password=secret_from(environ, password_env),
         timeout=duration(table, "timeout", where, 30.0, *TIMEOUT_RANGE),
+        digest=parse_digest(table, where),
     )
 
 
@@ -273,6 +280,70 @@ def email_message(
     return msg
 
 
+def digest_subject(payload: Mapping[str, Any]) -> str:
+    schedule = clean_line(payload.get("schedule"))
+    return clean_line(f"[marsad] موجز {schedule}: {int(payload.get('total', 0))} خبر", SUBJECT_MAX)
+
+
+def digest_message(
+    alert: DueAlert, channel: EmailChannel, *, date: datetime | None = None
+) -> EmailMessage:
+    """One mail for a digest: its stories newest first (plain text and right-to-left HTML),
+    each with its title, outlet count, rules and words, and link; "+N أخرى" past the limit."""
+    from marsad.alerts.digest import digest_period_label
+
+    payload = alert.payload
+    subject = digest_subject(payload)
+    period = digest_period_label(payload)
+    stories: list[Mapping[str, Any]] = payload.get("stories", [])
+    more = int(payload.get("more", 0))
+    msg = EmailMessage(policy=_MESSAGE_POLICY)
+    _set_text(msg, "Subject", subject)
+    _set_mailboxes(msg, "From", (channel.sender,))
+    _set_mailboxes(msg, "To", channel.to)
+    msg["Message-ID"] = message_id(alert.idempotency_key, channel.sender)
+    if date is not None:
+        msg["Date"] = format_datetime(date)
+    msg["X-Marsad-Idempotency-Key"] = alert.idempotency_key
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = "ar"
+    lines = [subject, f"الفترة: {period}", ""]
+    items = []
+    e = _escape
+    for number, story in enumerate(stories, 1):
+        rules = "، ".join(clean_line(r) for r in story.get("rules", []))
+        words = "، ".join(clean_line(w) for w in story.get("words", []))
+        outlets = f"عدد وسائل الإعلام: {int(story.get('outlets', 0))}"
+        title = clean_line(story.get("title")) or "—"
+        url = clean_line(story.get("url"))
+        lines += [f"{number}. {title}", f"   {outlets} — {rules}: {words}", f"   {url}", ""]
+        link = (
+            f'<a href="{html.escape(url, quote=True)}">{e(title)}</a>'
+            if urlsplit(url).scheme in ("http", "https")
+            else e(title)
+        )
+        items.append(
+            f"<li>{link}<br>{e(outlets)} — <bdi>{e(rules)}</bdi>: <bdi>{e(words)}</bdi></li>"
+        )
+    if more:
+        lines.append(f"+{more} أخرى")
+        items.append(f"<li>+{more} أخرى</li>")
+    msg.set_content("\n".join(lines).rstrip() + "\n", cte="base64")
+    msg.add_alternative(
+        "<!DOCTYPE html>\n"
+        '<html dir="rtl" lang="ar">\n'
+        f'<head><meta charset="utf-8"><title>{e(subject)}</title></head>\n'
+        '<body style="font-family: Tahoma, Arial, sans-serif; line-height: 1.6">\n'
+        f"<h2>{e(subject)}</h2>\n"
+        f'<p>الفترة: <bdi dir="ltr">{e(period)}</bdi></p>\n'
+        f"<ol>\n{chr(10).join(items)}\n</ol>\n"
+        "</body>\n</html>\n",
+        subtype="html",
+        cte="base64",
+    )
+    return msg
+
+
 def _set_text(msg: EmailMessage, name: str, text: str) -> None:
     msg.set_raw(name, header_text(name, text))
 
@@ -411,6 +482,15 @@ class EmailSender:
         """Nothing held between sends."""
 
 
+class EmailDigestSender(EmailSender):
+    """Sends digests: one mail listing the period's stories."""
+
+    def message(
+        self, alert: DueAlert, story: Mapping[str, Any], channel: EmailChannel, now: datetime
+    ) -> EmailMessage:
+        return digest_message(alert, channel, date=now)
+
+
 def submit(channel: EmailChannel, message: EmailMessage) -> Outcome:
     """Blocking: hand ``message`` to the channel's SMTP server and classify what it said."""
     try:
@@ -475,4 +555,6 @@ def _describe(recipients: Mapping[str, tuple[int, bytes]]) -> str:
     return "; ".join(parts)
 
 
-CHANNEL_TYPE = ChannelType(name=EmailChannel.kind, parse=parse, sender=EmailSender)
+CHANNEL_TYPE = ChannelType(
+    name=EmailChannel.kind, parse=parse, sender=EmailSender, digest_sender=EmailDigestSender
+)

@@ -33,6 +33,7 @@ from marsad.alerts.channels.fields import (
     required_str,
     secret_from,
 )
+from marsad.alerts.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import highlight_span, scrub
 from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -52,7 +53,7 @@ RETRY_AFTER_MAX = 7 * 24 * 3600.0
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 # How much of a response body is kept in the delivery record, to say why it failed.
 _DETAIL_MAX = 300
-_KEYS = frozenset({"type", "url", "secret_env", "timeout", "headers"})
+_KEYS = frozenset({"type", "url", "secret_env", "timeout", "headers"}) | DIGEST_KEYS
 
 
 # Below the idle timeout of common HTTP servers (nginx 75 s, Node 5 s, Python's 5 s sink).
@@ -71,6 +72,8 @@ class WebhookChannel:
     secret: str | None = field(default=None, repr=False)
     timeout: float = 10.0
     headers: tuple[tuple[str, str], ...] = ()
+    # Hourly or daily digests instead of one POST per alert (None: one per alert).
+    digest: DigestSchedule | None = None
 
     def unset_variables(self) -> tuple[str, ...]:
         return (self.secret_env,) if self.secret_env and not self.secret else ()
@@ -97,6 +100,7 @@ def parse(
         secret=secret_from(environ, secret_env),
         timeout=duration(table, "timeout", where, 10.0, *TIMEOUT_RANGE),
         headers=tuple(sorted(headers.items())),
+        digest=parse_digest(table, where),
     )
 
 
@@ -120,6 +124,28 @@ def webhook_body(alert: DueAlert, story: Mapping[str, Any]) -> bytes:
         "article": payload.get("article", {}),
         "matches": matches,
         "story": {"id": alert.story_id, **story},
+    }
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return scrub(text).encode("utf-8")
+
+
+def digest_body(alert: DueAlert) -> bytes:
+    """The JSON document POSTed for a digest: its period and stories (newest first, at most
+    the digest's limit; ``more`` counts the rest) under ``"digest"``. Pure."""
+    payload = alert.payload
+    document = {
+        "version": PAYLOAD_VERSION,
+        "idempotency_key": alert.idempotency_key,
+        "alert_id": alert.id,
+        "channel": alert.channel,
+        "digest": {
+            "id": payload.get("digest_id"),
+            "schedule": payload.get("schedule"),
+            "period": payload.get("period", {}),
+            "total": payload.get("total", 0),
+            "more": payload.get("more", 0),
+            "stories": payload.get("stories", []),
+        },
     }
     text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return scrub(text).encode("utf-8")
@@ -258,6 +284,13 @@ class WebhookSender:
             await client.aclose()
 
 
+class WebhookDigestSender(WebhookSender):
+    """Sends digests: the same signed POST, its body the digest's document."""
+
+    def body(self, alert: DueAlert, story: Mapping[str, Any]) -> bytes:
+        return digest_body(alert)
+
+
 # What a send on a connection the receiver has closed raises before any answer: the request
 # could not be written, or the connection ended (or was reset) before a status line.
 _CLOSED_UNDER_US = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -289,4 +322,9 @@ async def _read_some(response: httpx.Response) -> str:
     return " ".join(text.split())
 
 
-CHANNEL_TYPE = ChannelType(name=WebhookChannel.kind, parse=parse, sender=WebhookSender)
+CHANNEL_TYPE = ChannelType(
+    name=WebhookChannel.kind,
+    parse=parse,
+    sender=WebhookSender,
+    digest_sender=WebhookDigestSender,
+)

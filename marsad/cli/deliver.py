@@ -41,6 +41,9 @@ def deliver_command(
     that died: the next run after the time shown sends them) and alerts waiting for a retry (the
     next at the time shown). Failed attempts are listed on stderr.
 
+    Channels with a digest first get the digest of each period that has ended (their alerts
+    wait for it), sent with the rest.
+
     Exits 0, or 130 when stopped by SIGINT or SIGTERM: it claims nothing more and lets the sends
     in flight finish. A second signal stops at once; an alert cut off mid-send is sent again
     once its claim lapses.
@@ -48,9 +51,11 @@ def deliver_command(
     import asyncio
     import os
     import signal
+    from datetime import UTC, datetime
 
     from marsad.alerts.delivery import DRAIN_MAX_PASSES, open_delivery
     from marsad.cli.common import open_config_store
+    from marsad.scheduler.digests import close_due_digests
 
     config = resolve_config(config_path, db_path)
     db = open_config_store(config)
@@ -79,6 +84,8 @@ def deliver_command(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
+        # Periods of digest channels that have ended become digests first, sent in this run.
+        close_due_digests(db, config.channels, datetime.now(UTC))
         async with open_delivery(config.channels, config.delivery) as session:
             # The first pass takes everything due at the start, as one pass always did; later
             # passes only what came due meanwhile.

@@ -24,6 +24,11 @@ TABLES: dict[str, str] = {
         "as the article and sent by the delivery job."
     ),
     "deliveries": "Every attempt to deliver an alert, successful or not.",
+    "digests": (
+        'One row per channel and digest period closed (a channel with digest = "hourly" or '
+        '"daily HH:MM"): the outbox row of kind "digest" that sends it, and the alerts '
+        "it carries, point here."
+    ),
     "health_events": (
         "Source and delivery health, one row per change of state: a feed failing, silent or "
         "recovered, a channel failing or recovered, alerts gone to dead letters. Each health "
@@ -218,7 +223,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "channel": "Channel name from the config.",
         "idempotency_key": "Stable key sent with every attempt, so receivers can drop repeats.",
         "payload": "JSON body: the article and its matches.",
-        "status": '"pending", "sent" or "dead" (gave up).',
+        "status": (
+            '"pending", "held" (an article alert waiting for its channel\'s digest), "sent" or '
+            '"dead" (gave up).'
+        ),
         "attempts": "Delivery attempts made.",
         "next_attempt_at": "When a pending alert is next tried.",
         "last_error": "Why the last attempt failed.",
@@ -228,10 +236,25 @@ COLUMNS: dict[str, dict[str, str]] = {
         "lease_until": "The claim lapses at this time, so a pass that died lets another send it.",
         "kind": (
             '"article" (a watch rule matched an article of a story) or "health" (a feed or '
-            "channel changed state, alerts went to dead letters: see health_event_id)."
+            "channel changed state, alerts went to dead letters: see health_event_id) or "
+            '"digest" (a period\'s stories for one channel: see digest_id).'
         ),
         "health_event_id": "For a health alert, the event it tells (health_events).",
         "dead_noticed": "A dead article alert already told in a dead-letters health alert.",
+        "digest_id": (
+            'For a digest (kind "digest"), the digest it sends; for an article alert of a '
+            "digest channel, the digest it went out in (digests)."
+        ),
+    },
+    "digests": {
+        "id": "Digest id.",
+        "channel": "Channel name from the config.",
+        "schedule": 'The channel\'s schedule when the period closed: "daily 07:00 Asia/Riyadh".',
+        "period_start": "The period's first instant (UTC).",
+        "period_end": "Just after its last instant (UTC): the digest is due from then.",
+        "story_count": "Stories the digest lists (those past the limit are counted).",
+        "alert_count": "Alerts it carries.",
+        "created_at": "When the period was closed (UTC).",
     },
     "health_events": {
         "id": "Event id.",
@@ -334,6 +357,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "delivery_count": "Rows in deliveries for this alert.",
         "last_attempt_at": "When delivery was last attempted.",
         "last_status_code": "Status code of the last attempt.",
+        "digest_id": "The digest the alert went out in, for a digest channel (digests).",
     },
     "feed_health": {
         "feed_id": "Feed id.",
