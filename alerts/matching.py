@@ -73,6 +73,22 @@ class Match:
 
 
 @dataclass(frozen=True)
+class KeywordHit:
+    """One hit of a keyword in a field, whatever a rule makes of it: its character offsets,
+    its word positions (``first`` to ``last``, for ``near``), how it was written and which
+    form of the keyword it is."""
+
+    keyword: Keyword
+    field: str
+    start: int
+    end: int
+    first: int
+    last: int
+    surface: str
+    form: str = CORE
+
+
+@dataclass(frozen=True)
 class _Hit:
     keyword: int
     field: str
@@ -160,6 +176,9 @@ class RuleIndex:
         self.scoped_by_feed = any(r.scope.feeds for r in self.rules)
         # ... or its language, when it states none (a guess from its letters).
         self.scoped_by_language = any(r.scope.languages for r in self.rules)
+        # The rules a story's growth may alert on (follow-ups, breaking): asked about only
+        # when an article joins a story, and only if there are any.
+        self.growing = tuple(r for r in self.rules if r.follow_up or r.breaking)
 
     @property
     def cached_chunks(self) -> int:
@@ -203,6 +222,28 @@ class RuleIndex:
                         form=hit.form,
                     )
                 )
+        return found
+
+    def hits(self, title: str, text: str) -> list[KeywordHit]:
+        """Every hit of every keyword of the rules in the title and the body, whatever the
+        rules' logic and fields say (for explaining why a rule did or did not fire), in order
+        of field and position."""
+        found: list[KeywordHit] = []
+        for field, content in (("title", title), ("body", text)):
+            if content:
+                for hit in sorted(self._find(field, content), key=lambda h: (h.start, h.end)):
+                    found.append(
+                        KeywordHit(
+                            keyword=self._keywords[hit.keyword],
+                            field=field,
+                            start=hit.start,
+                            end=hit.end,
+                            first=hit.first,
+                            last=hit.last,
+                            surface=content[hit.start : hit.end],
+                            form=hit.form,
+                        )
+                    )
         return found
 
     def _find(self, field: str, content: str) -> list[_Hit]:

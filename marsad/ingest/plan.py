@@ -20,6 +20,7 @@ from marsad.times import format_duration, from_iso
 if TYPE_CHECKING:
     from marsad.alerts.config import AlertsConfig
     from marsad.alerts.matching import Match, RuleIndex
+    from marsad.alerts.rules import Rule
     from marsad.ingest.lookup import Known
     from marsad.ingest.prepare import PreparedArticle
     from marsad.storage.models import DuplicateVerdict, NewArticle
@@ -59,6 +60,10 @@ class ArticlePlan:
     quotes: tuple[Quote, ...]
     alerts: tuple[PlannedAlert, ...]
     fetched_at: str
+    # The rules whose follow-ups and breaking alerts the story's growth may raise, unless
+    # ``growth_held`` says why this article raises none (as its own alerts are held back).
+    growing: tuple[Rule, ...] = ()
+    growth_held: str | None = None
 
     @property
     def matches(self) -> tuple[Match, ...]:
@@ -94,7 +99,8 @@ def plan_article(
     held = (hold_alerts or alert_hold(article, rules.alerts, now)) if quotes else None
     for rule in rules.rules:
         mine = tuple(q for q in quotes if q.match.rule == rule.name)
-        if not mine:
+        # A breaking rule's alert waits for its story to spread (the write phase asks).
+        if not mine or rule.breaking is not None:
             continue
         draft = AlertDraft(rule.name, article, mine)
         alerts.extend(PlannedAlert(channel, draft, held) for channel in rule.channels)
@@ -105,6 +111,10 @@ def plan_article(
         quotes=quotes,
         alerts=tuple(alerts),
         fetched_at=now,
+        growing=rules.growing,
+        growth_held=(hold_alerts or alert_hold(article, rules.alerts, now))
+        if rules.growing
+        else None,
     )
 
 

@@ -10,10 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from marsad.alerts.payload import build_payload, idempotency_key
+from marsad.alerts.followups import (
+    BREAKING,
+    StoryAlert,
+    StoryGrowth,
+    lowest_threshold,
+    story_alert_key,
+    story_alerts,
+)
+from marsad.alerts.payload import AlertDraft, build_payload, idempotency_key
 from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.dedup import place
+from marsad.storage.followups import (
+    enqueue_follow_up,
+    story_matched_rules,
+    story_outlets,
+    story_outlets_within,
+    story_reached,
+)
 from marsad.storage.identity import store_id
 from marsad.storage.outbox import enqueue_alert
 from marsad.storage.suppressions import record_suppression
@@ -83,6 +98,7 @@ def write_article(db: Database, plan: ArticlePlan) -> IngestResult:
             snippet=q.snippet,
         )
     queued = sum(_queue(db, alert, article_id, story_id, now) for alert in plan.alerts)
+    queued += _queue_growth(db, plan, article_id, story_id)
     return IngestResult(
         status="copy" if verdict else "new",
         article_id=article_id,
@@ -156,4 +172,64 @@ def _queue(db: Database, alert: PlannedAlert, article_id: int, story_id: int, no
         payload=build_payload(alert.draft, article_id=article_id, story_id=story_id),
         created_at=now,
     )
+    return queued is not None
+
+
+def _queue_growth(db: Database, plan: ArticlePlan, article_id: int, story_id: int) -> int:
+    """Queue the follow-ups and breaking alerts the story's growth by this article raised
+    (:func:`marsad.alerts.followups.story_alerts`); how many were new. Read after the article
+    joined its story, in its transaction: none is lost to a crash, and none is queued twice."""
+    rules = plan.growing
+    lowest = lowest_threshold(rules)
+    if lowest is None or plan.growth_held is not None:
+        return 0
+    outlets = story_outlets(db, story_id)
+    if outlets < lowest:  # most stories: one outlet, or too few to matter
+        return 0
+    breaking = [r.breaking for r in rules if r.breaking is not None]
+    growth = StoryGrowth(
+        outlets=outlets,
+        reached=story_reached(db, story_id, [r.name for r in rules]),
+        matched=story_matched_rules(db, story_id, [r.name for r in rules if r.breaking]),
+        outlets_within=story_outlets_within(db, story_id, [b.within for b in breaking]),
+    )
+    return sum(
+        _queue_story_alert(db, plan, due, article_id, story_id)
+        for due in story_alerts(rules, growth)
+    )
+
+
+def _queue_story_alert(
+    db: Database, plan: ArticlePlan, due: StoryAlert, article_id: int, story_id: int
+) -> bool:
+    """One follow-up or breaking alert, about the article that made the story grow (with its
+    matches of the rule, if it has any) and saying why it is sent."""
+    quotes = tuple(q for q in plan.quotes if q.match.rule == due.rule)
+    draft = AlertDraft(due.rule, plan.article, quotes)
+    payload = build_payload(draft, article_id=article_id, story_id=story_id)
+    payload[due.kind] = due.payload()
+    now = plan.fetched_at
+    if due.kind == BREAKING:  # the rule's one alert on the story: its key, its slot
+        queued = enqueue_alert(
+            db,
+            article_id=article_id,
+            story_id=story_id,
+            rule=due.rule,
+            channel=due.channel,
+            idempotency_key=idempotency_key(store_id(db), story_id, due.rule, due.channel),
+            payload=payload,
+            created_at=now,
+        )
+    else:
+        queued = enqueue_follow_up(
+            db,
+            article_id=article_id,
+            story_id=story_id,
+            rule=due.rule,
+            channel=due.channel,
+            follow_up=due.threshold,
+            idempotency_key=story_alert_key(store_id(db), story_id, due),
+            payload=payload,
+            created_at=now,
+        )
     return queued is not None

@@ -245,6 +245,11 @@ COLUMNS: dict[str, dict[str, str]] = {
             'For a digest (kind "digest"), the digest it sends; for an article alert of a '
             "digest channel, the digest it went out in (digests)."
         ),
+        "follow_up": (
+            "0 for a rule's first alert on a story; for a follow-up (the rule's follow_up), the "
+            "outlet count it tells the story reached: one alert per story, rule, channel and "
+            "follow_up."
+        ),
     },
     "digests": {
         "id": "Digest id.",
