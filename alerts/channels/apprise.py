@@ -13,9 +13,13 @@ outlet name or a number keeps its place in an Arabic line whatever the client do
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
@@ -80,9 +84,25 @@ def parse(
     )
 
 
-def _parses(url: str) -> bool:
+def _load() -> ModuleType:
+    """Apprise, imported at the first need (parsing an apprise channel whose URL is set).
+
+    On Python 3.11 and 3.12 its e-mail plugin's PGP helper imports the standard library's
+    deprecated ``imghdr`` (only to shim it where it is gone) when the plugins load, at the
+    first URL parsed, and that warns: not ours to act on. Imported here first, quietly, it is
+    found loaded then.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        with contextlib.suppress(ImportError):  # gone from Python 3.13
+            importlib.import_module("imghdr")
     import apprise
 
+    return apprise
+
+
+def _parses(url: str) -> bool:
+    apprise = _load()
     return apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True) is not None
 
 
@@ -217,7 +237,7 @@ class AppriseDigestSender(AppriseSender):
 
 def notify(channel: AppriseChannel, title: str, body: str) -> Outcome:
     """Blocking: one notification over the channel's URL, and what Apprise made of it."""
-    import apprise
+    apprise = _load()
 
     assert channel.url is not None
     client = apprise.Apprise()
