@@ -49,6 +49,7 @@ from marsad.alerts.health import NOTICE_SENDERS, is_notice
 from marsad.alerts.outcome import Outcome
 from marsad.retry import exponential_backoff
 from marsad.storage.digests import (
+    any_held,
     hold_for_digest,
     release_held,
     settle_digest_dead,
@@ -519,6 +520,10 @@ class _Pass:
 
     async def run(self) -> DeliveryReport:
         release_claims_of_the_gone(self.db, to_iso(self.clock()))
+        if any_held(self.db, self.single_channels):
+            # A channel's digest was turned off: what it held goes out on its own, now.
+            with write_transaction(self.db):
+                release_held(self.db, self.single_channels, self.due_by)
         try:
             while True:
                 if not self._stopping():
@@ -567,7 +572,6 @@ class _Pass:
             now = self.clock()
             self._renew(now)
             hold_for_digest(self.db, self.digest_channels, to_iso(now))
-            release_held(self.db, self.single_channels, self.due_by)
             due = {"due_by": self.due_by, "now": to_iso(now)}
             for name in self.channels:
                 free = min(CHANNEL_CONCURRENCY - self.busy[name], room - len(claimed))

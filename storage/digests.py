@@ -50,6 +50,19 @@ def release_held(db: Database, channels: Collection[str], now: str) -> int:
     return int(cursor.rowcount)
 
 
+def any_held(db: Database, channels: Collection[str]) -> bool:
+    """Whether any of ``channels`` has held alerts in no digest yet (a read: a pass with
+    nothing to release never waits for the write lock)."""
+    if not channels:
+        return False
+    rows = db.query(
+        "SELECT EXISTS (SELECT 1 FROM alerts WHERE status = 'held' AND digest_id IS NULL "
+        f"AND channel IN ({_marks(channels)})) AS found",
+        list(channels),
+    )
+    return bool(next(rows)["found"])
+
+
 def held_alerts(db: Database, channel: str, before: str) -> list[dict[str, Any]]:
     """The channel's held alerts raised before ``before`` and in no digest yet, oldest first,
     each with its story's outlet count now (the story it was merged into, if it was)."""
