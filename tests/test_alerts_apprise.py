@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -238,3 +239,60 @@ def test_a_refused_connection_is_a_retry_without_the_url_in_the_reason(store: Da
     assert report.retried == 1
     error = alert_row(store, alert_id)["last_error"]
     assert error and "t0ken" not in error
+
+
+def test_a_digest_is_one_notification_listing_the_periods_stories(
+    store: Database, sink: WebhookSink
+) -> None:
+    from marsad.scheduler.digests import close_due_digests
+
+    rules = compile_rules([RULE])
+    words = ["القوات", "الحكومة", "المدينة", "الشمال", "الجنوب", "الاتفاق", "المفاوضات", "النفط"]
+    texts = []
+    for n in range(3):
+        rng = random.Random(n)
+        texts.append("الانسحاب " + " ".join(rng.choice(words) for _ in range(60)))
+        url = f"https://a.example/{n}"
+        article = NewArticle(
+            url=url, canonical_url=url, source="أ", title=f"خبر {n}", text=texts[n]
+        )
+        at = T0 + timedelta(minutes=10 * n)
+        assert ingest_article(store, article, rules, now=to_iso(at)).alerts_queued == 1
+    # The first story is copied by another outlet: it is carried by two.
+    copy = NewArticle(
+        url="https://b.example/0",
+        canonical_url="https://b.example/0",
+        source="BBC عربي",
+        title="خبر 0",
+        text=texts[0],
+    )
+    assert (
+        ingest_article(store, copy, rules, now=to_iso(T0 + timedelta(minutes=40))).status == "copy"
+    )
+    channels = chat(json_url(sink), digest="hourly", timezone="Asia/Riyadh")
+    now = T0 + timedelta(hours=1, minutes=1)
+    [closed] = close_due_digests(store, channels, now)
+    report = run(store, channels, now)
+    assert (report.sent, report.errors) == (1, [])
+    [request] = sink.requests
+    body = json.loads(request.body)
+    assert body["title"] == f"{RLM}مرصد: موجز {FSI}hourly Asia/Riyadh{PDI}: 3 خبر"
+    assert body["message"] == "\n".join(
+        [
+            f"{RLM}الفترة: {FSI}2025-03-01 15:00 → 2025-03-01 16:00 (Asia/Riyadh){PDI}",
+            f"{RLM}1. {FSI}خبر 2{PDI} — وسائل الإعلام: 1",
+            f"{RLM}{FSI}انسحاب{PDI}: {FSI}الانسحاب{PDI}",
+            "https://a.example/2",
+            f"{RLM}2. {FSI}خبر 1{PDI} — وسائل الإعلام: 1",
+            f"{RLM}{FSI}انسحاب{PDI}: {FSI}الانسحاب{PDI}",
+            "https://a.example/1",
+            f"{RLM}3. {FSI}خبر 0{PDI} — وسائل الإعلام: 2",
+            f"{RLM}{FSI}انسحاب{PDI}: {FSI}الانسحاب{PDI}",
+            "https://a.example/0",
+        ]
+    )
+    assert closed.alerts == 3
+    sent = store.query(
+        "SELECT count(*) AS n FROM alerts WHERE status = 'sent' AND kind = 'article'"
+    )
+    assert next(sent)["n"] == 3
