@@ -1,14 +1,17 @@
 """``marsad rules test``: what a rule would have fired on in the stored archive; ``marsad rules
-forms``: every form a keyword matches, by class, to choose what to veto."""
+forms``: every form a keyword matches, by class, to choose what to veto; ``marsad rules
+explain``: why a rule did (not) fire on a stored article, and why it did (not) alert."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from marsad.alerts.backtest import Backtest, backtest_store, match_record
+from marsad.alerts.explain import Explanation, StoryCounts, explain
 from marsad.alerts.matching import FormGroup, keyword_forms
 from marsad.alerts.rules import Keyword, Rule, RuleError, load_rules_file
 from marsad.cli.common import (
@@ -19,7 +22,13 @@ from marsad.cli.common import (
     resolve_config,
     store_options,
 )
+from marsad.storage.explain import StoredArticle, find_stored_article, rule_record
+from marsad.storage.followups import story_outlets, story_outlets_within
 from marsad.times import parse_when
+from marsad.urls import canonical_url
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 @click.group("rules")
@@ -187,3 +196,120 @@ def _print_forms(keyword: str, groups: list[FormGroup]) -> None:
         front = " ".join(c or "-" for c in g.clitics)
         click.echo(f"  in front ('-' nothing): {front}")
         click.echo(f"  {' '.join(g.words)}")
+
+
+@rules_group.command("explain")
+@click.argument("rule_name")
+@click.argument("article")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take the rule from this TOML file instead of the config.",
+)
+@store_options
+@json_option
+def explain_command(
+    rule_name: str,
+    article: str,
+    rules_file: Path | None,
+    config_path: str | None,
+    db_path: str | None,
+    as_json: bool,
+) -> None:
+    """Why rule RULE_NAME does or does not match the stored ARTICLE (its URL or id): each
+    keyword's hits (the word as written, where, which form), the `all` keyword missing, the
+    `none` that vetoed, how close the hits came for `near`, the rule's scope; and, channel by
+    channel, why it did or did not alert."""
+    config = resolve_config(config_path, db_path)
+    rules = _load_rules(rules_file) if rules_file else config.rules
+    rule = next((r for r in rules if r.name == rule_name), None)
+    if rule is None:
+        known = ", ".join(r.name for r in rules) or "none"
+        fail(f"no rule named {rule_name!r} (defined: {known})")
+    db = open_config_store(config)
+    stored = _find_article(db, article)
+    story = None
+    if rule.breaking is not None:
+        within = story_outlets_within(db, stored.story_id, [rule.breaking.within])
+        story = StoryCounts(within.get(rule.breaking.within, 0), story_outlets(db, stored.story_id))
+    result = explain(
+        rule,
+        stored,
+        rule_record(db, stored, rule.name),
+        channels=set(config.channels),
+        story=story,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for line in explanation_lines(result):
+            click.echo(line)
+
+
+def _find_article(db: Database, reference: str) -> StoredArticle:
+    if reference.isdigit():
+        found = find_stored_article(db, article_id=int(reference))
+    else:
+        try:
+            url = canonical_url(reference)
+        except ValueError:
+            url = reference
+        found = find_stored_article(db, canonical_url=url) or find_stored_article(
+            db, canonical_url=reference
+        )
+    if found is None:
+        fail(f"no stored article {reference!r} (give its URL or its id: marsad search)")
+    return found
+
+
+def explanation_lines(result: Explanation) -> list[str]:
+    """The explanation as a person reads it, one line each."""
+    verdict = "matches" if result.matches else "does not match"
+    lines = [
+        f"rule {result.rule!r} {verdict} article {result.article_id} "
+        f"(story {result.story_id}): {result.title}",
+        f"  {result.source}  {result.url}",
+    ]
+    for reason in result.because:
+        lines.append(f"  because: {reason}")
+    if result.any_count:
+        lines.append(
+            f"any: {len(result.any_found)} of {result.any_count} keywords hit, "
+            f"{result.threshold} needed: {', '.join(result.any_found) or '-'}"
+        )
+    groups = (("any", "hit"), ("all", "hit"), ("none", "veto"))
+    for group, what in groups:
+        for hit in (h for h in result.hits if h.group == group):
+            where = f"{hit.field} {hit.start}-{hit.end}, word {hit.first}"
+            outside = "" if hit.counted else " (not counted: the rule does not look there)"
+            lines.append(
+                f"  {group} {what}: {hit.keyword} → {hit.surface} [{hit.form}] {where}{outside}"
+            )
+    for keyword in result.missing_all:
+        lines.append(f"  all missing: {keyword}")
+    if result.nearness is not None:
+        near = result.nearness
+        if near.closest is None:
+            lines.append(f"near {near.near}: no set of hits satisfies the rule in one field")
+        else:
+            words = "word" if near.closest == 1 else "words"
+            lines.append(
+                f"near {near.near}: the closest hits are {near.closest} {words} apart "
+                f"({near.field})"
+            )
+    if result.scope:
+        scope = "; ".join(f"{key} {', '.join(values)}" for key, values in result.scope.items())
+        if result.out_of_scope is None:
+            feed = f"feed {result.feed}" if result.feed else "no feed"
+            origin = f"{result.source}, {feed}, language {result.language or 'unknown'}"
+            lines.append(f"scope ({scope}): inside: {origin}")
+        else:
+            lines.append(f"scope ({scope}): outside: {result.out_of_scope}")
+    for outcome in result.channels:
+        name = outcome.channel or "(no channel)"
+        state = "alerted" if outcome.alerted else "not alerted"
+        lines.append(f"alert on {name}: {state}: {outcome.reason}")
+    lines.extend(f"  {line}" for line in result.follow_ups)
+    lines.extend(f"note: {note}" for note in result.notes)
+    return lines
