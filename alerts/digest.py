@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from marsad.alerts.render import clean_line
 
 if TYPE_CHECKING:
-    from marsad.alerts.digest_schedule import DigestSchedule
+    from marsad.alerts.channels.digest_schedule import DigestSchedule
 
 # Stories a digest lists; the rest are counted ("+N more").
 DIGEST_LIMIT = 20

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from marsad.alerts.channels import Channel
-    from marsad.alerts.digest_schedule import DigestSchedule
+    from marsad.alerts.channels.digest_schedule import DigestSchedule
     from marsad.scheduler.jobs import JobContext
 
 log = logging.getLogger("marsad.digests")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, time
 
 import pytest
 
 from marsad.alerts.channels import ChannelError, parse_channels
+from marsad.alerts.channels.digest_schedule import DigestSchedule, parse_digest
 from marsad.alerts.digest import (
     MemberAlert,
     Period,
@@ -17,7 +20,6 @@ from marsad.alerts.digest import (
     period_containing,
     stories_of,
 )
-from marsad.alerts.digest_schedule import DigestSchedule, parse_digest
 
 RIYADH_0700 = DigestSchedule("daily", "Asia/Riyadh", time(7, 0))
 
@@ -176,3 +178,14 @@ def test_past_the_limit_the_digest_counts_the_rest() -> None:
     assert [s["story_id"] for s in payload["stories"]] == list(range(124, 104, -1))
     assert payload["period"] == {"start": "2025-03-01T04:00:00Z", "end": "2025-03-02T04:00:00Z"}
     assert payload["schedule"] == "daily 07:00 Asia/Riyadh"
+
+
+@pytest.mark.parametrize(
+    "module", ["marsad.alerts.digest", "marsad.alerts.channels.digest_schedule"]
+)
+def test_the_digest_modules_import_first_in_a_fresh_process(module: str) -> None:
+    # Imported before the channel registry, a schedule module outside the channels package
+    # made a cycle (the registry's types import the schedule back).
+    subprocess.run(
+        [sys.executable, "-c", f"import {module}"], check=True, timeout=60, capture_output=True
+    )

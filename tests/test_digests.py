@@ -18,10 +18,10 @@ import pytest
 from sqlite_utils import Database
 
 from marsad.alerts.channels import Channel, parse_channels
+from marsad.alerts.channels.digest_schedule import DigestSchedule
 from marsad.alerts.config import DeliveryConfig
 from marsad.alerts.delivery import DeliveryReport, deliver_due
 from marsad.alerts.digest import last_closed_period
-from marsad.alerts.digest_schedule import DigestSchedule
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.alerts.signing import verify

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
+from marsad.alerts.channels.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.channels.fields import (
     TIMEOUT_RANGE,
     ChannelError,
@@ -31,7 +32,6 @@ from marsad.alerts.channels.fields import (
     required_str,
     secret_from,
 )
-from marsad.alerts.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import clean_line
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from marsad.alerts.digest_schedule import DigestSchedule
+    from marsad.alerts.channels.digest_schedule import DigestSchedule
     from marsad.alerts.outcome import Outcome
     from marsad.storage.models import DueAlert
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from marsad.alerts.channels.channel_type import ChannelType, refused_for_unset_secret
+from marsad.alerts.channels.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.channels.fields import (
     TIMEOUT_RANGE,
     ChannelError,
@@ -33,7 +34,6 @@ from marsad.alerts.channels.fields import (
     reject_unknown,
     secret_from,
 )
-from marsad.alerts.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import clean_line, split_snippet
 

@@ -24,6 +24,7 @@ from marsad.alerts.channels.channel_type import (
     ChannelType,
     refused_for_unset_secret,
 )
+from marsad.alerts.channels.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.channels.fields import (
     TIMEOUT_RANGE,
     ChannelError,
@@ -33,7 +34,6 @@ from marsad.alerts.channels.fields import (
     required_str,
     secret_from,
 )
-from marsad.alerts.digest_schedule import DIGEST_KEYS, DigestSchedule, parse_digest
 from marsad.alerts.outcome import Outcome
 from marsad.alerts.render import highlight_span, scrub
 from marsad.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
