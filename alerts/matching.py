@@ -172,7 +172,9 @@ class RuleIndex:
                         self._lexicon.add(core, (variant, position))
         self._fields = frozenset(f for r in self.rules for f in r.fields)
         self._seen = _ChunkCache(self._lexicon)
-        # Whether matching needs to know an article's feed (its name costs a read).
+        # Whether matching needs to know where an article comes from at all, and its feed
+        # (its name costs a read).
+        self.scoped = any(r.scope for r in self.rules)
         self.scoped_by_feed = any(r.scope.feeds for r in self.rules)
         # ... or its language, when it states none (a guess from its letters).
         self.scoped_by_language = any(r.scope.languages for r in self.rules)

@@ -89,10 +89,12 @@ def plan_article(
     Its alerts are held back when ``hold_alerts`` gives a reason (``marsad import --no-alerts``)
     or when the article is older than the rules' alert window (:func:`alert_hold`). ``feed``
     is the name of the feed that listed it (None: imported), for rules scoped to feeds."""
-    guess = f"{article.title}\n{article.text}" if rules.scoped_by_language else None
-    origin = Origin.of(
-        article.source, article.url, feed=feed, language=article.language, text=guess
-    )
+    origin = None
+    if rules.scoped:  # where the article comes from matters only to a scoped rule
+        guess = f"{article.title}\n{article.text}" if rules.scoped_by_language else None
+        origin = Origin.of(
+            article.source, article.url, feed=feed, language=article.language, text=guess
+        )
     found = rules.match(article.title, article.text, origin)
     quotes = quote(found, article.title, article.text)
     alerts: list[PlannedAlert] = []
@@ -104,6 +106,8 @@ def plan_article(
             continue
         draft = AlertDraft(rule.name, article, mine)
         alerts.extend(PlannedAlert(channel, draft, held) for channel in rule.channels)
+    # A story's growth raises no follow-up on an article whose own alerts are held back.
+    growth_held = (hold_alerts or alert_hold(article, rules.alerts, now)) if rules.growing else None
     return ArticlePlan(
         article=article,
         prepared=prepared,
@@ -112,9 +116,7 @@ def plan_article(
         alerts=tuple(alerts),
         fetched_at=now,
         growing=rules.growing,
-        growth_held=(hold_alerts or alert_hold(article, rules.alerts, now))
-        if rules.growing
-        else None,
+        growth_held=growth_held,
     )
 
 
