@@ -233,3 +233,30 @@ def test_import_and_rules_test_honour_sources_and_languages(tmp_path: Path) -> N
     report = json.loads(tested.stdout)
     assert (report["scanned"], report["articles"], report["out_of_scope"]) == (3, 1, 2)
     assert [s["url"] for s in report["samples"]] == ["https://beta.example/1"]
+
+
+def test_rules_test_checks_a_rules_files_feeds_against_the_config(tmp_path: Path) -> None:
+    (tmp_path / "marsad.toml").write_text(
+        '[store]\npath = "store.db"\n\n[[feeds]]\nname = "alpha"\nurl = "https://a.example/f"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "try.toml").write_text(
+        '[[rules]]\nname = "r"\nkeywords = ["انسحاب"]\nfeeds = ["alfa"]\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rules",
+            "test",
+            "r",
+            "--rules",
+            str(tmp_path / "try.toml"),
+            "--config",
+            str(tmp_path / "marsad.toml"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"marsad: {tmp_path / 'try.toml'}: rules[0] 'r': feeds: no feed named 'alfa' "
+        "(defined: alpha)\n"
+    )

@@ -13,7 +13,7 @@ import click
 from marsad.alerts.backtest import Backtest, backtest_store, match_record
 from marsad.alerts.explain import Explanation, StoryCounts, explain
 from marsad.alerts.matching import FormGroup, keyword_forms
-from marsad.alerts.rules import Keyword, Rule, RuleError, load_rules_file
+from marsad.alerts.rules import Keyword, Rule, RuleError, check_rule_feeds, load_rules_file
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -29,6 +29,8 @@ from marsad.urls import canonical_url
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from marsad.config import Config
 
 
 @click.group("rules")
@@ -66,7 +68,7 @@ def test_command(
     """Run rule RULE_NAME over the stored articles and report how many articles (and stories)
     it would have fired on, with samples of what matched."""
     config = resolve_config(config_path, db_path)
-    rules = _load_rules(rules_file) if rules_file else config.rules
+    rules = _load_rules(rules_file, config) if rules_file else config.rules
     rule = next((r for r in rules if r.name == rule_name), None)
     if rule is None:
         known = ", ".join(r.name for r in rules) or "none"
@@ -80,11 +82,16 @@ def test_command(
         _print(result, samples)
 
 
-def _load_rules(path: Path) -> tuple[Rule, ...]:
+def _load_rules(path: Path, config: Config) -> tuple[Rule, ...]:
+    """The rules of a file; the feeds they are scoped to must be the config's (or the file's
+    own, when it lists feeds: :func:`load_rules_file` checks those)."""
     try:
-        return load_rules_file(path)
+        rules = load_rules_file(path)
+        if config.feeds:
+            check_rule_feeds(rules, [f.name for f in config.feeds], where=f"{path}: rules")
     except RuleError as exc:
         fail(str(exc))
+    return rules
 
 
 def _since(value: str, now: datetime) -> str:
@@ -222,7 +229,7 @@ def explain_command(
     `none` that vetoed, how close the hits came for `near`, the rule's scope; and, channel by
     channel, why it did or did not alert."""
     config = resolve_config(config_path, db_path)
-    rules = _load_rules(rules_file) if rules_file else config.rules
+    rules = _load_rules(rules_file, config) if rules_file else config.rules
     rule = next((r for r in rules if r.name == rule_name), None)
     if rule is None:
         known = ", ".join(r.name for r in rules) or "none"
