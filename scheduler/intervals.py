@@ -80,17 +80,24 @@ def adapt(
         hint=longest(feed_hint, note.header_hint),
     )
     interval = next_interval(facts, config.polling)
-    with write_transaction(db):
-        record_polling(
-            db,
-            row.id,
-            poll_every=interval.seconds,
-            poll_reason=interval.reason,
-            stretch=stretch,
-            hint_every=feed_hint.seconds if feed_hint is not None else None,
-            hint_reason=feed_hint.source if feed_hint is not None else None,
-            watched_since=stamp,
-        )
+    hint_every = feed_hint.seconds if feed_hint is not None else None
+    hint_reason = feed_hint.source if feed_hint is not None else None
+    decided = (interval.seconds, interval.reason, stretch, hint_every, hint_reason)
+    stored = (row.poll_every, row.poll_reason, row.stretch, row.hint_every, row.hint_reason)
+    # A fixed feed, or one at its longest stretch, decides what it decided last time: no write
+    # (most polls are of unchanged feeds, and a write transaction is most of their bookkeeping).
+    if first_reading or decided != stored:
+        with write_transaction(db):
+            record_polling(
+                db,
+                row.id,
+                poll_every=interval.seconds,
+                poll_reason=interval.reason,
+                stretch=stretch,
+                hint_every=hint_every,
+                hint_reason=hint_reason,
+                watched_since=stamp,
+            )
     if row.poll_every is not None and abs(row.poll_every - interval.seconds) >= 1:
         log.info("feed %s: polled every %s", feed.name, interval.reason)
     return interval

@@ -50,6 +50,9 @@ class JobContext:
     # Set when the daemon is asked to stop: a delivery running claims nothing more.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)
+    # The interval (s) each feed's last poll decided, until the schedule's listener moves the
+    # feed's job to it (marsad.scheduler.schedule.record_next_polls).
+    decided_intervals: dict[str, float] = field(default_factory=dict)
 
 
 async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
@@ -61,7 +64,10 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
         except Exception:
             log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
             return None
-        log.info(
+        # An unchanged feed's poll (most of them) at DEBUG: 750 feeds every 30 s would write two
+        # million lines a day that say nothing; `marsad feeds` shows each feed's last fetch.
+        log.log(
+            logging.INFO if _eventful(report) else logging.DEBUG,
             "feed %s: %d new, %d copies, %d known, %d not stored (retried next poll), "
             "%d alerts queued%s",
             feed.name,
@@ -79,12 +85,26 @@ async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
     return report
 
 
+def _eventful(report: CrawlReport) -> bool:
+    """Whether a poll found, failed or queued anything worth an INFO line."""
+    return bool(
+        report.articles_new
+        or report.articles_copy
+        or report.articles_failed
+        or report.alerts_queued
+        or report.errors
+        or report.feeds_failed
+    )
+
+
 def after_poll(ctx: JobContext, feeds: Sequence[FeedConfig], now: datetime) -> int:
     """Each feed's new interval (from what its fetch noted) and health after a poll at ``now``;
     how many health events it told. A failure here is logged: the poll's articles are stored."""
     try:
         for feed in feeds:
-            adapt(ctx.db, ctx.config, feed, take_note(ctx.engine, feed.name), now)
+            interval = adapt(ctx.db, ctx.config, feed, take_note(ctx.engine, feed.name), now)
+            if interval is not None:
+                ctx.decided_intervals[feed.name] = interval.seconds
         return len(check_feeds(ctx.db, ctx.config, feeds, now))
     except Exception:
         log.exception("health and intervals of %d feeds not updated", len(feeds))

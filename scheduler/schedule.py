@@ -121,8 +121,8 @@ def schedule_digests(scheduler: AsyncIOScheduler, ctx: JobContext, start: dateti
 
 def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
     """After each feed job runs, move it to the interval the poll decided
-    (:func:`marsad.scheduler.intervals.adapt` stored it) and store when it runs next (`marsad
-    feeds` shows it)."""
+    (:func:`marsad.scheduler.intervals.adapt` stored it, ``ctx.decided_intervals`` holds it)
+    and store when it runs next (`marsad feeds` shows it)."""
 
     # A feed's row id never changes (a reload re-registers it under the same name): looked up
     # once, not on every poll.
@@ -135,8 +135,8 @@ def record_next_polls(scheduler: AsyncIOScheduler, ctx: JobContext) -> None:
         if job is None or job.next_run_time is None:
             return
         name = event.job_id.removeprefix("feed:")
+        interval = ctx.decided_intervals.pop(name, None)
         if event.retval is not None:  # a poll ran (a CrawlReport): its interval may be new
-            interval = stored_intervals(ctx.db, [name]).get(name)
             current = getattr(job.trigger, "interval", None)
             if interval is not None and (
                 current is None or abs(current.total_seconds() - interval) >= 1
