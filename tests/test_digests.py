@@ -295,3 +295,74 @@ def test_two_deliver_processes_send_a_digest_once(tmp_path: Path) -> None:
         assert len(channel_digests(db)) == 1
     finally:
         db.close()
+
+
+def test_migration_0014_rebuilds_the_outbox_keeping_alerts_health_alerts_and_deliveries(
+    tmp_path: Path,
+) -> None:
+    """A store from before 0014: its article and health alerts keep their ids, kinds, states
+    and deliveries; the views still read them; a digest row and a held alert are then allowed."""
+    import sqlite3
+
+    from marsad.storage.migrations import migrations
+
+    t0 = "2025-03-01T12:00:00Z"
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path))
+    old.execute("PRAGMA foreign_keys = ON")
+    everything = migrations._migrations
+    try:
+        migrations._migrations = [m for m in everything if m.name < "0014"]
+        migrations.apply(old)
+    finally:
+        migrations._migrations = everything
+    old.execute("INSERT INTO stories (id, first_seen, last_seen) VALUES (1, ?, ?)", [t0, t0])
+    old.execute(
+        "INSERT INTO articles (id, canonical_url, url, source, extraction, body_hash, story_id, "
+        "fetched_at) VALUES (1, 'http://a/1', 'http://a/1', 'a', 'feed', 'h', 1, ?)",
+        [t0],
+    )
+    old.execute(
+        "INSERT INTO health_events (id, subject, name, event, created_at) "
+        "VALUES (1, 'feed', 'a', 'failing', ?)",
+        [t0],
+    )
+    old.execute(
+        "INSERT INTO alerts (id, article_id, story_id, rule, channel, idempotency_key, payload, "
+        "status, next_attempt_at, created_at) VALUES (5, 1, 1, 'r', 'ops', 'k5', '{}', 'dead', "
+        "?, ?)",
+        [t0, t0],
+    )
+    old.execute(
+        "INSERT INTO alerts (id, kind, health_event_id, rule, channel, idempotency_key, payload, "
+        "status, next_attempt_at, created_at) VALUES (6, 'health', 1, 'h', 'ops', 'k6', '{}', "
+        "'sent', ?, ?)",
+        [t0, t0],
+    )
+    for alert_id in (5, 6):
+        old.execute(
+            "INSERT INTO deliveries (alert_id, attempted_at, ok, duration_ms) VALUES (?, ?, 0, 1)",
+            [alert_id, t0],
+        )
+    old.conn.commit()
+    old.close()
+
+    db = open_store(path)
+    try:
+        alerts = db.query("SELECT id, kind, status, health_event_id, digest_id FROM alerts")
+        assert [tuple(row.values()) for row in alerts] == [
+            (5, "article", "dead", None, None),
+            (6, "health", "sent", 1, None),
+        ]
+        assert [r["alert_id"] for r in db.query("SELECT alert_id FROM deliveries")] == [5, 6]
+        assert list(db.query("PRAGMA foreign_key_check")) == []
+        assert [r["alert_id"] for r in db.query("SELECT alert_id FROM alert_deliveries")] == [5]
+        db.execute("UPDATE alerts SET status = 'held' WHERE id = 5")
+        with pytest.raises(sqlite3.IntegrityError):  # a digest row names its digest
+            db.execute(
+                "INSERT INTO alerts (kind, rule, channel, idempotency_key, payload, "
+                "next_attempt_at, created_at) VALUES ('digest', 'd', 'ops', 'kd', '{}', ?, ?)",
+                [t0, t0],
+            )
+    finally:
+        db.close()
