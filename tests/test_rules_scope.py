@@ -129,6 +129,7 @@ def feed(server: FeedServer, name: str, title: str) -> str:
     )
 
 
+@pytest.mark.slow  # a crawl subprocess (~6 s)
 def test_a_rule_scoped_to_a_feed_fires_for_it_and_not_for_another_with_the_same_text(
     tmp_path: Path,
 ) -> None:
