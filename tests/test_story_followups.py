@@ -30,6 +30,7 @@ from marsad.storage.followups import enqueue_follow_up
 from marsad.storage.migrations import migrations
 from marsad.storage.transactions import write_transaction
 from tests.test_dedup import ORIGINAL
+from tests.webhook_sink import WebhookSink
 
 MARSAD = [sys.executable, "-c", "from marsad.cli import main; main()"]
 
@@ -127,8 +128,9 @@ url = "http://127.0.0.1:9/hook"
 """
 
 
-def setup(tmp_path: Path, extra: str) -> Path:
-    (tmp_path / "marsad.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
+def setup(tmp_path: Path, extra: str, hook: str = "http://127.0.0.1:9/hook") -> Path:
+    config = CONFIG.format(extra=extra).replace("http://127.0.0.1:9/hook", hook)
+    (tmp_path / "marsad.toml").write_text(config, encoding="utf-8")
     return tmp_path / "marsad.toml"
 
 
@@ -202,6 +204,25 @@ def test_a_follow_up_at_three_outlets_arrives_exactly_once(tmp_path: Path) -> No
     assert next(db.query("SELECT outlet_count FROM stories WHERE article_count > 0")) == {
         "outlet_count": 8
     }
+
+    # Delivered: the first alert and the follow-up reach the receiver once each (a second run
+    # sends nothing again), each under its own idempotency key.
+    with WebhookSink() as sink:
+        setup(tmp_path, "follow_up = [3, 10]", hook=f"{sink.url}/hook")
+        for _ in range(2):
+            sent = CliRunner().invoke(cli, ["deliver", "--config", str(config)])
+            assert sent.exit_code == 0, sent.output
+        bodies = [json.loads(r.body) for r in sink.requests]
+    queued = {
+        row["id"]: (row["follow_up"], row["idempotency_key"])
+        for row in db.query("SELECT id, follow_up, idempotency_key FROM alerts")
+    }
+    delivered = sorted(
+        (*queued[b["alert_id"]], b["idempotency_key"], b["article"]["source"]) for b in bodies
+    )
+    assert [(level, source) for level, _, _, source in delivered] == [(0, "a"), (3, "c")]
+    assert all(stored == sent for _, stored, sent, _ in delivered)
+    assert len({key for _, key, _, _ in delivered}) == 2
 
 
 def test_two_processes_crossing_a_threshold_together_queue_it_once(tmp_path: Path) -> None:
