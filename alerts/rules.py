@@ -95,9 +95,12 @@ class Origin:
 
 @dataclass(frozen=True)
 class Scope:
-    """The articles a rule may match: from these feeds, outlets or sites and in these
-    languages (each empty: any). Hosts match their subdomains: ``bbc.com`` takes
-    ``www.bbc.com`` and ``arabic.bbc.com``."""
+    """The articles a rule may match: from one of these feeds or one of these outlets or
+    sites (either list may be empty; both empty: from anywhere), and in one of these languages
+    (empty: any). Feeds and sources widen each other, as a reader lists where to look: a
+    feed's name or an outlet's, ``feeds = ["bbc-ar"], sources = ["aljazeera.net"]`` takes the
+    articles of either. Hosts match their subdomains: ``bbc.com`` takes ``www.bbc.com`` and
+    ``arabic.bbc.com``."""
 
     sources: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
@@ -108,12 +111,19 @@ class Scope:
 
     def excludes(self, origin: Origin) -> str | None:
         """Why an article from ``origin`` is outside the scope, or None when it is inside."""
-        if self.feeds and origin.feed not in self.feeds:
-            listed = f"feed {origin.feed!r}" if origin.feed else "no feed (imported)"
-            return f"{listed}, not one of feeds: {', '.join(self.feeds)}"
-        if self.sources and not any(_source_is(origin, s) for s in self.sources):
-            host = f" (host {origin.host})" if origin.host else ""
-            return f"source {origin.source!r}{host}, not one of sources: {', '.join(self.sources)}"
+        from_feed = bool(self.feeds) and origin.feed in self.feeds
+        from_source = any(_source_is(origin, s) for s in self.sources)
+        if (self.feeds or self.sources) and not (from_feed or from_source):
+            said = []
+            if self.feeds:
+                listed = f"feed {origin.feed!r}" if origin.feed else "no feed (imported)"
+                said.append(f"{listed}, not one of feeds: {', '.join(self.feeds)}")
+            if self.sources:
+                host = f" (host {origin.host})" if origin.host else ""
+                said.append(
+                    f"source {origin.source!r}{host}, not one of sources: {', '.join(self.sources)}"
+                )
+            return "; ".join(said)
         if self.languages and origin.language not in self.languages:
             language = f"language {origin.language!r}" if origin.language else "language unknown"
             return f"{language}, not one of languages: {', '.join(self.languages)}"

@@ -106,6 +106,19 @@ def test_scope_filters_the_rules_that_hit() -> None:
     )
 
 
+def test_feeds_and_sources_widen_each_other_and_languages_narrow() -> None:
+    scope = Scope(feeds=("bbc-ar",), sources=("aljazeera.net",), languages=("ar",))
+    bbc = Origin.of("BBC", "https://www.bbc.com/arabic/1", feed="bbc-ar", language="ar")
+    jazeera = Origin.of("الجزيرة", "https://www.aljazeera.net/news/1", language="ar")
+    assert scope.excludes(bbc) is None and scope.excludes(jazeera) is None
+    assert scope.excludes(Origin.of("X", "https://x.example/1", language="ar")) == (
+        "no feed (imported), not one of feeds: bbc-ar; "
+        "source 'X' (host x.example), not one of sources: aljazeera.net"
+    )
+    english = Origin.of("BBC", "https://www.bbc.com/news/1", feed="bbc-ar", language="en-GB")
+    assert scope.excludes(english) == "language 'en', not one of languages: ar"
+
+
 # -- end to end: a crawl over a loopback feed server ---------------------------------------------
 
 
