@@ -15,8 +15,8 @@ A rule in TOML::
     verbs = true                       # derive verbs of every keyword, also where not safe
     plurals = true                     # the same for broken plurals
     feeds = ["aljazeera-news"]         # only articles from these feeds (names of [[feeds]])
-    sources = ["Al Jazeera", "bbc.com"]  # ... of these outlets (names) or sites (hosts)
-    languages = ["ar"]                 # ... in these languages
+    sources = ["Al Jazeera", "bbc.com"]  # ... or of these outlets (names) or sites (hosts)
+    languages = ["ar"]                 # ... and in these languages
     follow_up = [3, 10]                # alert again when the story reaches 3, then 10 outlets
     breaking = { outlets = 5, within = "2h" }  # fire only when 5 outlets carry it within 2h
 
