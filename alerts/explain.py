@@ -275,12 +275,17 @@ def _channels(
                 ChannelOutcome(channel, True, _state(alert), alert_id=alert.id, status=alert.status)
             )
         elif alert is not None:
+            told = (
+                f"the story's breaking alert was raised by article {alert.article_id}"
+                if rule.breaking is not None
+                else f"a copy: story {article.story_id} was alerted already, by article "
+                f"{alert.article_id}"
+            )
             out.append(
                 ChannelOutcome(
                     channel,
                     False,
-                    f"a copy: story {article.story_id} was alerted already, by article "
-                    f"{alert.article_id} (alert {alert.id}, {_state(alert)})",
+                    f"{told} (alert {alert.id}, {_state(alert)})",
                     alert_id=alert.id,
                     status=alert.status,
                 )

@@ -270,3 +270,37 @@ def test_an_unknown_article_or_rule_is_one_line(store: Path) -> None:
     assert unknown.stderr == (
         "marsad: no rule named 'nope' (defined: pullout, alpha-only, spreading)\n"
     )
+
+
+def test_a_breaking_rule_once_its_story_spread(tmp_path: Path) -> None:
+    # Imported with times of its own: no alert window.
+    config_text = CONFIG.replace(
+        'path = "store.db"\n', 'path = "store.db"\n\n[alerts]\nwindow = "off"\n'
+    )
+    (tmp_path / "marsad.toml").write_text(config_text, encoding="utf-8")
+    records = [
+        {
+            "url": f"https://{o}.example/1",
+            "source": o,
+            "title": "انسحاب",
+            "text": WITHDRAWAL,
+            "published": f"2026-03-01T0{h}:00:00Z",
+        }
+        for o, h in (("a", 8), ("b", 8), ("c", 9))
+    ]
+    path = tmp_path / "lines.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+    config = ["--config", str(tmp_path / "marsad.toml")]
+    assert CliRunner().invoke(cli, ["import", str(path), *config]).exit_code == 0
+    alert_id = next(
+        open_store(tmp_path / "store.db").query("SELECT id FROM alerts WHERE rule = 'spreading'")
+    )["id"]
+    assert explained(tmp_path, "spreading", "3")[-1] == (
+        f"alert on ops: alerted: pending since {created_at(tmp_path, alert_id)}"
+    )
+    assert explained(tmp_path, "spreading", "1")[-1] == (
+        "alert on ops: not alerted: the story's breaking alert was raised by article 3 "
+        f"(alert {alert_id}, pending since {created_at(tmp_path, alert_id)})"
+    )
