@@ -5,9 +5,10 @@ A health alert tells one *health event* (a row of ``health_events``): a feed fai
 recovered (:mod:`marsad.crawler.health` decides), a channel whose sends have all failed for
 ``channel_failing_after`` or that recovered, article alerts gone to dead letters. Its payload
 says what happened, since when and the last error; each channel type renders it with a notice
-sender of its own (:data:`NOTICE_SENDERS`): a JSON document for webhooks, a plain-text e-mail.
+sender of its own (:data:`NOTICE_SENDERS`): a JSON document for webhooks, a plain-text e-mail,
+a titled plain-text notification for Apprise.
 The pure parts (:func:`notice_payload`, :func:`notice_document`, :func:`notice_message`,
-:func:`judge_channel`) are tested on literals.
+:func:`notice_title_and_body`, :func:`judge_channel`) are tested on literals.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from marsad.alerts.channels.apprise import AppriseChannel, AppriseSender
 from marsad.alerts.channels.email import (
     EmailChannel,
     EmailSender,
@@ -144,7 +146,14 @@ def notice_document(alert: DueAlert) -> bytes:
 
 
 def notice_text(payload: Mapping[str, Any]) -> str:
-    lines = [f"[marsad] {clean_line(headline(payload))}", ""]
+    """The plain text of a health alert: its headline, then what :func:`notice_details` says."""
+    return f"[marsad] {clean_line(headline(payload))}\n\n{notice_details(payload)}"
+
+
+def notice_details(payload: Mapping[str, Any]) -> str:
+    """What a health alert says under its headline: where, since when, what happened, when it
+    was noticed, then its facts (one ``key: value`` line each)."""
+    lines: list[str] = []
     if payload.get("url"):
         lines.append(f"URL: {clean_line(payload.get('url'))}")
     if payload.get("since"):
@@ -187,6 +196,12 @@ class WebhookNoticeSender(WebhookSender):
         return notice_document(alert)
 
 
+def notice_title_and_body(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """(title, body) of a health alert as a chat or push notification: the headline is the
+    title (clients show it in bold, or alone in a notification), the details the body."""
+    return clean_line(f"[marsad] {headline(payload)}", 200), notice_details(payload)
+
+
 class EmailNoticeSender(EmailSender):
     """Mails health alerts, one SMTP connection per message (as article alerts)."""
 
@@ -196,10 +211,18 @@ class EmailNoticeSender(EmailSender):
         return notice_message(alert, channel, date=now)
 
 
+class AppriseNoticeSender(AppriseSender):
+    """Sends health alerts as Apprise notifications, in a worker thread (as article alerts)."""
+
+    def message(self, alert: DueAlert, story: Mapping[str, Any]) -> tuple[str, str]:
+        return notice_title_and_body(alert.payload)
+
+
 # Per channel type: what sends its health alerts (a type missing here cannot carry them).
 NOTICE_SENDERS: Mapping[str, Callable[[], Any]] = {
     WebhookChannel.kind: WebhookNoticeSender,
     EmailChannel.kind: EmailNoticeSender,
+    AppriseChannel.kind: AppriseNoticeSender,
 }
 
 
