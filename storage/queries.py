@@ -283,6 +283,43 @@ def list_alerts(
     )
 
 
+def list_digests(
+    db: Database,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+) -> list[Row]:
+    """Digests queued (outbox rows of kind 'digest'), newest first: the channel, its schedule,
+    the period it covers, how many stories and alerts it carries, and its delivery state."""
+    return list(
+        db.query(
+            """
+            SELECT al.id AS alert_id, al.created_at, al.channel, al.status, al.attempts,
+                   al.last_error, al.next_attempt_at, al.sent_at, d.id AS digest_id,
+                   d.schedule, d.period_start, d.period_end, d.story_count, d.alert_count
+            FROM alerts al JOIN digests d ON d.id = al.digest_id
+            WHERE al.kind = 'digest'
+              AND (:status IS NULL OR al.status = :status)
+              AND (:channel IS NULL OR al.channel = :channel)
+              AND (:since IS NULL OR al.created_at >= :since)
+              AND (:until IS NULL OR al.created_at < :until)
+            ORDER BY al.created_at DESC, al.id DESC
+            LIMIT :limit
+            """,
+            {
+                "status": status,
+                "channel": channel,
+                "since": since,
+                "until": until,
+                "limit": limit,
+            },
+        )
+    )
+
+
 def list_health_alerts(
     db: Database,
     *,

@@ -7,9 +7,11 @@ a rich table for people (:mod:`marsad.cli.output`) and, with ``--json``, plain J
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
+from marsad.alerts.digest import digest_period_label
 from marsad.cli.common import (
     emit_json,
     fail,
@@ -154,7 +156,9 @@ def show_command(
 
 @click.group("alerts", invoke_without_command=True)
 @click.option(
-    "--status", type=click.Choice(["pending", "sent", "dead"]), help="Only alerts in this state."
+    "--status",
+    type=click.Choice(["pending", "held", "sent", "dead"]),
+    help="Only alerts in this state (held: waiting for their channel's digest).",
 )
 @click.option(
     "--suppressed",
@@ -190,10 +194,11 @@ def alerts_command(
     db_path: str | None,
     as_json: bool,
 ) -> None:
-    """Alert history, newest first, with delivery state per channel: pending, sent, or dead
-    (gave up) with the last error and the attempts made. `marsad alerts retry ID` re-queues.
-    With --suppressed, the alerts that were held back and why; with --health, the source- and
-    delivery-health alerts."""
+    """Alert history, newest first, with delivery state per channel: pending, held for the
+    channel's digest, sent (alone or in digest N), or dead (gave up) with the last error and
+    the attempts made; then the digests queued (channel, period, stories and alerts carried).
+    `marsad alerts retry ID` re-queues. With --suppressed, the alerts that were held back and
+    why; with --health, the source- and delivery-health alerts."""
     if ctx.invoked_subcommand is not None:
         return
     since_iso = _when("--since", since)
@@ -231,13 +236,77 @@ def alerts_command(
                 empty="no alert was held back",
             )
         return
-    rows = queries.list_alerts(
-        db, status=status, rule=rule, channel=channel, since=since_iso, until=until_iso, limit=limit
+    rows = [
+        {"kind": "article", **row, "delivery": _delivery(row)}
+        for row in queries.list_alerts(
+            db,
+            status=status,
+            rule=rule,
+            channel=channel,
+            since=since_iso,
+            until=until_iso,
+            limit=limit,
+        )
+    ]
+    # A digest is no one rule's: --rule leaves them out.
+    digests = (
+        []
+        if rule is not None
+        else [
+            {"kind": "digest", **row, "period": _period(row)}
+            for row in queries.list_digests(
+                db, status=status, channel=channel, since=since_iso, until=until_iso, limit=limit
+            )
+        ]
     )
+    newest = sorted(
+        [*rows, *digests], key=lambda r: (r["created_at"], r["alert_id"]), reverse=True
+    )[:limit]
     if as_json:
-        emit_json(rows)
-    else:
-        print_table(rows, ALERT_COLUMNS, title="Alerts, newest first", empty="no alerts")
+        emit_json(newest)
+        return
+    shown = [row for row in newest if row["kind"] == "article"]
+    shown_digests = [row for row in newest if row["kind"] == "digest"]
+    print_table(
+        shown,
+        _ALERT_COLUMNS,
+        title="Alerts, newest first",
+        empty="no article alerts" if shown_digests else "no alerts",
+    )
+    if shown_digests:
+        print_table(shown_digests, _DIGEST_COLUMNS, title="Digests, newest first")
+
+
+# The alerts table, with how each went out (or will) when its channel sends digests.
+_ALERT_COLUMNS = [*ALERT_COLUMNS[:5], ("delivery", "delivery"), *ALERT_COLUMNS[5:]]
+_DIGEST_COLUMNS = [
+    ("alert_id", "id"),
+    ("created_at", "queued"),
+    ("channel", "channel"),
+    ("digest_id", "digest"),
+    ("period", "period"),
+    ("story_count", "stories"),
+    ("alert_count", "alerts"),
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("last_error", "last error"),
+]
+
+
+def _delivery(row: dict[str, Any]) -> str | None:
+    """``in digest N`` for an alert carried by a digest (sent in it, or to be), ``held for the
+    next digest`` for one waiting for its period to end; None for an alert sent alone."""
+    if row.get("digest_id") is not None:
+        return f"in digest {row['digest_id']}"
+    if row.get("status") == "held":
+        return "held for the next digest"
+    return None
+
+
+def _period(row: dict[str, Any]) -> str:
+    """The digest's period as the schedule's zone reads its clocks."""
+    period = {"start": row["period_start"], "end": row["period_end"]}
+    return digest_period_label({"schedule": row["schedule"], "period": period})
 
 
 @alerts_command.command("retry")
