@@ -160,13 +160,15 @@ def feeds_by_health(db: Database, health: str) -> list[dict[str, Any]]:
 class OutboxSummary:
     pending: int
     due: int  # pending and due now (held by a pass or not)
+    held: int  # article alerts waiting for their channel's digest (in one closed or not yet)
     dead: int
     oldest_pending_at: str | None  # created_at of the oldest pending alert
     oldest_due_at: str | None  # the earliest next_attempt_at of those due
 
 
 def outbox_summary(db: Database, now: str) -> OutboxSummary:
-    """The outbox at ``now``: a few aggregate reads on the ``alerts_due`` index."""
+    """The outbox at ``now``: a few aggregate reads on the ``alerts_due`` index (the held
+    count on ``alerts_held``)."""
     row = next(
         db.query(
             """
@@ -174,6 +176,7 @@ def outbox_summary(db: Database, now: str) -> OutboxSummary:
                 (SELECT count(*) FROM alerts WHERE status = 'pending') AS pending,
                 (SELECT count(*) FROM alerts WHERE status = 'pending'
                     AND next_attempt_at <= :now) AS due,
+                (SELECT count(*) FROM alerts WHERE status = 'held') AS held,
                 (SELECT count(*) FROM alerts WHERE status = 'dead') AS dead,
                 (SELECT min(created_at) FROM alerts WHERE status = 'pending')
                     AS oldest_pending_at,
@@ -186,6 +189,7 @@ def outbox_summary(db: Database, now: str) -> OutboxSummary:
     return OutboxSummary(
         pending=row["pending"],
         due=row["due"],
+        held=row["held"],
         dead=row["dead"],
         oldest_pending_at=row["oldest_pending_at"],
         oldest_due_at=row["oldest_due_at"],

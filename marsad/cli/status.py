@@ -43,7 +43,8 @@ NEXT_POLLS_SHOWN = 5
 @json_option
 def status_command(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Whether a daemon (`marsad run`) watches the store, since when, whether it is ready, and
-    the watch: last crawl, next polls, the outbox, failing and silent feeds.
+    the watch: last crawl, next polls, the outbox (pending, due, held for digests, dead),
+    failing and silent feeds.
 
     \b
     Exit codes, for cron jobs and scripts:
@@ -207,7 +208,9 @@ def describe(report: dict[str, Any]) -> list[str]:
     outbox = watch["outbox"]
     oldest = outbox["oldest_due_at"]
     due = f", {outbox['due']} due (since {oldest})" if outbox["due"] else ""
-    lines.append(f"outbox: {outbox['pending']} pending{due}, {outbox['dead']} dead")
+    # Held alerts are said only where a channel has a digest (elsewhere there are none).
+    held = f", {outbox['held']} held for digests" if outbox.get("held") else ""
+    lines.append(f"outbox: {outbox['pending']} pending{due}{held}, {outbox['dead']} dead")
     for label in ("failing", "silent"):
         feeds = watch[label]
         lines.append(f"{label} feeds: {len(feeds)}")
