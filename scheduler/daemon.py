@@ -66,8 +66,9 @@ def crawl_once(
     on_report: Callable[[CrawlReport], None] | None = None,
 ) -> int:
     """``marsad crawl``: every feed once (``force``: those backing off too), then delivery of
-    what is due, on a reactor started for it; ``on_report`` is given the crawl's report; returns
-    the crawl's exit code (``jobs.crawl_exit_code``)."""
+    what is due and of the digests of periods that have ended, on a reactor started for it;
+    ``on_report`` is given the crawl's report; returns the crawl's exit code
+    (``jobs.crawl_exit_code``)."""
     return run_on_reactor(lambda: _crawl_once_main(config, force=force, on_report=on_report))
 
 
@@ -109,11 +110,16 @@ async def _close_context(ctx: JobContext) -> None:
 async def _crawl_once_main(
     config: Config, *, force: bool, on_report: Callable[[CrawlReport], None] | None
 ) -> int:
+    from marsad.scheduler.digests import close_digests_job
     from marsad.scheduler.jobs import crawl_all, crawl_exit_code
 
     ctx = await _build_context(config)
     try:
         report = await crawl_all(ctx, force=force)
+        # Digests of periods that have ended, closed after the crawl (their stories count the
+        # outlets it found) and sent at once: a cron job running only `marsad crawl` sends
+        # them as the daemon's digest job would.
+        await close_digests_job(ctx)
     finally:
         await _close_context(ctx)
     if on_report is not None:
