@@ -13,7 +13,6 @@ within a bound, and keeps those that are feeds or sitemaps.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import lxml.etree
 import lxml.html
 
-from marsad.crawler.feeds import html_to_text, parse_feed
+from marsad.crawler.feeds import is_json_document, parse_feed
 from marsad.crawler.sitemaps import SitemapUnreadable, looks_like_sitemap, read_sitemap
 
 # <link rel="alternate" type=...> → the format it announces. Plain application/json is left
@@ -65,6 +64,8 @@ _VERSIONS = {
     "atom03": "Atom 0.3",
     "atom10": "Atom 1.0",
     "atom": "Atom",
+    "json10": "JSON Feed 1.0",
+    "json11": "JSON Feed 1.1",
 }
 WEB_PAGE = "web page"
 
@@ -116,7 +117,9 @@ class Found:
             "news sitemap": ("URL", "URLs"),
             "sitemap": ("URL", "URLs"),
         }.get(self.format, ("entry", "entries"))
-        shape = self.format if self.kind != "rss" else f"{self.format} feed"
+        # "RSS 2.0 feed", but "JSON Feed 1.1" (already a feed).
+        feed = self.kind == "rss" and "feed" not in self.format.lower()
+        shape = f"{self.format} feed" if feed else self.format
         title = f' "{self.title}"' if self.title else ""
         return f"{shape}{title}, {self.entries} {one if self.entries == 1 else many}"
 
@@ -128,7 +131,8 @@ class Discovery:
     page: Found
     links: tuple[FeedLink, ...] = ()
     feeds: tuple[Found, ...] = ()  # readable by a kind, best first
-    unreadable: tuple[Found, ...] = ()  # feeds found that no kind reads (JSON Feed)
+    # Feeds a page announces that no kind reads (a JSON Feed that is not valid JSON, say).
+    unreadable: tuple[Found, ...] = ()
     tried: tuple[str, ...] = ()  # fetched, and held nothing
 
     @property
@@ -234,37 +238,20 @@ def classify(fetched: Fetched, *, max_bytes: int, how: str = "given") -> Found:
             return Found(url, "sitemap", "sitemap index", entries=len(sitemap.sitemaps), how=how)
         shape = "news sitemap" if sitemap.is_news else "sitemap"
         return Found(url, "sitemap", shape, entries=len(sitemap.urls), how=how)
-    json_feed = _json_feed_title(body)
-    if json_feed is not None:
-        return Found(
-            url,
-            None,
-            "JSON Feed",
-            title=json_feed,
-            how=how,
-            problem="marsad does not read JSON Feed yet: follow the site's RSS or Atom feed",
-        )
     # Before the page test: servers label feeds text/html as often as not.
     result = parse_feed(body, url, content_type=fetched.content_type)
     if result.is_feed:
         shape = _VERSIONS.get(result.version, result.version or "feed")
         return Found(url, "rss", shape, title=result.title, entries=len(result.entries), how=how)
+    if is_json_document(body, fetched.content_type):
+        # A JSON Feed that cannot be read (its server says it is one), or JSON that is no
+        # feed (a REST API's answer): what is wrong with it, in one line.
+        declared = (fetched.content_type or "").split(";", 1)[0].strip().lower()
+        shape = "JSON Feed" if declared == "application/feed+json" else "JSON"
+        return Found(url, None, shape, how=how, problem=result.bozo_message)
     if looks_like_web_page(body, fetched.content_type):
         return Found(url, None, WEB_PAGE, how=how, problem="a web page, not a feed")
     return Found(url, None, "", how=how, problem="neither a feed nor a sitemap")
-
-
-def _json_feed_title(body: bytes) -> str | None:
-    if not body.lstrip().startswith(b"{"):
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    version = document.get("version") if isinstance(document, dict) else None
-    if not (isinstance(version, str) and version.startswith("https://jsonfeed.org/version/")):
-        return None
-    return html_to_text(str(document.get("title") or ""))
 
 
 def discover(

@@ -1,8 +1,11 @@
-"""Reading a feed's bytes (RSS 0.9x/1.0/2.0, Atom) into plain entries, and what an entry is.
+"""Reading a feed's bytes (RSS 0.9x/1.0/2.0, Atom, JSON Feed 1.0/1.1) into plain entries, and
+what an entry is.
 
 feedparser is only ever given bytes: given a URL it would fetch it itself, blocking. A broken
 feed comes back with ``bozo`` set and whatever entries feedparser recovered; those are kept. One
-entry that cannot be read is counted (``FeedResult.unusable``) and costs only itself.
+entry that cannot be read is counted (``FeedResult.unusable``) and costs only itself. feedparser
+6.0 reads no JSON: a JSON Feed (https://www.jsonfeed.org/version/1.1/) is read here, by
+:func:`parse_json_feed`, into the same entries; JSON that is not one says why in one line.
 
 An entry's identity in its feed (:func:`entry_key`) is its GUID, else its link, else its content,
 so an entry with neither link nor GUID is kept too (under :func:`content_url`). Whether a link
@@ -13,6 +16,7 @@ given up is :func:`gives_up`'s. All pure.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,12 +59,15 @@ class FeedEntry:
     text: str  # the entry's content or summary, HTML stripped
     author: str | None
     published: str | None  # ISO-8601 UTC
+    language: str | None = None  # as the feed says it (JSON Feed's item or feed language)
 
 
 @dataclass(frozen=True)
 class FeedResult:
     title: str
-    version: str  # feedparser's name for the format: "rss20", "atom10", "rss10", ... or ""
+    # feedparser's name for the format: "rss20", "atom10", "rss10", ..., ours for JSON Feed:
+    # "json11", "json10"; or "" (not a feed).
+    version: str
     entries: tuple[FeedEntry, ...]
     bozo: bool = False
     bozo_message: str | None = None
@@ -76,8 +83,12 @@ class FeedResult:
 
 
 def parse_feed(body: bytes, base_url: str, *, content_type: str | None = None) -> FeedResult:
-    """Parse a feed. ``content_type`` (the HTTP header) only contributes its charset, if any,
-    and that only when the bytes agree with it (:func:`feed_as_utf8`)."""
+    """Parse a feed. ``content_type`` (the HTTP header) contributes its charset, if any, and
+    that only when the bytes agree with it (:func:`feed_as_utf8`); and a JSON type sends bytes
+    that are not markup to :func:`parse_json_feed`, as bytes that start with ``{`` go whatever
+    the header says."""
+    if is_json_document(body, content_type):
+        return parse_json_feed(body, base_url)
     headers = {
         # Makes feedparser resolve relative links against the feed's own URL.
         "content-location": base_url,
@@ -111,6 +122,122 @@ def parse_feed(body: bytes, base_url: str, *, content_type: str | None = None) -
             parsed.feed.get("sy_updatefrequency"),
         ),
     )
+
+
+# -- JSON Feed ---------------------------------------------------------------------------------
+
+JSON_FEED_TYPES = frozenset({"application/feed+json", "application/json"})
+JSON_FEED_VERSIONS = {
+    "https://jsonfeed.org/version/1": "json10",
+    "https://jsonfeed.org/version/1.1": "json11",
+}
+_JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
+_WHITESPACE = b" \t\r\n"
+
+
+def is_json_document(body: bytes, content_type: str | None = None) -> bool:
+    """Whether ``body`` is to be read as JSON: it starts with ``{`` (no XML or HTML does), or
+    its server calls it JSON and it does not start with markup (servers lie both ways)."""
+    head = body.removeprefix(b"\xef\xbb\xbf").lstrip(_WHITESPACE)[:1]
+    if head == b"{":
+        return True
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    return (declared in JSON_FEED_TYPES or declared.endswith("+json")) and head not in (b"<", b"")
+
+
+def parse_json_feed(body: bytes, base_url: str) -> FeedResult:
+    """A JSON Feed 1.0 or 1.1 as entries: an item's ``id``, ``url`` (else ``external_url``,
+    resolved against the feed's URL), ``title``, the longer of ``content_html`` (as text) and
+    ``content_text`` (else ``summary``), ``date_published`` (else ``date_modified``), its
+    ``authors`` (1.1) or ``author`` (1.0) and its ``language`` (else the feed's). JSON that is
+    not a JSON Feed is no feed, and ``bozo_message`` says why; an item that is not an object
+    costs only itself. Pure."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        return _not_json_feed(f"not valid JSON: not UTF-8 (byte {exc.start})")
+    except RecursionError:  # a hostile feed's [[[[…: one feed fails, not the crawl
+        return _not_json_feed("not valid JSON: nested too deeply")
+    except ValueError as exc:
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return _not_json_feed(f"not valid JSON: {message}{where}")
+    if not isinstance(document, dict):
+        shape = "an array" if isinstance(document, list) else f"a {type(document).__name__}"
+        return _not_json_feed(f"JSON, but not a JSON Feed: {shape}, not an object")
+    declared = document.get("version")
+    if isinstance(declared, str):  # early feeds name it over http
+        declared = declared.strip().replace("http://", "https://", 1)
+    if not isinstance(declared, str) or not declared.startswith(_JSON_FEED_PREFIX):
+        return _not_json_feed(f'JSON, but not a JSON Feed: no "version" naming {_JSON_FEED_PREFIX}')
+    # A later version keeps what 1.1 says (the spec adds, it does not take away).
+    version = JSON_FEED_VERSIONS.get(declared.rstrip("/"), "json11")
+    language = _json_str(document.get("language")) or None
+    items = document.get("items")
+    problem = None if isinstance(items, list) else '"items" is not a list'
+    entries: list[FeedEntry] = []
+    unusable: list[str] = []
+    for number, item in enumerate(items if isinstance(items, list) else [], start=1):
+        if not isinstance(item, dict):
+            unusable.append(f"entry {number}: not an object: {_shown(item)}")
+            continue
+        try:
+            entries.append(_json_entry(item, base_url, language))
+        except Exception as error:  # one odd item costs itself only
+            unusable.append(f"entry {number}: cannot read it: {type(error).__name__}: {error}")
+    return FeedResult(
+        title=_clean(_tidy(_json_str(document.get("title")))),
+        version=version,
+        entries=tuple(entries),
+        bozo=problem is not None,
+        bozo_message=problem,
+        unusable=tuple(unusable),
+    )
+
+
+def _not_json_feed(message: str) -> FeedResult:
+    return FeedResult(title="", version="", entries=(), bozo=True, bozo_message=message)
+
+
+def _json_entry(item: dict[str, Any], base_url: str, feed_language: str | None) -> FeedEntry:
+    link = _json_str(item.get("url")).strip() or _json_str(item.get("external_url")).strip()
+    # The spec asks for a string; a number is taken as one.
+    guid = _json_str(item.get("id"), numbers=True).strip() or None
+    html = _json_str(item.get("content_html"))
+    plain = _json_str(item.get("content_text")) or _json_str(item.get("summary"))
+    texts = [html_to_text(html) if html else "", _tidy(plain)]
+    authors = item.get("authors")
+    if not isinstance(authors, list):
+        authors = [item.get("author")]
+    names = [_json_str(a.get("name")).strip() for a in authors if isinstance(a, dict)]
+    published = _json_str(item.get("date_published")) or _json_str(item.get("date_modified"))
+    return FeedEntry(
+        guid=_clean(guid) if guid else None,
+        link=urljoin(base_url, _clean(link)) if link else None,
+        title=_clean(_tidy(_json_str(item.get("title")))),
+        text=_clean(max(texts, key=len)),
+        author=_clean(", ".join(name for name in names if name)) or None,
+        published=to_utc_iso(published) if published else None,
+        language=_json_str(item.get("language")).strip() or feed_language,
+    )
+
+
+def _json_str(value: object, *, numbers: bool = False) -> str:
+    """A string member as it is; anything else as "" (a number too, unless ``numbers``)."""
+    if isinstance(value, str):
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _defuse_char_refs(body: bytes) -> bytes:

@@ -16,6 +16,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.ingest import ingest_article
@@ -34,6 +36,7 @@ EMPTY_RSS = (
 )
 
 
+@pytest.mark.slow  # a crawl subprocess
 def test_marsad_crawl_sends_the_digest_of_an_ended_period(tmp_path: Path) -> None:
     store = tmp_path / "store.db"
     db = open_store(store)
@@ -56,7 +59,7 @@ def test_marsad_crawl_sends_the_digest_of_an_ended_period(tmp_path: Path) -> Non
         config = tmp_path / "marsad.toml"
         config.write_text(
             '[store]\npath = "store.db"\n\n[crawl]\ndelay = 0\ndownload_timeout = "3s"\n'
-            'allow_private = ["127.0.0.0/8"]\n\n'
+            'workers = 0\nallow_private = ["127.0.0.0/8"]\n\n'
             f'[[feeds]]\nname = "news"\nurl = "{feed}"\n\n'
             f'[channels.hourly]\ntype = "webhook"\nurl = "{sink.url}/digest"\n'
             'digest = "hourly"\n\n'

@@ -1,4 +1,5 @@
-"""The feed spider: RSS 0.9x/1.0/2.0 and Atom, read by feedparser (the ``rss`` kind).
+"""The feed spider: RSS 0.9x/1.0/2.0 and Atom, read by feedparser, and JSON Feed 1.0/1.1 (the
+``rss`` kind; :func:`marsad.crawler.feeds.parse_feed` tells them apart by their bytes).
 
 Fetching, following entries and reporting are :class:`~marsad.crawler.spiders.base.SourceSpider`'s;
 this kind only says how a feed's bytes become entries.
