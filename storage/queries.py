@@ -357,7 +357,21 @@ def list_health_alerts(
 
 
 def get_alert(db: Database, alert_id: int) -> Row | None:
+    """One outbox row: an article alert as the ``alert_deliveries`` view has it, else a digest
+    or a health alert (the view holds article alerts only) with its kind and delivery state."""
     rows = list(db.query("SELECT * FROM alert_deliveries WHERE alert_id = ?", [alert_id]))
+    if rows:
+        return rows[0]
+    rows = list(
+        db.query(
+            """
+            SELECT id AS alert_id, kind, created_at, rule, channel, status, attempts,
+                   last_error, next_attempt_at, sent_at, digest_id
+            FROM alerts WHERE id = ? AND kind != 'article'
+            """,
+            [alert_id],
+        )
+    )
     return rows[0] if rows else None
 
 

@@ -136,3 +136,36 @@ def test_human_output_shows_in_digest_n_and_a_digests_table(store_path: Path) ->
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (FIXTURES / "alerts_digests_all.txt").read_text(encoding="utf-8")
+
+
+def test_a_dead_digest_is_retried_by_its_id_and_then_carries_its_alerts(tmp_path: Path) -> None:
+    """``marsad alerts retry ID`` of a digest the receiver refused: queued again, sent at the
+    next pass, and the alerts it carries (dead with it) are recorded as sent in it."""
+    db = open_store(tmp_path / "store.db")
+    config = DeliveryConfig(max_attempts=5, backoff_base=30.0, backoff_max=600.0)
+    with WebhookSink() as sink:
+        channels = _channels(sink.url + "/in")
+        _raise(db, 0, DAY1 + timedelta(hours=1))
+        day2 = DAY1 + timedelta(days=1, minutes=5)
+        [closed] = close_due_digests(db, channels, day2)
+        sink.answer_next(410)  # a permanent refusal: the digest and its alert are dead
+        assert asyncio.run(deliver_due(db, channels, config, now=lambda: day2)).dead == 1
+        dead = [(r["kind"], r["status"]) for r in db.query("SELECT kind, status FROM alerts")]
+        assert dead == [("article", "dead"), ("digest", "dead")]
+
+        digest_row = int(next(db.query("SELECT id FROM alerts WHERE kind = 'digest'"))["id"])
+        retried = CliRunner().invoke(
+            cli, ["alerts", "retry", str(digest_row), "--db", str(tmp_path / "store.db")]
+        )
+        assert retried.exit_code == 0, retried.output
+        assert retried.stdout.startswith(f"alert {digest_row} ((digest) → desk) re-queued")
+        # Re-queued due now by the real clock, as a person's retry is.
+        after = asyncio.run(deliver_due(db, channels, config, now=lambda: datetime.now(UTC)))
+        assert (after.sent, after.errors) == (1, [])
+        assert len(sink.requests) == 2
+    rows = db.query("SELECT kind, status, digest_id FROM alerts ORDER BY id")
+    assert [tuple(r.values()) for r in rows] == [
+        ("article", "sent", closed.id),
+        ("digest", "sent", closed.id),
+    ]
+    db.close()
