@@ -67,3 +67,22 @@ def split_snippet(match: Mapping[str, Any]) -> tuple[str, str, str]:
 def scrub(text: str) -> str:
     """Replace lone surrogates (from badly decoded input), which cannot be encoded as UTF-8."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def growth_label(payload: Mapping[str, Any]) -> str | None:
+    """What an alert raised by its story's growth says before its rule's name: "متابعة: 3
+    outlets" for a follow-up, "عاجل: 5 outlets in 2h" for a breaking alert; None otherwise.
+    A follow-up's subject would else be the first alert's, word for word."""
+    follow_up = payload.get("follow_up")
+    if isinstance(follow_up, Mapping):
+        return f"متابعة: {_count(follow_up.get('outlets'))} outlets"
+    breaking = payload.get("breaking")
+    if isinstance(breaking, Mapping):
+        within = clean_line(breaking.get("within"), 20)
+        label = f"عاجل: {_count(breaking.get('outlets'))} outlets"
+        return f"{label} in {within}" if within else label
+    return None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

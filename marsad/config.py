@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from marsad.alerts.channels import Channel, ChannelError, parse_channels
 from marsad.alerts.config import AlertsConfig, DeliveryConfig
 from marsad.alerts.health import HealthConfig
-from marsad.alerts.rules import Rule, RuleError, parse_rules
+from marsad.alerts.rules import Rule, RuleError, check_rule_feeds, parse_rules
 from marsad.crawler.config import CrawlConfig, FeedConfig, PollingConfig
 from marsad.crawler.spiders import DEFAULT_KIND, SPIDERS
 from marsad.storage.retention import KINDS as RETENTION_KINDS
@@ -149,9 +149,14 @@ def config_from_document(
                     f"rules[{index}] {rule.name!r}: channels: no channel named {channel!r} "
                     f"(defined: {', '.join(sorted(channels)) or 'none'})"
                 )
+    feeds = _parse_feeds(document.get("feeds", []))
+    try:  # a rule scoped to a feed the config does not have would never match
+        check_rule_feeds(rules, {feed.name for feed in feeds})
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from exc
     return Config(
         store_path=store_path,
-        feeds=_parse_feeds(document.get("feeds", [])),
+        feeds=feeds,
         rules=rules,
         channels=channels,
         crawl=_parse_crawl(_table(document.get("crawl", {}), "crawl")),
@@ -263,7 +268,8 @@ def _parse_crawl(table: Mapping[str, Any]) -> CrawlConfig:
 
 
 def _workers(value: object) -> int | None:
-    """``[crawl] workers``: "auto" (one per core) or a number of processes, 0 for none."""
+    """``[crawl] workers``: "auto" (one per core but one, at least one) or a number of
+    processes, 0 for none."""
     if value == "auto":
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:

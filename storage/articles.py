@@ -267,7 +267,7 @@ def merge_story(db: Database, keep: int, other: int, seen_at: str | None = None)
 
 
 def move_alerts(db: Database, keep: int, other: int) -> None:
-    """Move story ``other``'s alerts to ``keep``, one per rule and channel.
+    """Move story ``other``'s alerts to ``keep``, one per rule, channel and follow-up.
 
     Where both stories have one, ``keep``'s stays, unless only ``other``'s was sent: the
     channel heard of the story once and must not hear of it again, so the one not sent is
@@ -280,6 +280,7 @@ def move_alerts(db: Database, keep: int, other: int) -> None:
         SELECT o.id AS o_id, o.status AS o_status, k.id AS k_id, k.status AS k_status
         FROM alerts o JOIN alerts k
           ON k.story_id = :k AND k.rule = o.rule AND k.channel = o.channel
+             AND k.follow_up = o.follow_up
         WHERE o.story_id = :o
         """,
         {"k": keep, "o": other},
@@ -297,6 +298,7 @@ def move_alerts(db: Database, keep: int, other: int) -> None:
         WHERE story_id = :o AND NOT EXISTS (
             SELECT 1 FROM alerts x
             WHERE x.story_id = :k AND x.rule = alerts.rule AND x.channel = alerts.channel
+              AND x.follow_up = alerts.follow_up
         )
         """,
         {"k": keep, "o": other},

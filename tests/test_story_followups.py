@@ -223,6 +223,9 @@ def test_a_follow_up_at_three_outlets_arrives_exactly_once(tmp_path: Path) -> No
     assert [(level, source) for level, _, _, source in delivered] == [(0, "a"), (3, "c")]
     assert all(stored == sent for _, stored, sent, _ in delivered)
     assert len({key for _, key, _, _ in delivered}) == 2
+    # The receiver is told which is the follow-up, and at how many outlets.
+    told = sorted((queued[b["alert_id"]][0], b.get("follow_up")) for b in bodies)
+    assert told == [(0, None), (3, {"outlets": 3, "threshold": 3})]
 
 
 def test_two_processes_crossing_a_threshold_together_queue_it_once(tmp_path: Path) -> None:

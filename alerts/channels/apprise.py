@@ -33,7 +33,7 @@ from marsad.alerts.channels.fields import (
     secret_from,
 )
 from marsad.alerts.outcome import Outcome
-from marsad.alerts.render import clean_line
+from marsad.alerts.render import clean_line, growth_label
 
 if TYPE_CHECKING:
     from marsad.storage.models import DueAlert
@@ -184,7 +184,9 @@ def render_alert(alert: DueAlert, story: Mapping[str, Any]) -> tuple[str, str]:
         sources=[str(s) for s in story.get("sources", [])],
         url=str(article.get("url") or ""),
     )
-    return alert_title(str(payload.get("rule", alert.rule))), body
+    rule = str(payload.get("rule", alert.rule))
+    label = growth_label(payload)
+    return alert_title(f"{label} — {rule}" if label else rule), body
 
 
 def render_digest(alert: DueAlert) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from marsad.alerts.channels.fields import (
     secret_from,
 )
 from marsad.alerts.outcome import Outcome
-from marsad.alerts.render import clean_line, split_snippet
+from marsad.alerts.render import clean_line, growth_label, split_snippet
 
 if TYPE_CHECKING:
     from marsad.storage.models import DueAlert
@@ -256,7 +256,8 @@ def email_message(
     payload = alert.payload
     article: Mapping[str, Any] = payload.get("article", {})
     rule = str(payload.get("rule", alert.rule))
-    subject = email_subject(rule, str(article.get("title") or ""))
+    label = growth_label(payload)
+    subject = email_subject(f"{label} — {rule}" if label else rule, str(article.get("title") or ""))
 
     msg = EmailMessage(policy=_MESSAGE_POLICY)
     _set_text(msg, "Subject", subject)

@@ -115,7 +115,7 @@ def webhook_body(alert: DueAlert, story: Mapping[str, Any]) -> bytes:
     for m in payload.get("matches", []):
         span = highlight_span(str(m.get("snippet", "")), str(m.get("surface", "")))
         matches.append({**m, "highlight": list(span) if span else None})
-    document = {
+    document: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "idempotency_key": alert.idempotency_key,
         "alert_id": alert.id,
@@ -124,6 +124,8 @@ def webhook_body(alert: DueAlert, story: Mapping[str, Any]) -> bytes:
         "article": payload.get("article", {}),
         "matches": matches,
         "story": {"id": alert.story_id, **story},
+        # A follow-up (the story reached N outlets) or a breaking alert says so.
+        **{key: payload[key] for key in ("follow_up", "breaking") if key in payload},
     }
     text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return scrub(text).encode("utf-8")

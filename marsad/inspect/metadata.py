@@ -218,7 +218,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "alerts": {
         "id": "Alert id (marsad alerts retry ID).",
         "article_id": "Article that raised the alert.",
-        "story_id": "Story alerted on; one alert per story, rule and channel.",
+        "story_id": "Story alerted on; one alert per story, rule, channel and follow_up threshold.",
         "rule": "Watch rule that matched.",
         "channel": "Channel name from the config.",
         "idempotency_key": "Stable key sent with every attempt, so receivers can drop repeats.",
