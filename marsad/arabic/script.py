@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # The Unicode blocks of the Arabic script: Arabic, Arabic Supplement, Arabic Extended-A, and the
 # two presentation-form blocks (older sites and PDFs still write those). U+FEFF is excluded: it
 # sits in the last block but is the byte-order mark.
@@ -21,13 +23,18 @@ def is_basic_arabic_letter(ch: str) -> bool:
     return _HAMZA <= code <= _YEH and code != _TATWEEL
 
 
+# The same blocks as one character class: a run of them is found in C, not char by char.
+_ARABIC_RUN = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _BLOCKS) + "]+")
+
+
 def has_arabic(text: str) -> bool:
-    return any(is_arabic_script(ch) for ch in text)
+    return _ARABIC_RUN.search(text) is not None
 
 
 def arabic_letter_share(text: str) -> float:
     """The share of the letters of ``text`` that are Arabic (0.0 for a text with no letters)."""
-    letters = [ch for ch in text if ch.isalpha()]
+    letters = sum(map(str.isalpha, text))
     if not letters:
         return 0.0
-    return sum(1 for ch in letters if is_arabic_script(ch)) / len(letters)
+    arabic = sum(sum(map(str.isalpha, run)) for run in _ARABIC_RUN.findall(text))
+    return arabic / letters
