@@ -48,6 +48,6 @@ class CrawlConfig:
     # Addresses the crawler may fetch beyond the public internet: CIDRs ("10.0.0.0/8",
     # "127.0.0.1/32") or host names ("localhost"). Empty: public addresses only.
     allow_private: tuple[str, ...] = ()
-    # Worker processes that turn pages into articles; None: one per core (up to 4); 0: none,
+    # Worker processes that turn pages into articles; None: one per core but one (1 to 4); 0: none,
     # the crawl's own process does it.
     workers: int | None = None

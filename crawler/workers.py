@@ -38,9 +38,13 @@ class WorkerDied(RuntimeError):
 
 
 def auto_workers() -> int:
-    """As many workers as cores (up to :data:`MAX_AUTO_WORKERS`): the engine's own process is
-    mostly waiting on the network and the store, so it shares a core with one of them."""
-    return max(1, min(MAX_AUTO_WORKERS, os.cpu_count() or 1))
+    """One worker per core but the engine's own (at least one, up to :data:`MAX_AUTO_WORKERS`).
+
+    The engine's process (downloads, feeds, the store's one writer, matching) is the crawl's
+    bottleneck and keeps a core busy at full speed; a page's extraction costs about as much as
+    its ingest, so one worker per other core keeps up with it. On two cores a second worker
+    added ~110 MB and no speed: three processes took turns on two cores."""
+    return max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) - 1))
 
 
 class PageWorkers:

@@ -185,7 +185,7 @@ def test_the_alert_window_can_be_turned_off(tmp_path: Path, off: str) -> None:
 def test_crawl_workers_are_auto_by_default_or_a_number(tmp_path: Path) -> None:
     path = tmp_path / "marsad.toml"
     path.write_text("[crawl]\n", encoding="utf-8")
-    assert load_config(path).crawl.workers is None  # one per core
+    assert load_config(path).crawl.workers is None  # auto: one per core but one
     path.write_text("[crawl]\nworkers = 0\nconcurrency = 128\n", encoding="utf-8")
     crawl = load_config(path).crawl
     assert (crawl.workers, crawl.concurrency) == (0, 128)
