@@ -93,38 +93,32 @@ def marsad(store: Path, *args: str) -> str:
 
 def test_json_lists_alerts_with_their_digest_and_the_digests(store_path: Path) -> None:
     rows: list[dict[str, Any]] = json.loads(marsad(store_path, "--json"))
+    # Article alerts are the alert_deliveries view's rows (digest_id: the digest carrying
+    # one); digest rows say their kind and period.
     summary = [
-        (r["kind"], r["alert_id"], r["status"], r.get("delivery") or r.get("period")) for r in rows
+        (r.get("kind"), r["alert_id"], r["status"], r["digest_id"], r.get("period")) for r in rows
     ]
     assert summary == [
-        ("article", 6, "held", "held for the next digest"),
-        ("digest", 5, "pending", "2025-03-02 07:00 → 2025-03-03 07:00 (Asia/Riyadh)"),
-        ("article", 4, "held", "in digest 2"),
-        ("digest", 3, "sent", "2025-03-01 07:00 → 2025-03-02 07:00 (Asia/Riyadh)"),
-        ("article", 2, "sent", "in digest 1"),
-        ("article", 1, "sent", "in digest 1"),
+        (None, 6, "held", None, None),
+        ("digest", 5, "pending", 2, "2025-03-02 07:00 → 2025-03-03 07:00 (Asia/Riyadh)"),
+        (None, 4, "held", 2, None),
+        ("digest", 3, "sent", 1, "2025-03-01 07:00 → 2025-03-02 07:00 (Asia/Riyadh)"),
+        (None, 2, "sent", 1, None),
+        (None, 1, "sent", 1, None),
     ]
     sent_digest = rows[3]
-    assert {k: sent_digest[k] for k in ("channel", "digest_id", "story_count", "alert_count")} == {
+    assert {k: sent_digest[k] for k in ("channel", "story_count", "alert_count", "sent_at")} == {
         "channel": "desk",
-        "digest_id": 1,
         "story_count": 2,
         "alert_count": 2,
+        "sent_at": "2025-03-02T04:05:00Z",
     }
-    assert (sent_digest["schedule"], sent_digest["sent_at"]) == (
-        "daily 07:00 Asia/Riyadh",
-        "2025-03-02T04:05:00Z",
-    )
-    assert rows[4]["digest_id"] == 1 and rows[0]["digest_id"] is None
+    assert sent_digest["schedule"] == "daily 07:00 Asia/Riyadh"
     held = json.loads(marsad(store_path, "--status", "held", "--json"))
-    assert [(r["alert_id"], r["delivery"]) for r in held] == [
-        (6, "held for the next digest"),
-        (4, "in digest 2"),
-    ]
+    assert [(r["alert_id"], r["digest_id"]) for r in held] == [(6, None), (4, 2)]
     # A digest is no one rule's: --rule lists article alerts only.
-    assert {r["kind"] for r in json.loads(marsad(store_path, "--rule", "انسحاب", "--json"))} == {
-        "article"
-    }
+    by_rule = json.loads(marsad(store_path, "--rule", "انسحاب", "--json"))
+    assert [r["alert_id"] for r in by_rule] == [6, 4, 2, 1]
 
 
 def test_human_output_shows_in_digest_n_and_a_digests_table(store_path: Path) -> None:

@@ -236,8 +236,10 @@ def alerts_command(
                 empty="no alert was held back",
             )
         return
+    # Article alerts as the alert_deliveries view has them (a sqlite3 user reads the same;
+    # digest_id says which digest carries one), digests marked by their kind.
     rows = [
-        {"kind": "article", **row, "delivery": _delivery(row)}
+        row
         for row in queries.list_alerts(
             db,
             status=status,
@@ -265,8 +267,8 @@ def alerts_command(
     if as_json:
         emit_json(newest)
         return
-    shown = [row for row in newest if row["kind"] == "article"]
-    shown_digests = [row for row in newest if row["kind"] == "digest"]
+    shown = [{**row, "delivery": _delivery(row)} for row in newest if "kind" not in row]
+    shown_digests = [row for row in newest if row.get("kind") == "digest"]
     print_table(
         shown,
         _ALERT_COLUMNS,
