@@ -6,9 +6,7 @@ A Twisted reactor cannot be restarted: every entry point that crawls calls
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,25 +19,7 @@ def prepare_process() -> None:
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "marsad.crawler.settings")
     from scrapy.utils.reactor import install_reactor
 
-    install_reactor(ASYNCIO_REACTOR, event_loop())
-
-
-def event_loop() -> str | None:
-    """The asyncio loop the reactor runs on: uvloop's where it is installed (it is on Linux and
-    macOS), the standard library's otherwise or with ``MARSAD_EVENT_LOOP=asyncio``.
-
-    The daemon's cost per feed poll is mostly loop work (timers, callbacks, socket reads):
-    uvloop took an unchanged poll from 8.2 to 6.9 ms of CPU in the same benchmark run.
-    """
-    if os.environ.get("MARSAD_EVENT_LOOP") == "asyncio":
-        return None
-    # A reactor already installed (a test process) keeps its loop: Scrapy would otherwise make
-    # a second loop current beside the one the reactor runs.
-    if "twisted.internet.reactor" in sys.modules:
-        return None
-    if importlib.util.find_spec("uvloop") is None:
-        return None
-    return "uvloop.Loop"
+    install_reactor(ASYNCIO_REACTOR)
 
 
 def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
