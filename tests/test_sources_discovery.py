@@ -168,8 +168,7 @@ def test_cli_discover_a_page_that_links_its_feeds(tmp_path: Path) -> None:
         f"{page} is a web page; it links these feeds:",
         f'  {base}/feeds/rss-utf8.xml  RSS 2.0 feed "أخبار الساحل", 3 entries',
         f'  {base}/ar/atom.xml  Atom 1.0 feed "صحيفة الجبل", 3 entries',
-        f"  {base}/feed.json  JSON Feed: marsad does not read JSON Feed yet: follow the site's "
-        "RSS or Atom feed",
+        f'  {base}/feed.json  JSON Feed 1.1 "JSON", 0 entries',
         "found elsewhere on the site:",
         f"  {base}/sitemaps/news.xml  news sitemap, 1 URL (named in robots.txt)",
         f"nothing at: {base}/ar/rss",
@@ -180,6 +179,7 @@ def test_cli_discover_a_page_that_links_its_feeds(tmp_path: Path) -> None:
     assert [(f["url"], f["kind"], f["how"]) for f in report["feeds"]] == [
         (f"{base}/feeds/rss-utf8.xml", "rss", "link"),
         (f"{base}/ar/atom.xml", "rss", "link"),
+        (f"{base}/feed.json", "rss", "link"),
         (f"{base}/sitemaps/news.xml", "sitemap", "robots.txt"),
     ]
 
