@@ -74,6 +74,9 @@ FULL = "Scrapy+feedparser+trafilatura"
 MARSAD = "marsad crawl"
 # The most a daemon is given to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 90.0
+# The daemon run's baseline: bare Scrapy polls every feed this many times, all but the first
+# conditional (304), after the daemon has stopped (its requests are not the daemon's).
+REPOLL_ROUNDS = 4
 FORCE_TIMEOUT = 15.0
 # First polls this close to the daemon's first request count as "at start".
 FIRST_SECONDS = 5.0
@@ -664,7 +667,18 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
             f"  stopped {marks.exited - marks.term:.1f} s after SIGTERM (exit {returncode})",
             flush=True,
         )
-        return daemon_figures(
+        repoll = bare_repoll(
+            farm=farm,
+            feeds=farm.info["feeds"],
+            work=work / "bare-repoll",
+            politeness=Politeness(delay=args.delay, concurrency=args.concurrency),
+        )
+        print(
+            f"  bare Scrapy re-polling the same feeds: "
+            f"{repoll['cpu_ms_per_conditional_poll']:.2f} ms CPU per 304",
+            flush=True,
+        )
+        figures = daemon_figures(
             args,
             farm=farm,
             db=db,
@@ -681,6 +695,56 @@ def daemon_run(args: argparse.Namespace, work: Path, sink: Sink) -> dict[str, An
             log=stderr_path.read_text(encoding="utf-8", errors="replace"),
             machine={"busy_s": busy, "farm_cpu_s": farm_cpu, "bench_cpu_s": bench_cpu},
         )
+        figures["bare_repoll"] = repoll
+        return figures
+
+
+def bare_repoll(
+    *, farm: WebFarm, feeds: Sequence[dict[str, Any]], work: Path, politeness: Politeness
+) -> dict[str, Any]:
+    """Bare Scrapy's CPU per conditional re-poll of ``feeds`` (a 304), same politeness: one
+    pass polling each feed once, one polling it REPOLL_ROUNDS times; the difference over the
+    extra 304s. What an unchanged feed's poll costs Scrapy alone on this machine, now."""
+    per_site = math.ceil(len(feeds) / max(1, len({urlsplit(f["url"]).netloc for f in feeds})))
+    timeout = 60 + 3 * REPOLL_ROUNDS * per_site * max(politeness.delay, 0.05)
+    figures: dict[int, tuple[float, int]] = {}
+    for rounds in (1, REPOLL_ROUNDS):
+        where = work / f"rounds-{rounds}"
+        where.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "feeds": [feed["url"] for feed in feeds],
+            "extract": False,
+            "rounds": rounds,
+            "delay": politeness.delay,
+            "concurrency_per_domain": politeness.concurrency,
+            "obey_robots": politeness.obey_robots,
+            "user_agent": politeness.user_agent,
+            "timeout": politeness.timeout,
+        }
+        (where / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        run = run_measured(
+            [sys.executable, str(PROJECT / "bench" / "bare_spider.py"), str(where / "spec.json")],
+            env=child_env(),
+            cwd=where,
+            timeout=timeout,
+            log_dir=where,
+            name="run",
+            keep=frozenset({farm.pid}),
+        )
+        try:
+            counted = json.loads(run.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            counted = {}
+        figures[rounds] = (run.cpu, int(counted.get("not_modified", 0)))
+    farm.new_requests()  # the baseline's requests are not the daemon's
+    (cpu_one, nm_one), (cpu_all, nm_all) = figures[1], figures[REPOLL_ROUNDS]
+    extra = nm_all - nm_one
+    return {
+        "rounds": REPOLL_ROUNDS,
+        "not_modified": extra,
+        "expected_not_modified": (REPOLL_ROUNDS - 1) * len(feeds),
+        "cpu_ms_per_conditional_poll": 1000 * _per(cpu_all - cpu_one, extra),
+    }
 
 
 def stop(daemon: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -1030,6 +1094,14 @@ def report_daemon(d: dict[str, Any], before: dict[str, Any] | None, delay: float
         unchanged <= 5,
         "cpu_ms_per_unchanged_poll",
     )
+    bare_poll = d.get("bare_repoll", {}).get("cpu_ms_per_conditional_poll", math.nan)
+    row(
+        "— bare Scrapy re-polling the same feeds (a 304), ms",
+        bare_poll,
+        2,
+        key="bare_repoll.cpu_ms_per_conditional_poll",
+    )
+    row("— marsad's unchanged poll × bare Scrapy's", _per(unchanged, bare_poll), 2)
     row(
         "CPU per poll while publishing, ms",
         d["cpu_ms_per_poll_publishing"],
