@@ -8,10 +8,8 @@ processes ingesting copies of one story never queue a threshold twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import timedelta
-from typing import Any
 
 from sqlite_utils import Database
 
@@ -83,39 +81,3 @@ def story_outlets_within(db: Database, story_id: int, windows: Sequence[float]) 
         )
         counts[window] = int(next(found)["n"])
     return counts
-
-
-def enqueue_follow_up(
-    db: Database,
-    *,
-    article_id: int,
-    story_id: int,
-    rule: str,
-    channel: str,
-    follow_up: int,
-    idempotency_key: str,
-    payload: dict[str, Any],
-    created_at: str,
-) -> int | None:
-    """Queue the follow-up of ``rule`` on the story at ``follow_up`` outlets; None when it is
-    queued already (by this process or another)."""
-    cursor = db.execute(
-        """
-        INSERT OR IGNORE INTO alerts (
-            article_id, story_id, rule, channel, follow_up, idempotency_key, payload,
-            status, attempts, next_attempt_at, created_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-        """,
-        [
-            article_id,
-            story_id,
-            rule,
-            channel,
-            follow_up,
-            idempotency_key,
-            json.dumps(payload, ensure_ascii=False),
-            created_at,
-            created_at,
-        ],
-    )
-    return int(cursor.lastrowid or 0) if cursor.rowcount else None

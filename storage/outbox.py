@@ -22,20 +22,23 @@ def enqueue_alert(
     idempotency_key: str,
     payload: dict[str, Any],
     created_at: str,
+    follow_up: int = 0,
 ) -> int | None:
-    """Queue one alert; ``None`` when this story already has one for this rule and channel."""
+    """Queue one alert; ``None`` when this story already has one for this rule and channel at
+    this ``follow_up`` (0: the rule's first alert on the story; N: the follow-up at N outlets)."""
     cursor = db.execute(
         """
         INSERT OR IGNORE INTO alerts (
-            article_id, story_id, rule, channel, idempotency_key, payload,
+            article_id, story_id, rule, channel, follow_up, idempotency_key, payload,
             status, attempts, next_attempt_at, created_at
-        ) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
         """,
         [
             article_id,
             story_id,
             rule,
             channel,
+            follow_up,
             idempotency_key,
             json.dumps(payload, ensure_ascii=False),
             created_at,

@@ -294,29 +294,20 @@ def list_digests(
 ) -> list[Row]:
     """Digests queued (outbox rows of kind 'digest'), newest first: the channel, its schedule,
     the period it covers, how many stories and alerts it carries, and its delivery state."""
-    return list(
-        db.query(
-            """
+    return _outbox_rows(
+        db,
+        """
             SELECT al.id AS alert_id, al.created_at, al.channel, al.status, al.attempts,
                    al.last_error, al.next_attempt_at, al.sent_at, d.id AS digest_id,
                    d.schedule, d.period_start, d.period_end, d.story_count, d.alert_count
             FROM alerts al JOIN digests d ON d.id = al.digest_id
             WHERE al.kind = 'digest'
-              AND (:status IS NULL OR al.status = :status)
-              AND (:channel IS NULL OR al.channel = :channel)
-              AND (:since IS NULL OR al.created_at >= :since)
-              AND (:until IS NULL OR al.created_at < :until)
-            ORDER BY al.created_at DESC, al.id DESC
-            LIMIT :limit
             """,
-            {
-                "status": status,
-                "channel": channel,
-                "since": since,
-                "until": until,
-                "limit": limit,
-            },
-        )
+        status=status,
+        channel=channel,
+        since=since,
+        until=until,
+        limit=limit,
     )
 
 
@@ -331,29 +322,44 @@ def list_health_alerts(
 ) -> list[Row]:
     """Source-health and delivery-health alerts, newest first, with what each told (a feed
     failing, silent or recovered; a channel failing; dead letters) and its delivery state."""
-    return list(
-        db.query(
-            """
+    return _outbox_rows(
+        db,
+        """
             SELECT al.id AS alert_id, al.created_at, al.channel, al.status, al.attempts,
                    al.last_error, al.sent_at, he.subject, he.name, he.event, he.since, he.detail
             FROM alerts al JOIN health_events he ON he.id = al.health_event_id
             WHERE al.kind = 'health'
+            """,
+        status=status,
+        channel=channel,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+
+
+def _outbox_rows(
+    db: Database,
+    select: str,
+    *,
+    status: str | None,
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+) -> list[Row]:
+    """The rows of ``select`` (alerts ``al`` of one kind, its WHERE begun) that pass the
+    listing's filters, newest first."""
+    filters = """
               AND (:status IS NULL OR al.status = :status)
               AND (:channel IS NULL OR al.channel = :channel)
               AND (:since IS NULL OR al.created_at >= :since)
               AND (:until IS NULL OR al.created_at < :until)
             ORDER BY al.created_at DESC, al.id DESC
             LIMIT :limit
-            """,
-            {
-                "status": status,
-                "channel": channel,
-                "since": since,
-                "until": until,
-                "limit": limit,
-            },
-        )
-    )
+    """
+    params = {"status": status, "channel": channel, "since": since, "until": until}
+    return list(db.query(select + filters, {**params, "limit": limit}))
 
 
 def get_alert(db: Database, alert_id: int) -> Row | None:

@@ -17,7 +17,6 @@ from marsad.config import ConfigError, load_config
 from marsad.ingest import ingest_article
 from marsad.storage.articles import move_alerts
 from marsad.storage.db import open_store
-from marsad.storage.followups import enqueue_follow_up
 from marsad.storage.models import DueAlert, NewArticle
 from marsad.storage.outbox import enqueue_alert
 
@@ -89,7 +88,7 @@ def test_a_merge_moves_a_pending_follow_up_instead_of_killing_it(tmp_path: Path)
             created_at=at,
         )
     db.execute("UPDATE alerts SET status = 'sent'")
-    follow_up = enqueue_follow_up(
+    follow_up = enqueue_alert(
         db,
         article_id=other,
         story_id=other,

@@ -26,8 +26,8 @@ from marsad.alerts.followups import (
 from marsad.alerts.rules import Breaking, Rule, RuleError, parse_rules
 from marsad.cli import cli
 from marsad.storage.db import open_store
-from marsad.storage.followups import enqueue_follow_up
 from marsad.storage.migrations import migrations
+from marsad.storage.outbox import enqueue_alert
 from marsad.storage.transactions import write_transaction
 from tests.test_dedup import ORIGINAL
 from tests.webhook_sink import WebhookSink
@@ -155,6 +155,22 @@ def import_(config: Path, path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+def import_together(config: Path, paths: list[Path]) -> None:
+    """``marsad import`` of each of ``paths`` in a process of its own, all at once."""
+    runs = [
+        subprocess.Popen(
+            [*MARSAD, "import", str(path), "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in paths
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err[-2000:]
+
+
 def story_alert_rows(tmp_path: Path) -> list[tuple[int, str, dict[str, Any] | None]]:
     db = open_store(tmp_path / "store.db")
     rows = db.query("SELECT follow_up, payload FROM alerts ORDER BY follow_up, id")
@@ -187,18 +203,7 @@ def test_a_follow_up_at_three_outlets_arrives_exactly_once(tmp_path: Path) -> No
         copies(tmp_path / f"more{n}.jsonl", [(f"x{n}{i}", day.format("12")) for i in range(2)])
         for n in range(2)
     ]
-    runs = [
-        subprocess.Popen(
-            [*MARSAD, "import", str(path), "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for path in more
-    ]
-    for run in runs:
-        _, err = run.communicate(timeout=60)
-        assert run.returncode == 0, err[-2000:]
+    import_together(config, more)
     assert story_alert_rows(tmp_path) == expected
     db = open_store(tmp_path / "store.db")
     assert next(db.query("SELECT outlet_count FROM stories WHERE article_count > 0")) == {
@@ -236,18 +241,7 @@ def test_two_processes_crossing_a_threshold_together_queue_it_once(tmp_path: Pat
         copies(tmp_path / "b.jsonl", [("b", day.format("09")), ("c", day.format("09"))]),
         copies(tmp_path / "d.jsonl", [("d", day.format("09")), ("e", day.format("09"))]),
     ]
-    runs = [
-        subprocess.Popen(
-            [*MARSAD, "import", str(path), "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for path in halves
-    ]
-    for run in runs:
-        _, err = run.communicate(timeout=60)
-        assert run.returncode == 0, err[-2000:]
+    import_together(config, halves)
     rows = story_alert_rows(tmp_path)
     assert [(level, extra) for level, _, extra in rows] == [
         (0, None),
@@ -354,7 +348,7 @@ def test_migration_0015_widens_the_outbox_keeping_alerts_deliveries_and_views(
         "created_at": t0,
     }
     with write_transaction(db):
-        assert enqueue_follow_up(db, idempotency_key="k-3", **follow_up) is not None
+        assert enqueue_alert(db, idempotency_key="k-3", **follow_up) is not None
         # The same threshold again, even under another key: the schema refuses it.
-        assert enqueue_follow_up(db, idempotency_key="k-3b", **follow_up) is None
+        assert enqueue_alert(db, idempotency_key="k-3b", **follow_up) is None
     assert [r["follow_up"] for r in db.query("SELECT follow_up FROM alerts ORDER BY id")] == [0, 3]

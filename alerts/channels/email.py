@@ -259,6 +259,23 @@ def email_message(
     label = growth_label(payload)
     subject = email_subject(f"{label} — {rule}" if label else rule, str(article.get("title") or ""))
 
+    msg = _new_message(alert, channel, subject, date)
+    _set_text(msg, "X-Marsad-Rule", clean_line(rule, 100))
+    # base64: Arabic text then passes any relay, including ones that only carry 7-bit mail.
+    msg.set_content(_text_body(rule, article, payload.get("matches", []), story), cte="base64")
+    msg.add_alternative(
+        _html_body(subject, rule, article, payload.get("matches", []), story),
+        subtype="html",
+        cte="base64",
+    )
+    return msg
+
+
+def _new_message(
+    alert: DueAlert, channel: EmailChannel, subject: str, date: datetime | None
+) -> EmailMessage:
+    """The headers every mail of an outbox row carries: subject, sender and recipients, a
+    Message-ID and key stable across resends, and the marks of an automatic message."""
     msg = EmailMessage(policy=_MESSAGE_POLICY)
     _set_text(msg, "Subject", subject)
     _set_mailboxes(msg, "From", (channel.sender,))
@@ -267,17 +284,9 @@ def email_message(
     if date is not None:
         msg["Date"] = format_datetime(date)
     msg["X-Marsad-Idempotency-Key"] = alert.idempotency_key
-    _set_text(msg, "X-Marsad-Rule", clean_line(rule, 100))
     # RFC 3834: tells auto-responders (vacation replies) not to answer.
     msg["Auto-Submitted"] = "auto-generated"
     msg["Content-Language"] = "ar"
-    # base64: Arabic text then passes any relay, including ones that only carry 7-bit mail.
-    msg.set_content(_text_body(rule, article, payload.get("matches", []), story), cte="base64")
-    msg.add_alternative(
-        _html_body(subject, rule, article, payload.get("matches", []), story),
-        subtype="html",
-        cte="base64",
-    )
     return msg
 
 
@@ -298,16 +307,7 @@ def digest_message(
     period = digest_period_label(payload)
     stories: list[Mapping[str, Any]] = payload.get("stories", [])
     more = int(payload.get("more", 0))
-    msg = EmailMessage(policy=_MESSAGE_POLICY)
-    _set_text(msg, "Subject", subject)
-    _set_mailboxes(msg, "From", (channel.sender,))
-    _set_mailboxes(msg, "To", channel.to)
-    msg["Message-ID"] = message_id(alert.idempotency_key, channel.sender)
-    if date is not None:
-        msg["Date"] = format_datetime(date)
-    msg["X-Marsad-Idempotency-Key"] = alert.idempotency_key
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = "ar"
+    msg = _new_message(alert, channel, subject, date)
     lines = [subject, f"الفترة: {period}", ""]
     items = []
     e = _escape

@@ -68,11 +68,7 @@ def test_command(
     """Run rule RULE_NAME over the stored articles and report how many articles (and stories)
     it would have fired on, with samples of what matched."""
     config = resolve_config(config_path, db_path)
-    rules = _load_rules(rules_file, config) if rules_file else config.rules
-    rule = next((r for r in rules if r.name == rule_name), None)
-    if rule is None:
-        known = ", ".join(r.name for r in rules) or "none"
-        fail(f"no rule named {rule_name!r} (defined: {known})")
+    rule = _named_rule(rule_name, rules_file, config)
     start = _since(since, datetime.now(UTC))
     db = open_config_store(config)
     result = backtest_store(db, rule, since=start)
@@ -80,6 +76,16 @@ def test_command(
         emit_json(result.to_dict(samples))
     else:
         _print(result, samples)
+
+
+def _named_rule(name: str, rules_file: Path | None, config: Config) -> Rule:
+    """The rule called ``name``, from ``rules_file`` if given, else from the config."""
+    rules = _load_rules(rules_file, config) if rules_file else config.rules
+    rule = next((r for r in rules if r.name == name), None)
+    if rule is None:
+        known = ", ".join(r.name for r in rules) or "none"
+        fail(f"no rule named {name!r} (defined: {known})")
+    return rule
 
 
 def _load_rules(path: Path, config: Config) -> tuple[Rule, ...]:
@@ -229,11 +235,7 @@ def explain_command(
     `none` that vetoed, how close the hits came for `near`, the rule's scope; and, channel by
     channel, why it did or did not alert."""
     config = resolve_config(config_path, db_path)
-    rules = _load_rules(rules_file, config) if rules_file else config.rules
-    rule = next((r for r in rules if r.name == rule_name), None)
-    if rule is None:
-        known = ", ".join(r.name for r in rules) or "none"
-        fail(f"no rule named {rule_name!r} (defined: {known})")
+    rule = _named_rule(rule_name, rules_file, config)
     db = open_config_store(config)
     stored = _find_article(db, article)
     story = None

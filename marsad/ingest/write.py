@@ -23,7 +23,6 @@ from marsad.storage import articles as store
 from marsad.storage import lsh
 from marsad.storage.dedup import place
 from marsad.storage.followups import (
-    enqueue_follow_up,
     story_matched_rules,
     story_outlets,
     story_outlets_within,
@@ -208,28 +207,22 @@ def _queue_story_alert(
     draft = AlertDraft(due.rule, plan.article, quotes)
     payload = build_payload(draft, article_id=article_id, story_id=story_id)
     payload[due.kind] = due.payload()
-    now = plan.fetched_at
-    if due.kind == BREAKING:  # the rule's one alert on the story: its key, its slot
-        queued = enqueue_alert(
-            db,
-            article_id=article_id,
-            story_id=story_id,
-            rule=due.rule,
-            channel=due.channel,
-            idempotency_key=idempotency_key(store_id(db), story_id, due.rule, due.channel),
-            payload=payload,
-            created_at=now,
-        )
-    else:
-        queued = enqueue_follow_up(
-            db,
-            article_id=article_id,
-            story_id=story_id,
-            rule=due.rule,
-            channel=due.channel,
-            follow_up=due.threshold,
-            idempotency_key=story_alert_key(store_id(db), story_id, due),
-            payload=payload,
-            created_at=now,
-        )
+    # A breaking alert is the rule's one alert on the story (its key, its slot); a follow-up
+    # is one per threshold.
+    breaking = due.kind == BREAKING
+    queued = enqueue_alert(
+        db,
+        article_id=article_id,
+        story_id=story_id,
+        rule=due.rule,
+        channel=due.channel,
+        follow_up=0 if breaking else due.threshold,
+        idempotency_key=(
+            idempotency_key(store_id(db), story_id, due.rule, due.channel)
+            if breaking
+            else story_alert_key(store_id(db), story_id, due)
+        ),
+        payload=payload,
+        created_at=plan.fetched_at,
+    )
     return queued is not None
