@@ -43,6 +43,8 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     polling: PollingConfig = field(default_factory=PollingConfig)
     http: HttpConfig = field(default_factory=lambda: HttpConfig())
+    crosslingual: CrossLingualConfig = field(default_factory=lambda: CrossLingualConfig())
+    cluster: ClusterConfig | None = None
     source_path: Path | None = None
 
 
@@ -58,6 +60,8 @@ _TOP_KEYS = {
     "http",
     "health",
     "polling",
+    "crosslingual",
+    "cluster",
 }
 
 
@@ -73,6 +77,33 @@ class HttpConfig:
     loop_timeout: float = 5.0  # /healthz fails when the event loop takes longer to answer
     scheduler_stale: float = 60.0  # /readyz fails when the scheduler has not ticked for this long
     alert_age: float = 900.0  # /readyz fails when an alert has been due for longer than this
+
+
+@dataclass(frozen=True)
+class CrossLingualConfig:
+    """``[crosslingual]``: linking Arabic machine translations to the (English) originals.
+
+    ``enabled`` "auto" works once the store holds a non-Arabic article of the window (a store of
+    Arabic feeds only pays nothing); ``window`` is how long articles stay candidates (their
+    vectors are pruned after it); an alert on an article not yet checked waits up to ``hold``
+    for the check, so that a translation and its original make one story and one alert."""
+
+    enabled: bool | None = None  # None: "auto"
+    window: float = 14 * 86400.0
+    hold: float = 60.0
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: ``marsad run --role scheduler|fetcher|writer`` on one Redis.
+
+    The URL carries no password: it comes from the environment variable ``password_env``."""
+
+    redis_url: str
+    password_env: str | None = None
+    prefix: str = "marsad"
+    heartbeat: float = 2.0  # a fetcher says it is alive this often
+    fetcher_ttl: float = 10.0  # a fetcher silent this long has left: its sites move
 
 
 def _duration(
@@ -166,6 +197,8 @@ def config_from_document(
         http=_parse_http(_table(document.get("http", {}), "http")),
         health=_parse_health(_table(document.get("health", {}), "health"), channels),
         polling=_parse_polling(_table(document.get("polling", {}), "polling")),
+        crosslingual=_parse_crosslingual(_table(document.get("crosslingual", {}), "crosslingual")),
+        cluster=_parse_cluster(document["cluster"]) if "cluster" in document else None,
         source_path=source_path,
     )
 
@@ -442,6 +475,55 @@ def _parse_delivery(table: Mapping[str, Any]) -> DeliveryConfig:
         max_attempts=_whole(table, "max_attempts", d.max_attempts, "delivery", 1, 100),
         backoff_base=base,
         backoff_max=longest,
+    )
+
+
+def _parse_crosslingual(table: Mapping[str, Any]) -> CrossLingualConfig:
+    d = CrossLingualConfig()
+    _reject_unknown(table, {"enabled", "window", "hold"}, "crosslingual")
+    enabled = table.get("enabled", "auto")
+    if enabled not in ("auto", True, False):
+        raise ConfigError(f'crosslingual.enabled: must be true, false or "auto", got {enabled!r}')
+    return CrossLingualConfig(
+        enabled=None if enabled == "auto" else bool(enabled),
+        window=_duration(table, "window", d.window, "crosslingual", 3600.0, 365 * DAY),
+        hold=_duration(table, "hold", d.hold, "crosslingual", 0.0, DAY),
+    )
+
+
+def _parse_cluster(value: object) -> ClusterConfig:
+    table = _table(value, "cluster")
+    known = {"redis_url", "password_env", "prefix", "heartbeat", "fetcher_ttl"}
+    _reject_unknown(table, known, "cluster")
+    url = table.get("redis_url")
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"cluster.redis_url: must be a redis://, rediss:// or unix:// URL, got {url!r}"
+        )
+    if "@" in url.split("//", 1)[1].split("/", 1)[0] and ":" in url.split("//", 1)[1].split("@")[0]:
+        raise ConfigError(
+            "cluster.redis_url: must not hold a password (put it in the environment and name "
+            "the variable in cluster.password_env)"
+        )
+    password_env = table.get("password_env")
+    if password_env is not None and (not isinstance(password_env, str) or not password_env):
+        raise ConfigError("cluster.password_env: must be the name of an environment variable")
+    prefix = table.get("prefix", "marsad")
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in " {}"):
+        raise ConfigError(f"cluster.prefix: must be a non-empty word, got {prefix!r}")
+    heartbeat = _duration(table, "heartbeat", 2.0, "cluster", 0.1, 60.0)
+    ttl = _duration(table, "fetcher_ttl", 10.0, "cluster", 0.5, 600.0)
+    if ttl < 2 * heartbeat:
+        raise ConfigError(
+            f"cluster.fetcher_ttl: must be at least twice the heartbeat ({heartbeat:g}s), "
+            f"got {ttl:g}s"
+        )
+    return ClusterConfig(
+        redis_url=url,
+        password_env=password_env,
+        prefix=prefix,
+        heartbeat=heartbeat,
+        fetcher_ttl=ttl,
     )
 
 
