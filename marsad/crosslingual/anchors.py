@@ -1,0 +1,66 @@
+"""Anchors: what a translation keeps as it is — numbers and Latin designations. Pure.
+
+A machine translation copies «300» and «K1» through unchanged (sometimes in Arabic-Indic digits,
+sometimes «1.1 مليون» for "1.1 million"), so the same anchors on both sides support a link and a
+different casualty figure speaks against one. Anchors are written in one canonical form:
+a number as its value ("1100000", "2.5"), a designation in upper case without separators ("F16").
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+# Arabic-Indic and Extended (Persian) digits, and the Arabic decimal and thousands separators.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "0123456789" + "0123456789" + ".,")
+# Scale words after a number: English, and the Arabic forms a translator writes (with and
+# without hamza and the article).
+_SCALES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"(?:billion|bn|مليار|مليارات|بليون)\b", re.IGNORECASE), 1_000_000_000),
+    (re.compile(r"(?:million|mn|مليون|ملايين)", re.IGNORECASE), 1_000_000),
+    (re.compile(r"(?:thousand|ألف|الف|آلاف|الاف)", re.IGNORECASE), 1_000),
+)
+_NUMBER = re.compile(
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\d])(\s*(?:[^\W\d_]+))?",
+)
+# A designation: Latin capitals with digits (K1, F-16, MQ-9, COP29, UNSC 2334, S-400s). A bare
+# acronym (NATO) is not one: a translation writes it in Arabic letters («الناتو»).
+_DESIGNATION = re.compile(r"(?<![\w-])(?:[A-Z]{2,5} ?\d{1,4}|[A-Z]{1,5}-?\d{1,4})[A-Z]?s?(?![\w-])")
+# Years and the like are anchors too, but a number is only one when it is not a day of the month
+# or a count written in words on the other side; below this, numbers carry too little.
+MIN_NUMBER = 10
+
+
+def to_ascii_digits(text: str) -> str:
+    """Arabic-Indic digits and separators as ASCII ones."""
+    return text.translate(_DIGITS)
+
+
+def extract_anchors(text: str) -> tuple[str, ...]:
+    """The anchors of ``text`` in document order (repeats kept: order and count are evidence)."""
+    text = to_ascii_digits(text)
+    found: list[tuple[int, str]] = []
+    for match in _NUMBER.finditer(text):
+        value = _number_value(match.group(1), match.group(2), match.group(3))
+        if value is not None:
+            found.append((match.start(), value))
+    for match in _DESIGNATION.finditer(text):
+        found.append((match.start(), re.sub(r"[- ]|s$", "", match.group(0))))
+    found.sort()
+    return tuple(anchor for _, anchor in found)
+
+
+def _number_value(whole: str, fraction: str | None, after: str | None) -> str | None:
+    try:
+        value = Decimal(whole.replace(",", "") + ("." + fraction if fraction else ""))
+    except InvalidOperation:  # pragma: no cover - the pattern only lets digits through
+        return None
+    word = (after or "").strip()
+    for pattern, scale in _SCALES:
+        if word and pattern.match(word):
+            value *= scale
+            break
+    if value < MIN_NUMBER and not fraction:
+        return None
+    normal = value.normalize()
+    return f"{normal:f}"

