@@ -7,7 +7,7 @@ story, and :func:`build_payload` fills those numbers in when it is written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,4 +74,29 @@ def build_payload(draft: AlertDraft, *, article_id: int, story_id: int) -> dict[
             }
             for q in draft.quotes
         ],
+    }
+
+
+def translated_from(links: Sequence[Mapping[str, Any]], article_id: int) -> dict[str, Any] | None:
+    """What an alert on ``article_id`` says of its story's translations
+    (:func:`storage.crosslingual.links_of_story` rows): the article's own original when it is
+    a translation, else the story's first translation and what it was translated from (with
+    ``translations``, how many the story holds). None when the story holds none."""
+    if not links:
+        return None
+    own = [link for link in links if link["translation_id"] == article_id]
+    link = own[0] if own else links[0]
+    return {
+        "article_id": link["original_id"],
+        "url": link["original_url"],
+        "source": link["original_source"],
+        "title": link["original_title"],
+        "score": round(float(link["score"]), 3),
+        "evidence": link["evidence"],
+        "translation": {
+            "article_id": link["translation_id"],
+            "url": link["translation_url"],
+            "source": link["translation_source"],
+        },
+        "translations": len(links),
     }

@@ -901,6 +901,82 @@ def m0015_story_follow_ups(db: Database) -> None:
         db.execute(view["sql"])
 
 
+@migrations(name="0016_crosslingual")
+def m0016_crosslingual(db: Database) -> None:
+    # Cross-lingual copies (#17): an Arabic machine translation of an English (any
+    # non-Arabic) article joins the original's story. A worker process profiles each article
+    # of the window once (vectors and anchors; a row with no vectors says it was checked and
+    # had nothing to profile): the row's presence is the "checked" mark an alert waits for.
+    # ``seq`` grows with every row written, so the worker's in-memory index reads only what
+    # is new since it last looked.
+    db.executescript(
+        """
+        CREATE TABLE crosslingual_profiles (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            article_id INTEGER NOT NULL UNIQUE REFERENCES articles(id),
+            language TEXT CHECK (language IN ('ar', 'other')),
+            model TEXT NOT NULL,
+            doc_vector BLOB,
+            paragraph_vectors BLOB,
+            paragraph_count INTEGER NOT NULL DEFAULT 0,
+            anchors TEXT NOT NULL DEFAULT '',
+            fetched_at TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        CREATE INDEX crosslingual_profiles_fetched ON crosslingual_profiles(fetched_at);
+
+        -- Provenance: the Arabic article ``translation_id`` was translated from
+        -- ``original_id``; an Arabic article has one original.
+        CREATE TABLE crosslingual_links (
+            id INTEGER PRIMARY KEY,
+            translation_id INTEGER NOT NULL UNIQUE REFERENCES articles(id),
+            original_id INTEGER NOT NULL REFERENCES articles(id),
+            score REAL NOT NULL,
+            evidence TEXT NOT NULL,
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            merged_story_id INTEGER REFERENCES stories(id),
+            linked_at TEXT NOT NULL
+        );
+        CREATE INDEX crosslingual_links_original ON crosslingual_links(original_id);
+        CREATE INDEX crosslingual_links_story ON crosslingual_links(story_id);
+
+        -- One row, written by the linking pass from [crosslingual]: whether linking is on
+        -- (``active_since``; NULL: off, or auto with no non-Arabic article in the window),
+        -- how long an alert on an article not checked yet waits, the window; and, for auto,
+        -- the last article whose script was looked at.
+        CREATE TABLE crosslingual_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            active_since TEXT,
+            hold_seconds REAL NOT NULL DEFAULT 0,
+            window_seconds REAL NOT NULL DEFAULT 1209600,
+            sniffed_through INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations(name="0017_cluster")
+def m0017_cluster(db: Database) -> None:
+    # The cluster's writer (marsad run --role writer) stores what fetchers send through a Redis
+    # stream; its place in the stream is committed with each batch it stores, so a writer killed
+    # between its commit and its acknowledgment skips what it already stored.
+    db.execute(
+        """
+        CREATE TABLE cluster_progress (
+            stream TEXT PRIMARY KEY,
+            last_id TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    # The cluster's scheduler asks for the feeds due, and what each feed led to lately.
+    db.execute("CREATE INDEX feeds_next_poll ON feeds(next_poll_at) WHERE retired_at IS NULL")
+    db.execute(
+        "CREATE INDEX sightings_feed ON sightings(feed_id, seen_at) WHERE feed_id IS NOT NULL"
+    )
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

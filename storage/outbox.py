@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from marsad.storage.crosslingual import unheld_alert_sql
 from marsad.storage.models import DueAlert
 
 
@@ -82,10 +83,12 @@ def enqueue_notice(
 
 _ALERT_COLUMNS = "id, article_id, story_id, rule, channel, idempotency_key, payload, attempts"
 
-# Pending and due, and claimed by no pass whose lease still holds.
+# Pending and due, claimed by no pass whose lease still holds, and not waiting for its
+# article's cross-lingual check (storage.crosslingual: with linking off, none waits).
 _CLAIMABLE = (
     "status = 'pending' AND next_attempt_at <= :due_by "
-    "AND (lease_until IS NULL OR lease_until <= :now)"
+    "AND (lease_until IS NULL OR lease_until <= :now) "
+    f"AND {unheld_alert_sql()}"
 )
 
 

@@ -24,6 +24,10 @@ TABLES: dict[str, str] = {
         "as the article and sent by the delivery job."
     ),
     "deliveries": "Every attempt to deliver an alert, successful or not.",
+    "cluster_progress": (
+        "The cluster's writer (marsad run --role writer): how far into each Redis stream it has "
+        "stored, committed with what it stored."
+    ),
     "digests": (
         'One row per channel and digest period closed (a channel with digest = "hourly" or '
         '"daily HH:MM"): the outbox row of kind "digest" that sends it, and the alerts '
@@ -62,6 +66,19 @@ TABLES: dict[str, str] = {
     "story_quotes": (
         "An article that also quotes another story's original: it joined one story and is "
         "listed here against the other, which stays a story of its own."
+    ),
+    "crosslingual_profiles": (
+        "Cross-lingual linking (#17): each article of the window checked once, with what "
+        "matching it across languages needs (document and paragraph vectors, anchors); a row "
+        "without vectors had nothing to profile. Pruned once out of [crosslingual] window."
+    ),
+    "crosslingual_links": (
+        "Provenance: an Arabic article translated from a non-Arabic one, with the evidence; "
+        "the two stories were joined (the earliest original heads it)."
+    ),
+    "crosslingual_state": (
+        "One row, written by the linking pass from [crosslingual]: whether linking is on "
+        "(the outbox then holds an alert on an unchecked article up to hold_seconds)."
     ),
     "feed_entries": (
         "Entries of a feed not stored yet for a reason: a page fetch or store that failed "
@@ -251,6 +268,11 @@ COLUMNS: dict[str, dict[str, str]] = {
             "follow_up."
         ),
     },
+    "cluster_progress": {
+        "stream": "The Redis stream's key (P:items).",
+        "last_id": "The id of the last message stored from it.",
+        "updated_at": "When (UTC).",
+    },
     "digests": {
         "id": "Digest id.",
         "channel": "Channel name from the config.",
@@ -314,6 +336,36 @@ COLUMNS: dict[str, dict[str, str]] = {
         "story_id": "The story it quotes but did not join.",
         "similarity": "Containment of that story's original in the article.",
         "evidence": "JSON: the check that found it.",
+    },
+    "crosslingual_profiles": {
+        "seq": "Grows with every row written (the worker reads what is new since it looked).",
+        "article_id": "Article checked.",
+        "language": '"ar", "other", or null: nothing to profile (too short, mixed scripts).',
+        "model": "Model and settings the vectors were made with; others are never compared.",
+        "doc_vector": "Whole-document vector: float32 little-endian, L2-normalised.",
+        "paragraph_vectors": "One float32 vector per paragraph encoded, one after the other.",
+        "paragraph_count": "How many paragraph vectors.",
+        "anchors": "Numbers and Latin designations, normalised, in document order.",
+        "fetched_at": "The article's fetch time (UTC): the window counts from it.",
+        "checked_at": "When it was checked (UTC).",
+    },
+    "crosslingual_links": {
+        "id": "Link id.",
+        "translation_id": "The Arabic article (linked once).",
+        "original_id": "The article it was translated from.",
+        "score": "The verdict's score.",
+        "evidence": "JSON: document similarity, matched paragraphs, coverage, anchors.",
+        "story_id": "The story the two joined.",
+        "merged_story_id": "The story merged into it.",
+        "linked_at": "When (UTC).",
+    },
+    "crosslingual_state": {
+        "id": "Always 1.",
+        "active_since": "Linking on since (UTC); null: off, or auto with no non-Arabic article.",
+        "hold_seconds": "How long an alert on an unchecked article waits for its check.",
+        "window_seconds": "How long articles stay candidates.",
+        "sniffed_through": "Auto mode: the last article whose script was looked at.",
+        "updated_at": "When the row was last written (UTC).",
     },
     "feed_entries": {
         "feed_id": "Feed listing the entry.",
