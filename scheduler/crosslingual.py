@@ -38,7 +38,6 @@ from marsad.times import from_iso, to_iso, utc_now
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from sqlite_utils import Database
 
     from marsad.config import CrossLingualConfig
@@ -299,31 +298,6 @@ def store_path_of(db: Database) -> str:
 # -- the daemon's job, and the pass after a crawl or an import -----------------------------------
 
 
-def schedule_crosslingual(scheduler: AsyncIOScheduler, ctx: JobContext, start: Any) -> Linker:
-    """The linking job: every LINK_EVERY_SECONDS, one run at a time, a late one still wanted.
-    Its worker process starts on the first run that has work and stops with the scheduler."""
-    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    linker = Linker(ctx.db, str(ctx.config.store_path), LinkWorker())
-    # Said before the first crawl: with linking on, the first alerts wait for their check.
-    linker.sync_state(ctx.config.crosslingual)
-    scheduler.add_job(
-        crosslingual_job,
-        IntervalTrigger(seconds=LINK_EVERY_SECONDS),
-        args=[ctx, linker],
-        id=LINK_JOB_ID,
-        name="link cross-lingual copies",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=60,
-        next_run_time=start,
-        replace_existing=True,
-    )
-    scheduler.add_listener(lambda event: linker.worker.close(), EVENT_SCHEDULER_SHUTDOWN)
-    return linker
-
-
 async def crosslingual_job(ctx: JobContext, linker: Linker) -> LinkReport | None:
     """One pass (at most JOB_SECONDS), then delivery of what it let through. Registered as in
     flight, so a graceful stop waits for the batch in hand."""
@@ -392,3 +366,17 @@ def link_now(
         return asyncio.run(linker.run(config, seconds=seconds, limit=limit))
     finally:
         forget_index(linker.store_path, db)
+
+
+def after_import(config: CrossLingualConfig) -> Callable[[Database], LinkReport]:
+    """What ``marsad import`` runs once its articles are committed
+    (:func:`marsad.ingest.importer.import_file`'s ``after``): a pass of at most
+    IMPORT_SECONDS; the daemon or ``marsad link`` checks what is left."""
+
+    def run(db: Database) -> LinkReport:
+        report = link_now(db, config, seconds=IMPORT_SECONDS)
+        if report.active:
+            log.info("%s", report.summary())
+        return report
+
+    return run

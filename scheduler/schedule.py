@@ -179,3 +179,36 @@ def schedule_prune(
         next_run_time=first,
         replace_existing=True,
     )
+
+
+def schedule_crosslingual(scheduler: AsyncIOScheduler, ctx: JobContext, start: datetime) -> None:
+    """The cross-lingual linking job (:func:`marsad.scheduler.crosslingual.crosslingual_job`):
+    every ``LINK_EVERY_SECONDS``, one run at a time, a late one still wanted. Whether linking
+    is on is written to the store now, before the first poll, so the first alerts wait for
+    their check; the job's worker process starts on the first run with work to do and stops
+    when the scheduler shuts down."""
+    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+
+    from marsad.crosslingual.worker import LinkWorker
+    from marsad.scheduler.crosslingual import (
+        LINK_EVERY_SECONDS,
+        LINK_JOB_ID,
+        Linker,
+        crosslingual_job,
+    )
+
+    linker = Linker(ctx.db, str(ctx.config.store_path), LinkWorker())
+    linker.sync_state(ctx.config.crosslingual)
+    scheduler.add_job(
+        crosslingual_job,
+        IntervalTrigger(seconds=LINK_EVERY_SECONDS),
+        args=[ctx, linker],
+        id=LINK_JOB_ID,
+        name="link cross-lingual copies",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=60,
+        next_run_time=start,
+        replace_existing=True,
+    )
+    scheduler.add_listener(lambda event: linker.worker.close(), EVENT_SCHEDULER_SHUTDOWN)

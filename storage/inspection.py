@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from marsad.storage import queries
+from marsad.storage.crosslingual import links_of_article, links_of_story
 from marsad.storage.outbox import requeue_alert
 from marsad.storage.search import (
     ParsedQuery,
@@ -160,6 +161,13 @@ def show(db: Database, target: str, *, is_story: bool = False) -> dict[str, Any]
             else queries.article_also_quotes(db, article["id"])
             if article is not None
             else []
+        ),
+        # Cross-lingual provenance (#17): the article's original or its translations; for a
+        # story, every translation it holds.
+        "translations": (
+            links_of_article(db, article["id"])
+            if article is not None and not is_story
+            else links_of_story(db, story_id)
         ),
     }
 

@@ -20,6 +20,9 @@ Forgotten, each after its own period (``None``: kept for ever):
   last attempt stays, with the alert's own final state;
 - **fetch history**: entries the crawler could not store, of feeds no longer in the config
   (a listed feed's entries are forgotten by its own polls, :mod:`storage.feeds`).
+- **cross-lingual profiles** of articles fetched before ``[crosslingual] window`` (as the
+  linking pass last wrote it): they are no longer candidates. The provenance of translations
+  linked stays.
 
 Every change is made in short write transactions ("batches") whose size adapts so that each
 holds the write lock for about :data:`HOLD_SECONDS`, with a pause between two (:func:`pause_after`)
@@ -42,6 +45,7 @@ from datetime import timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from marsad.storage.crosslingual import count_due_profiles, prune_profiles, read_state
 from marsad.storage.fingerprint import MIN_SHINGLES, Fingerprint, chunk_keys, shingle_sequence
 from marsad.storage.lsh import LEVELS, index_keys, insert_keys
 from marsad.storage.shingles import comparable_body
@@ -122,6 +126,8 @@ class PruneReport:
     sightings: int = 0
     deliveries: int = 0
     fetch_history: int = 0
+    # Cross-lingual profiles of articles out of [crosslingual] window (#17).
+    profiles: int = 0
     batches: int = 0
     longest_batch: float = 0.0
     elapsed: float = 0.0
@@ -139,6 +145,8 @@ class PruneReport:
             f"{self.sightings:,} sightings, {self.deliveries:,} delivery attempts, "
             f"{self.fetch_history:,} fetch-history entries"
         )
+        if self.profiles:
+            line += f", {self.profiles:,} cross-lingual profiles out of the window"
         if not self.dry_run:
             line += (
                 f" in {self.batches:,} batches ({self.elapsed:.1f}s, the longest holding the "
@@ -184,7 +192,7 @@ def prune_due(
     report = PruneReport(dry_run=dry_run, before=before)
     started = clock()
     if dry_run:
-        _count_due(db, before, report)
+        _count_due(db, before, report, now)
     else:
         pacer = _Pacer(db, report, clock, started, budget, should_stop, max_batch)
         # Checkpoints in the pauses (_Pacer.held), not in the commits, which would stretch
@@ -201,6 +209,9 @@ def prune_due(
                 if cutoff is not None and not prune(db, cutoff, now, pacer, pacer.new_size()):
                     report.complete = False
                     break
+            else:
+                if not _prune_profiles(db, now, pacer, pacer.new_size()):
+                    report.complete = False
         finally:
             set_wal_autocheckpoint(db, autocheckpoint)
     report.elapsed = clock() - started
@@ -335,6 +346,32 @@ def _prune_fetch_history(db: Database, before: str, now: str, pacer: _Pacer, siz
         pacer.held(asked, since, size)
         pacer.report.fetch_history += removed
         after = rows[-1]
+
+
+def _prune_profiles(db: Database, now: str, pacer: _Pacer, size: _Size) -> bool:
+    """Cross-lingual profiles of articles fetched before the window the linking pass last
+    wrote (storage.crosslingual: none when linking never ran): no longer candidates."""
+    before = profiles_cutoff(db, now)
+    if before is None:
+        return True
+    while count_due_profiles(db, before):
+        if not pacer.may_start():
+            return False
+        asked = pacer.now()
+        with write_transaction(db):
+            since = pacer.now()
+            removed = prune_profiles(db, before, size.rows)
+        pacer.held(asked, since, size)
+        pacer.report.profiles += removed
+    return True
+
+
+def profiles_cutoff(db: Database, now: str) -> str | None:
+    """The time before which cross-lingual profiles are due at ``now`` (None: never)."""
+    state = read_state(db)
+    if state is None:
+        return None
+    return to_iso(from_iso(now) - timedelta(seconds=state.window))
 
 
 # -- bodies ---------------------------------------------------------------------------------------
@@ -509,7 +546,7 @@ def _refile(db: Database, body: _Body) -> None:
 # -- dry run -----------------------------------------------------------------------------------
 
 
-def _count_due(db: Database, before: dict[str, str | None], report: PruneReport) -> None:
+def _count_due(db: Database, before: dict[str, str | None], report: PruneReport, now: str) -> None:
     report.index_rows = None
     if before["sightings"] is not None:
         report.sightings = count_due_sightings(db, before["sightings"])
@@ -517,6 +554,9 @@ def _count_due(db: Database, before: dict[str, str | None], report: PruneReport)
         report.deliveries = count_due_deliveries(db, before["deliveries"])
     if before["fetch_history"] is not None:
         report.fetch_history = count_due_fetch_history(db, before["fetch_history"])
+    profiles_before = profiles_cutoff(db, now)
+    if profiles_before is not None:
+        report.profiles = count_due_profiles(db, profiles_before)
     if before["bodies"] is not None:
         due = count_due_bodies(db, before["bodies"])
         report.stories = due["stories"]

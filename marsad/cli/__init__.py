@@ -18,6 +18,7 @@ from marsad.cli.inspect import (
     stats_command,
     stories_command,
 )
+from marsad.cli.link import link_command
 from marsad.cli.prune import prune_command
 from marsad.cli.rules import rules_group
 from marsad.cli.status import status_command
@@ -57,6 +58,7 @@ cli.add_command(schema_command)
 cli.add_command(inspect_command)
 cli.add_command(prune_command)
 cli.add_command(status_command)
+cli.add_command(link_command)
 
 
 def main() -> None:

@@ -125,6 +125,28 @@ def print_search(results: list[dict[str, Any]], query: str) -> None:
     console.print(table)
 
 
+def translation_lines(record: dict[str, Any]) -> list[str]:
+    """Cross-lingual provenance (#17), a line per link: "translated from <url>" with its score,
+    the paragraphs matched and the anchors both share."""
+    lines = []
+    article = record.get("article") or {}
+    for link in record.get("translations") or []:
+        evidence = link.get("evidence") or {}
+        paragraphs = len(evidence.get("paragraphs") or [])
+        shared = " ".join(evidence.get("anchors_shared") or []) or "none"
+        who = (
+            ""
+            if link["translation_id"] == article.get("id")
+            else f"article {link['translation_id']} ({link['translation_source']}) "
+        )
+        lines.append(
+            f"{who}translated from {link['original_url']} (article {link['original_id']}, "
+            f"{link['original_source']}): score {link['score']:.2f}, {paragraphs} paragraphs "
+            f"matched, shared anchors: {shared}"
+        )
+    return lines
+
+
 def print_show(record: dict[str, Any]) -> None:
     console = _console()
     article = record["article"]
@@ -176,6 +198,8 @@ def print_show(record: dict[str, Any]) -> None:
             [("story_id", "story"), ("title", "title"), ("similarity", "share quoted")],
             title="Also quotes (stories left separate)",
         )
+    for line in translation_lines(record):
+        console.print(line)
     if record.get("quoted_by"):
         print_table(
             record["quoted_by"],

@@ -13,6 +13,7 @@ store stays locked by another writer) stops it after the articles before are com
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
     from marsad.alerts.matching import RuleIndex
     from marsad.ingest.prepare import PreparedArticle
+
+log = logging.getLogger("marsad.import")
 
 # Articles per commit. Each commit rewrites every page of the copy-detection index's small
 # level it touched, so fewer, larger commits write less (at 1M stored, 2,000 gave 479 and
@@ -121,11 +124,14 @@ def import_file(
     batch: int = IMPORT_BATCH,
     hold_alerts: str | None = None,
     on_progress: Callable[[ImportProgress], None] | None = None,
+    after: Callable[[Database], object] | None = None,
 ) -> ImportCounts:
     """Ingest every article of ``path`` (.jsonl or .jsonl.gz); each bad line is passed to
     ``on_bad_line`` and skipped. ``hold_alerts``, a reason, records every alert as held back
     instead of queuing it (matches are still stored). ``on_progress`` is told how far it has
-    gone after each line (cheap: the caller decides how often to show it).
+    gone after each line (cheap: the caller decides how often to show it). ``after`` runs on
+    ``db`` once every article is committed, if any was stored (``marsad import`` passes the
+    cross-lingual linking pass).
 
     Raises :class:`ImportStopped` when reading the file fails part-way (a file cut short), the
     store stays busy or fails (a full disk), with the counts of what was committed before.
@@ -141,6 +147,13 @@ def import_file(
                 pass
     except (StoreBusy, OSError, EOFError, sqlite3.Error) as exc:
         raise ImportStopped(exc, counts, run.line) from exc
+    if after is not None and counts.stored:
+        # What runs on the articles stored, once they are committed: `marsad import` passes
+        # the cross-lingual linking pass (bounded; #17). Its failure loses no article.
+        try:
+            after(db)
+        except (StoreBusy, sqlite3.Error) as exc:
+            log.warning("after the import: %s: %s", type(exc).__name__, exc)
     return counts
 
 
