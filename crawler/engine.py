@@ -31,7 +31,7 @@ from marsad.crawler.runner import crawler_settings, due_jobs
 from marsad.crawler.shared import share
 from marsad.crawler.signals import Problem, problem_found
 from marsad.crawler.spiders import SPIDERS
-from marsad.crawler.spiders.base import SourceSpider
+from marsad.crawler.spiders.base import FeedJob, SourceSpider
 from marsad.crawler.workers import PageWorkers, auto_workers
 
 if TYPE_CHECKING:
@@ -66,13 +66,17 @@ class CrawlEngine:
     def __init__(
         self,
         *,
-        db: Database,
+        db: Database | None,
         rules: RuleIndex,
         crawl: CrawlConfig,
         spiders: Mapping[str, str] = SPIDERS,
         workers: int | None = None,
+        components: Mapping[str, Any] | None = None,
     ) -> None:
         self.db = db
+        # Settings that replace the store's components (a fetcher's pipeline and extensions
+        # hand items and outcomes on instead of writing them: marsad.scheduler.cluster).
+        self.components = dict(components or {})
         self.rules = rules
         self.crawl_config = crawl
         self.kinds = dict(spiders)
@@ -96,6 +100,7 @@ class CrawlEngine:
         """Start the crawler (its spider waits, idle, for polls); ``warm_workers`` starts the
         worker processes now rather than at the first page."""
         settings = crawler_settings(self.crawl_config)
+        settings.setdict(self.components, priority="cmdline")
         share(settings, store=self.db, rules=self.rules, workers=self.workers)
         readers = {kind: load_object(path) for kind, path in self.kinds.items()}
         for kind, reader in readers.items():
@@ -135,7 +140,14 @@ class CrawlEngine:
     ) -> CrawlReport:
         """One poll of ``feeds`` (those not backing off at ``now``, or all with ``force``): fetch
         each, store what it lists; returns when all of it is stored or reported."""
+        if self.db is None:
+            raise EngineStopped("an engine without the store runs the jobs it is given (run_jobs)")
         jobs, skipped = due_jobs(self.db, feeds, now or datetime.now(UTC), force=force)
+        return await self.run_jobs(jobs, skipped)
+
+    async def run_jobs(self, jobs: Sequence[FeedJob], skipped: int = 0) -> CrawlReport:
+        """One poll of these jobs (due feeds with their state); returns when every feed has been
+        read and every article it led to is handed on (stored, or for a fetcher, sent)."""
         if not jobs:
             return empty_report(skipped)
         unknown = sorted({job.feed.kind for job in jobs} - set(self.kinds))

@@ -54,34 +54,40 @@ class FeedLedger:
             poll.count(f"feeds_{outcome.outcome}")
 
     def _record(self, outcome: FeedOutcome) -> None:
-        if outcome.outcome == "failed":
-            record_feed_failed(
-                self.store,
-                outcome.feed_id,
-                now=outcome.at,
-                status=outcome.status,
-                error=outcome.error or "failed",
-                backoff_until=outcome.backoff_until or outcome.at,
-            )
-            return
-        record_feed_fetched(
-            self.store,
+        record_outcome(self.store, outcome)
+
+
+def record_outcome(db: Database, outcome: FeedOutcome) -> None:
+    """A feed fetch's outcome on the feed's row, with the entries it lists not stored yet (in
+    the caller's transaction): the daemon's ledger, and the cluster's writer."""
+    if outcome.outcome == "failed":
+        record_feed_failed(
+            db,
             outcome.feed_id,
             now=outcome.at,
-            status=outcome.status or 0,
-            etag=outcome.etag,
-            last_modified=outcome.last_modified,
-            body_hash=outcome.body_hash,
-            new_items=outcome.new_items,
+            status=outcome.status,
+            error=outcome.error or "failed",
+            backoff_until=outcome.backoff_until or outcome.at,
         )
-        if outcome.listed is not None:
-            record_feed_entries(
-                self.store,
-                outcome.feed_id,
-                now=outcome.at,
-                listed=outcome.listed,
-                attempted=outcome.attempted,
-                waiting=outcome.waiting,
-                skipped=outcome.skipped,
-                gave_up=outcome.gave_up,
-            )
+        return
+    record_feed_fetched(
+        db,
+        outcome.feed_id,
+        now=outcome.at,
+        status=outcome.status or 0,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        body_hash=outcome.body_hash,
+        new_items=outcome.new_items,
+    )
+    if outcome.listed is not None:
+        record_feed_entries(
+            db,
+            outcome.feed_id,
+            now=outcome.at,
+            listed=outcome.listed,
+            attempted=outcome.attempted,
+            waiting=outcome.waiting,
+            skipped=outcome.skipped,
+            gave_up=outcome.gave_up,
+        )

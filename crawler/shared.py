@@ -52,17 +52,25 @@ class Shared(Generic[T]):
 
 
 def share(
-    settings: BaseSettings, *, store: Database, rules: RuleIndex, workers: PageWorkers
+    settings: BaseSettings, *, store: Database | None, rules: RuleIndex, workers: PageWorkers
 ) -> None:
     """Put the caller's store, rules and workers into ``settings`` (before a Crawler copies
-    them)."""
-    settings.set(STORE_SETTING, Shared(store), priority="cmdline")
+    them); a fetcher has no store."""
+    if store is not None:
+        settings.set(STORE_SETTING, Shared(store), priority="cmdline")
     settings.set(RULES_SETTING, Shared(rules), priority="cmdline")
     settings.set(WORKERS_SETTING, Shared(workers), priority="cmdline")
 
 
 def shared_store(settings: BaseSettings) -> Database:
     return _shared(settings, STORE_SETTING, Database)
+
+
+def shared_store_or_none(settings: BaseSettings) -> Database | None:
+    """The store, or None for a crawler that has none (a fetcher: marsad run --role fetcher)."""
+    if settings.get(STORE_SETTING) is None:
+        return None
+    return shared_store(settings)
 
 
 def shared_rules(settings: BaseSettings) -> RuleIndex:

@@ -99,7 +99,8 @@ async def _build_context(config: Config, *, warm_workers: bool = False) -> JobCo
 
 async def _close_context(ctx: JobContext) -> None:
     try:
-        await ctx.engine.stop()
+        if ctx.engine is not None:
+            await ctx.engine.stop()
     finally:
         try:
             await ctx.delivery.aclose()
@@ -110,12 +111,17 @@ async def _close_context(ctx: JobContext) -> None:
 async def _crawl_once_main(
     config: Config, *, force: bool, on_report: Callable[[CrawlReport], None] | None
 ) -> int:
+    from marsad.scheduler.crosslingual import link_after_crawl, prepare_crawl
     from marsad.scheduler.digests import close_digests_job
     from marsad.scheduler.jobs import crawl_all, crawl_exit_code
 
     ctx = await _build_context(config)
     try:
+        # Linking on or off, said before the crawl (its alerts wait for their check), and the
+        # linking pass after it, then delivery of what it let through (#17).
+        prepare_crawl(ctx)
         report = await crawl_all(ctx, force=force)
+        await link_after_crawl(ctx)
         # Digests of periods that have ended, closed after the crawl (their stories count the
         # outlets it found) and sent at once: a cron job running only `marsad crawl` sends
         # them as the daemon's digest job would.
@@ -135,6 +141,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     from marsad.scheduler.maintenance import prune_schedule, prune_wanted
     from marsad.scheduler.schedule import (
         record_next_polls,
+        schedule_crosslingual,
         schedule_delivery,
         schedule_digests,
         schedule_feeds,
@@ -183,6 +190,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     schedule_feeds(scheduler, ctx, config.feeds, first_poll_times(config.feeds, start))
     schedule_delivery(scheduler, ctx, config, start)
     schedule_digests(scheduler, ctx, start)
+    schedule_crosslingual(scheduler, ctx, start)
     if prune_wanted(config.retention):
         first_prune = start + timedelta(seconds=prune_times.first)
         schedule_prune(scheduler, ctx, first_prune, prune_times.every)
@@ -226,7 +234,7 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
             len(pending),
             SHUTDOWN_GRACE_SECONDS,
         )
-        await ctx.engine.stop()
+        await ctx.crawl_engine.stop()
         await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
     scheduler.shutdown(wait=False)
     # Delivery sessions a reload replaced close once the pass on them ends (passes stop
@@ -364,7 +372,8 @@ class _Reloader:
                 log.info("%s", line)
 
         if rules is not None:
-            ctx.engine.replace_rules(rules)
+            if ctx.engine is not None:
+                ctx.engine.replace_rules(rules)
             ctx.rules = rules
 
         if plan.delivery_changed:

@@ -39,7 +39,9 @@ class JobContext:
     """What every job shares for the life of the daemon."""
 
     config: Config
-    engine: CrawlEngine  # the one crawler, started once, every poll on it
+    # The one crawler, started once, every poll on it; None for the cluster's writer, which
+    # stores what fetchers send (marsad.scheduler.cluster.writer).
+    engine: CrawlEngine | None
     db: Database  # the daemon's one store connection, open for its whole life
     rules: RuleIndex  # compiled once, at start
     delivery: DeliverySession  # its senders (HTTP clients, TLS) kept for the daemon's life
@@ -54,13 +56,19 @@ class JobContext:
     # feed's job to it (marsad.scheduler.schedule.record_next_polls).
     decided_intervals: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def crawl_engine(self) -> CrawlEngine:
+        if self.engine is None:
+            raise RuntimeError("this process has no crawl engine (the cluster's writer)")
+        return self.engine
+
 
 async def poll_feed(ctx: JobContext, feed: FeedConfig) -> CrawlReport | None:
     """Crawl one feed, then deliver whatever it queued without waiting for the next pass."""
     report: CrawlReport | None = None
     with _tracked(ctx):
         try:
-            report = await ctx.engine.crawl([feed])
+            report = await ctx.crawl_engine.crawl([feed])
         except Exception:
             log.exception("feed %s (%s): crawl failed", feed.name, feed.url)
             return None
@@ -102,7 +110,7 @@ def after_poll(ctx: JobContext, feeds: Sequence[FeedConfig], now: datetime) -> i
     how many health events it told. A failure here is logged: the poll's articles are stored."""
     try:
         for feed in feeds:
-            interval = adapt(ctx.db, ctx.config, feed, take_note(ctx.engine, feed.name), now)
+            interval = adapt(ctx.db, ctx.config, feed, take_note(ctx.crawl_engine, feed.name), now)
             if interval is not None:
                 ctx.decided_intervals[feed.name] = interval.seconds
         return len(check_feeds(ctx.db, ctx.config, feeds, now))
@@ -118,7 +126,7 @@ async def crawl_all(ctx: JobContext, *, force: bool = False) -> CrawlReport:
     All feeds in one poll (the engine spreads the requests per site), then delivery, so each
     alert already counts every outlet this run found for its story.
     """
-    report = await ctx.engine.crawl(ctx.config.feeds, force=force)
+    report = await ctx.crawl_engine.crawl(ctx.config.feeds, force=force)
     log.info(
         "crawl: %d feeds ok, %d unchanged, %d failed, %d backing off; %d new articles, "
         "%d copies, %d already stored, %d not stored (retried next time); %d entries skipped, "

@@ -167,8 +167,8 @@ def _serve(listen: tuple[str, int] | None, given: bool, app: object) -> ProbeSer
 
 def _crawler_of(ctx: JobContext) -> Crawler | None:
     try:
-        return ctx.engine.crawler
-    except Exception:  # stopped, or not started
+        return ctx.crawl_engine.crawler
+    except Exception:  # stopped, not started, or none (the cluster's writer)
         return None
 
 

@@ -51,6 +51,47 @@ class EntryRecord:
     last_attempt_at: str
 
 
+@dataclass(frozen=True)
+class KnownEntries:
+    """What a fetcher without the store needs to sort a feed's entries (marsad run --role
+    fetcher): the feed's entries not stored yet, and the canonical URLs and GUIDs of what the
+    feed led to lately (articles first stored from it, and those it listed again)."""
+
+    records: tuple[EntryRecord, ...] = ()
+    urls: tuple[str, ...] = ()
+    guids: tuple[str, ...] = ()
+
+
+# A feed lists its latest entries: those it led to among the last this many are what it may
+# list again (a sitemap lists more; an entry missed here is fetched and found stored).
+KNOWN_ENTRIES_LIMIT = 2000
+
+
+def known_entries(db: Database, feed_id: int, limit: int = KNOWN_ENTRIES_LIMIT) -> KnownEntries:
+    """The feed's :class:`KnownEntries` (three reads by the feed's indexes)."""
+    stored = list(
+        db.query(
+            "SELECT canonical_url, guid FROM articles WHERE feed_id = ? "
+            "ORDER BY fetched_at DESC LIMIT ?",
+            [feed_id, limit],
+        )
+    )
+    seen = list(
+        db.query(
+            "SELECT a.canonical_url, a.guid FROM sightings s "
+            "JOIN articles a ON a.id = s.article_id "
+            "WHERE s.feed_id = ? ORDER BY s.seen_at DESC LIMIT ?",
+            [feed_id, limit],
+        )
+    )
+    rows = [*stored, *seen]
+    return KnownEntries(
+        records=tuple(entry_records(db, feed_id).values()),
+        urls=tuple(dict.fromkeys(row["canonical_url"] for row in rows)),
+        guids=tuple(dict.fromkeys(row["guid"] for row in rows if row["guid"])),
+    )
+
+
 def upsert_feed(db: Database, name: str, url: str, now: str) -> int:
     """Register a feed from the config; return its id. A feed seen again is no longer retired;
     one whose URL changed starts fresh (validators, body hash, failures, back-off, entries).
@@ -186,6 +227,18 @@ def record_feed_failed(
         """,
         {"now": now, "status": status, "error": error, "until": backoff_until, "id": feed_id},
     )
+
+
+def feeds_due(db: Database, now: str) -> dict[str, str | None]:
+    """The feeds in service whose next poll is due at ``now`` (or not set) and that do not back
+    off, with their next poll (None: never set): what the cluster's scheduler sends out."""
+    rows = db.query(
+        "SELECT name, next_poll_at FROM feeds WHERE retired_at IS NULL "
+        "AND (next_poll_at IS NULL OR next_poll_at <= ?) "
+        "AND (backoff_until IS NULL OR backoff_until <= ?)",
+        [now, now],
+    )
+    return {row["name"]: row["next_poll_at"] for row in rows}
 
 
 def record_next_poll(db: Database, feed_id: int, next_poll_at: str | None) -> None:

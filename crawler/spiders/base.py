@@ -23,7 +23,7 @@ change (up to a bound: :func:`marsad.crawler.feeds.gives_up`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -63,11 +63,17 @@ from marsad.crawler.problems import (
     PAGE_FAILED,
     report_problem,
 )
-from marsad.crawler.shared import shared_store, shared_workers
+from marsad.crawler.shared import shared_store_or_none, shared_workers
 from marsad.crawler.signals import FeedOutcome, Problem, feed_fetched
 from marsad.crawler.telemetry import note_failed_fetch
 from marsad.storage.articles import known_guids, known_urls
-from marsad.storage.feeds import NOT_STORED_YET, EntryNote, EntryRecord, entry_records
+from marsad.storage.feeds import (
+    NOT_STORED_YET,
+    EntryNote,
+    EntryRecord,
+    KnownEntries,
+    entry_records,
+)
 from marsad.storage.models import FeedState, NewArticle
 from marsad.times import to_iso
 from marsad.urls import canonical_url
@@ -97,6 +103,9 @@ class FeedJob:
     state: FeedState
     # Entries it listed that are still to be stored: the feed is read again whatever its body.
     retrying: int = 0
+    # For a fetcher without the store (marsad run --role fetcher): what the store knows of the
+    # feed's entries, read by the scheduler that sent the job. None: ask the store.
+    known: KnownEntries | None = None
 
 
 class SourceUnreadable(ValueError):
@@ -178,7 +187,7 @@ class SourceSpider(scrapy.Spider):
     def __init__(
         self,
         *,
-        store: Database,
+        store: Database | None,
         workers: PageWorkers,
         readers: Mapping[str, type[SourceSpider]] | None = None,
         max_articles_per_feed: int,
@@ -206,7 +215,7 @@ class SourceSpider(scrapy.Spider):
         spider = super().from_crawler(
             crawler,
             *args,
-            store=shared_store(settings),
+            store=shared_store_or_none(settings),
             workers=shared_workers(settings),
             max_articles_per_feed=settings.getint(MAX_ARTICLES_SETTING),
             max_backoff=settings.getfloat(MAX_BACKOFF_SETTING),
@@ -468,7 +477,7 @@ class SourceSpider(scrapy.Spider):
         """Sort a feed's entries: stored already, to store (fetching the page or from the feed's
         text), waiting for a later poll, skipped or given up. Reads the store; writes nothing."""
         plan = EntryPlan()
-        records = entry_records(self.store, job.state.id)
+        records = self._records(job)
         candidates: list[tuple[FeedEntry, str, str]] = []
         empty = 0
         # A set beside the list: a sitemap index merges thousands of entries.
@@ -501,14 +510,36 @@ class SourceSpider(scrapy.Spider):
             unreadable = EntryNote("unreadable", None, "; ".join(result.unusable))
             plan.listed.append(unreadable.key)
             self._skip(job, poll, plan, records, unreadable)
-        stored_urls = known_urls(self.store, [url for _, _, url in candidates])
-        stored_guids = known_guids(self.store, [e.guid for e, _, _ in candidates if e.guid])
+        stored_urls, stored_guids = self._stored(job, candidates)
         for entry, key, url in candidates:
             if url in stored_urls or (entry.guid and entry.guid in stored_guids):
                 plan.seen_again.append((entry, url))
             else:
                 self._plan_unstored(job, poll, plan, records.get(key), entry, key, url, now)
         return plan
+
+    def _records(self, job: FeedJob) -> dict[str, EntryRecord]:
+        if job.known is not None:
+            return {record.key: record for record in job.known.records}
+        return entry_records(self._store(), job.state.id)
+
+    def _stored(
+        self, job: FeedJob, candidates: Sequence[tuple[FeedEntry, str, str]]
+    ) -> tuple[set[str], set[str]]:
+        """Which candidates' canonical URLs and GUIDs the store holds (or, for a fetcher, held
+        for this feed when the job was sent: an entry stored through another feed since is
+        fetched once more and found stored by the writer)."""
+        if job.known is not None:
+            return set(job.known.urls), set(job.known.guids)
+        store = self._store()
+        urls = known_urls(store, [url for _, _, url in candidates])
+        guids = known_guids(store, [e.guid for e, _, _ in candidates if e.guid])
+        return urls, guids
+
+    def _store(self) -> Database:
+        if self.store is None:
+            raise RuntimeError("a job for a fetcher without the store must carry its known entries")
+        return self.store
 
     def _plan_unstored(
         self,

@@ -36,11 +36,31 @@ def _feeds_config(
 
 
 @click.command("run")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "scheduler", "fetcher", "writer"]),
+    default="all",
+    show_default=True,
+    help="all: the whole daemon in this process (no Redis). scheduler, fetcher, writer: one "
+    "role of a cluster on the Redis of [cluster] redis_url (see the README's deployment "
+    "sketch): one writer (beside the store), one scheduler (beside the store, read only), "
+    "any number of fetchers (anywhere; no store).",
+)
+@click.option(
+    "--id",
+    "ident",
+    help="This fetcher's or scheduler's id in the cluster (default: host and process id).",
+)
 @store_options
 @_log_level_option
 @_log_format_option
 def run_command(
-    config_path: str | None, db_path: str | None, log_level: str, log_format: str
+    role: str,
+    ident: str | None,
+    config_path: str | None,
+    db_path: str | None,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Run the daemon: poll every feed on its schedule, store, match and deliver alerts, and
     prune what [retention] says is old once a day.
@@ -58,9 +78,13 @@ def run_command(
       MARSAD_PRUNE_FIRST  after the start (default 3600)
       MARSAD_PRUNE_EVERY  between two prunes (default 86400)
     """
+    config = _feeds_config(config_path, db_path, log_level, log_format, "watch")
+    if role != "all":
+        from marsad.scheduler.cluster.run import run_role
+
+        raise SystemExit(run_role(config, role, ident=ident))
     from marsad.scheduler.daemon import run_daemon
 
-    config = _feeds_config(config_path, db_path, log_level, log_format, "watch")
     raise SystemExit(run_daemon(config, db_override=db_path))
 
 

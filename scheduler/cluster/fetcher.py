@@ -1,0 +1,387 @@
+"""``marsad run --role fetcher``: fetch the feeds of the sites this process owns; no store.
+
+The process runs the same long-lived crawl engine as the daemon, with the store's components
+replaced: :class:`RelayPipeline` and :class:`OutcomeRelay` hand every article, entry not stored
+and feed outcome to the writer's stream (in the order the spider made them, so a feed's outcome
+is before its articles), and :class:`SiteLeaseMiddleware` takes a site's lease in Redis before
+each download, so a site moving to this fetcher is not fetched here and by its former owner
+within one download delay.
+
+A job is acknowledged (and deleted from this fetcher's stream) only when its poll is over and
+everything it led to is in the writer's stream: a fetcher killed at any moment leaves its
+unfinished jobs in its stream, and the scheduler hands them to the fetchers left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import NotConfigured
+
+from marsad.crawler.items import ArticleItem, EntryNotStored
+from marsad.crawler.shared import Shared
+from marsad.crawler.signals import FeedOutcome, feed_fetched
+from marsad.scheduler.cluster import codec, messages
+from marsad.scheduler.cluster.link import (
+    JOBS_GROUP,
+    Keys,
+    ensure_group,
+    until_done,
+)
+from marsad.times import utc_now
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+    from marsad.config import Config
+    from marsad.crawler.engine import CrawlEngine
+
+log = logging.getLogger("marsad.fetcher")
+
+RELAY_SETTING = "MARSAD_RELAY"
+# Polls one fetcher runs at once (each a feed and the pages it leads to): more are left in its
+# stream, where the scheduler can hand them on if this process dies.
+MAX_POLLS = 256
+# The most messages sent to Redis in one round trip.
+RELAY_BATCH = 200
+# How long a graceful stop waits for the polls under way before leaving the rest in the stream.
+STOP_GRACE_SECONDS = 30.0
+# Waits for a site's lease before fetching anyway (the lease is a courtesy across fetchers;
+# each fetcher's own slot keeps its delay whatever happens).
+LEASE_WAITS = 20
+
+
+def fetcher_ident() -> str:
+    """This process's id in the cluster: host and process id (a restart is a new fetcher)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Relay:
+    """Sends messages to the writer's stream in the order they were handed over; each sender
+    can await its message being in Redis (outages are waited out: nothing is dropped)."""
+
+    def __init__(self, redis: Redis, keys: Keys, ident: str) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ident = ident
+        self._queue: asyncio.Queue[tuple[dict[Any, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, kind: str, message: object) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((messages.encode(kind, message), done))
+        return done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < RELAY_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+
+            async def publish(batch: list[tuple[dict[Any, Any], Any]] = batch) -> None:
+                pipe = self.redis.pipeline(transaction=False)
+                for fields, _ in batch:
+                    pipe.xadd(self.keys.items, fields)
+                await pipe.execute()
+
+            try:
+                await until_done("sending to the writer", publish)
+            except Exception as exc:  # not an outage: each sender hears of it
+                log.exception("cannot send %d messages to the writer", len(batch))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            self.sent += len(batch)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _relay(crawler: Crawler) -> Relay:
+    holder = crawler.settings.get(RELAY_SETTING)
+    value = holder.value if isinstance(holder, Shared) else holder
+    if not isinstance(value, Relay):
+        raise NotConfigured(f"{RELAY_SETTING} is not set: only a fetcher uses this component")
+    return value
+
+
+class RelayPipeline:
+    """The fetcher's item pipeline: each article or entry not stored goes to the writer; its
+    unit of the poll closes once it is in Redis."""
+
+    def __init__(self, crawler: Crawler, relay: Relay) -> None:
+        self.crawler = crawler
+        self.relay = relay
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RelayPipeline:
+        return cls(crawler, _relay(crawler))
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ArticleItem | EntryNotStored):
+            return item
+        try:
+            if isinstance(item, ArticleItem):
+                message: object = messages.ArticleMessage(
+                    article=item.article,
+                    feed_name=item.feed_name,
+                    entry_key=item.entry_key,
+                    prepared=item.prepared,
+                )
+                kind = messages.ARTICLE
+            else:
+                message = messages.NotStoredMessage(
+                    item.feed_id, item.feed_name, item.entry_key, item.reason
+                )
+                kind = messages.NOT_STORED
+            await self.relay.send(kind, message)
+        finally:
+            spider = self.crawler.spider
+            release = getattr(spider, "release_following", None)
+            if release is not None:
+                release(item.followed)
+            if item.poll is not None:
+                item.poll.close()
+        return item
+
+
+class OutcomeRelay:
+    """Sends each feed outcome to the writer (which records it as the daemon's ledger does),
+    before any article of the feed: the order of the relay's queue."""
+
+    def __init__(self, crawler: Crawler, relay: Relay) -> None:
+        self.crawler = crawler
+        self.relay = relay
+        crawler.signals.connect(self.record, signal=feed_fetched)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> OutcomeRelay:
+        return cls(crawler, _relay(crawler))
+
+    def record(self, outcome: FeedOutcome, poll: Any = None) -> None:
+        self.relay.send(messages.OUTCOME, messages.OutcomeMessage(outcome))
+        self.crawler.stats.inc_value(f"marsad/feeds_{outcome.outcome}")
+        if poll is not None:
+            poll.count(f"feeds_{outcome.outcome}")
+
+
+class SiteLeaseMiddleware:
+    """Before each download, this fetcher's lease on the request's host for one download delay
+    (SET NX PX): two fetchers never fetch one site within the delay, even while it moves."""
+
+    def __init__(self, relay: Relay, delay: float) -> None:
+        self.relay = relay
+        self.delay_ms = int(delay * 1000)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SiteLeaseMiddleware:
+        delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
+        if delay <= 0:
+            raise NotConfigured("no download delay: no site lease")
+        return cls(_relay(crawler), delay)
+
+    async def process_request(self, request: Request) -> None:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(request.url).hostname or ""
+        key = self.relay.keys.site(host)
+        redis = self.relay.redis
+        for _ in range(LEASE_WAITS):
+            try:
+                if await redis.set(key, self.relay.ident, nx=True, px=self.delay_ms):
+                    return None
+                holder = await redis.get(key)
+                if holder is not None and _text(holder) == self.relay.ident:
+                    # Ours: this fetcher's own slot spaces its requests; renew for this one.
+                    await redis.set(key, self.relay.ident, px=self.delay_ms)
+                    return None
+                wait = await redis.pttl(key)
+            except Exception as exc:  # Redis unreachable: the slot's own delay still holds
+                log.debug("site lease for %s not taken: %s", host, exc)
+                return None
+            await asyncio.sleep(max(wait, 1) / 1000)
+        return None
+
+
+def fetcher_components() -> dict[str, Any]:
+    """The crawler settings that make a crawl engine a fetcher."""
+    from marsad.crawler import settings as base
+
+    return {
+        "ITEM_PIPELINES": {"marsad.scheduler.cluster.fetcher.RelayPipeline": 300},
+        "EXTENSIONS": {
+            **base.EXTENSIONS,
+            "marsad.crawler.extensions.FeedLedger": None,
+            "marsad.scheduler.cluster.fetcher.OutcomeRelay": 500,
+        },
+        "DOWNLOADER_MIDDLEWARES": {
+            **base.DOWNLOADER_MIDDLEWARES,
+            # After the guard (50) and robots.txt (100): a refused request takes no lease.
+            "marsad.scheduler.cluster.fetcher.SiteLeaseMiddleware": 120,
+        },
+    }
+
+
+class Fetcher:
+    """One fetcher process: heartbeats, its stream of jobs, its polls."""
+
+    def __init__(self, config: Config, redis: Redis, ident: str) -> None:
+        assert config.cluster is not None
+        self.config = config
+        self.cluster = config.cluster
+        self.redis = redis
+        self.ident = ident
+        self.keys = Keys(self.cluster.prefix)
+        self.relay = Relay(redis, self.keys, ident)
+        self.stream = self.keys.jobs(ident)
+        self._polls: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_POLLS)
+        self.polls_done = 0
+        self.started = time.time()
+
+    def components(self) -> dict[str, Any]:
+        return {**fetcher_components(), RELAY_SETTING: Shared(self.relay)}
+
+    async def run(self, engine: CrawlEngine, stop: asyncio.Event) -> None:
+        self.relay.start()
+        await until_done("joining", lambda: ensure_group(self.redis, self.stream, JOBS_GROUP), stop)
+        beats = asyncio.get_running_loop().create_task(self._heartbeats(stop))
+        log.info("fetcher %s: taking jobs from %s", self.ident, self.stream)
+        try:
+            await self._serve(engine, stop)
+        finally:
+            if self._polls:
+                log.info("fetcher %s: waiting for %d polls", self.ident, len(self._polls))
+                await asyncio.wait(set(self._polls), timeout=STOP_GRACE_SECONDS)
+            beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
+            try:  # leave at once: the scheduler hands what is left in the stream on now
+                await self.redis.zrem(self.keys.fetchers, self.ident)
+                await self.redis.delete(self.keys.role("fetcher", self.ident))
+            except Exception as exc:
+                log.warning("fetcher %s: could not say it leaves: %s", self.ident, exc)
+            await self.relay.aclose()
+
+    async def _serve(self, engine: CrawlEngine, stop: asyncio.Event) -> None:
+        # Jobs this id took before (a restart under the same id) first, then new ones.
+        cursor = "0"
+        while not stop.is_set():
+            await self._slots.acquire()
+            self._slots.release()
+            free = max(1, MAX_POLLS - len(self._polls))
+
+            async def read(cursor: str = cursor, free: int = free) -> Any:
+                return await self.redis.xreadgroup(
+                    JOBS_GROUP, self.ident, {self.stream: cursor}, count=min(free, 64), block=500
+                )
+
+            try:
+                answer = await until_done("reading jobs", read, stop)
+            except asyncio.CancelledError:
+                return
+            entries = answer[0][1] if answer else []
+            if cursor == "0" and not entries:
+                cursor = ">"
+                continue
+            for entry_id, fields in entries:
+                if cursor == "0":
+                    cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                await self._slots.acquire()
+                task = asyncio.get_running_loop().create_task(self._poll(engine, entry_id, fields))
+                self._polls.add(task)
+                task.add_done_callback(self._polls.discard)
+
+    async def _poll(self, engine: CrawlEngine, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            try:
+                kind, message = messages.decode(fields)
+                if not isinstance(message, messages.JobMessage):
+                    raise codec.CodecError(f"a {kind} message in a job stream")
+            except codec.CodecError as exc:
+                log.error(
+                    "fetcher %s: job %s dropped: not a job of ours: %s", self.ident, entry_id, exc
+                )
+                await self._finish(entry_id)
+                return
+            job = message.job
+            report = await engine.run_jobs([job])
+            note = _take_note(engine, job.feed.name)
+            done = messages.PollDoneMessage(
+                feed_name=job.feed.name,
+                report=report,
+                fetcher=self.ident,
+                note=note,
+                finished_at=utc_now(),
+                errors=report.errors[:20],
+            )
+            await self.relay.send(messages.POLL_DONE, done)
+            await self._finish(entry_id)
+            self.polls_done += 1
+        except Exception:
+            # Left in the stream: taken again by this id's next start or handed on.
+            log.exception("fetcher %s: job %s failed; left for another try", self.ident, entry_id)
+        finally:
+            self._slots.release()
+
+    async def _finish(self, entry_id: bytes) -> None:
+        async def ack() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xack(self.stream, JOBS_GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+        await until_done("acknowledging a job", ack)
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            figures = {
+                "role": "fetcher",
+                "id": self.ident,
+                "polls_running": len(self._polls),
+                "polls_done": self.polls_done,
+                "messages_sent": self.relay.sent,
+                "started": self.started,
+                "at": time.time(),
+            }
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zadd(self.keys.fetchers, {self.ident: time.time()})
+                pipe.set(
+                    self.keys.role("fetcher", self.ident),
+                    json.dumps(figures),
+                    ex=max(1, int(self.cluster.fetcher_ttl * 3)),
+                )
+                await pipe.execute()
+            except Exception as exc:
+                log.warning("fetcher %s: heartbeat not sent: %s", self.ident, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.cluster.heartbeat)
+
+
+def _take_note(engine: CrawlEngine, feed_name: str) -> Any:
+    from marsad.scheduler.intervals import take_note
+
+    return take_note(engine, feed_name)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,236 @@
+"""``marsad run --role scheduler|fetcher|writer``: one role of the cluster in this process.
+
+Each role runs until SIGTERM or SIGINT (a second one forces the exit): the fetcher stops taking
+jobs, lets its polls under way finish (within a grace) and leaves, so what it did not start is
+handed on at once; the writer finishes the batch it is storing; the scheduler stops sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from marsad.scheduler.reactor import run_on_reactor
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from marsad.config import Config
+    from marsad.scheduler.jobs import JobContext
+
+log = logging.getLogger("marsad.cluster")
+
+ROLES = ("scheduler", "fetcher", "writer")
+FORCED_EXIT_CODE = 130
+# How long the scheduler waits for the writer to create the store and register the feeds.
+STORE_WAIT_SECONDS = 600.0
+
+
+def run_role(config: Config, role: str, *, ident: str | None = None) -> int:
+    """Run ``role`` until a signal stops it; 2 on a configuration problem said in one line."""
+    from marsad.scheduler.cluster.link import ClusterConfigError
+
+    if config.cluster is None:
+        print("marsad: --role needs a [cluster] section with redis_url", file=sys.stderr)
+        return 2
+    if role == "writer":
+        from marsad.storage.daemon_lock import DaemonLock, StoreInUse
+
+        try:
+            lock = DaemonLock.acquire(config.store_path)
+        except StoreInUse as exc:
+            print(f"marsad: {exc}", file=sys.stderr)
+            return 2
+        with lock:
+            return run_on_reactor(lambda: _main(config, role, ident))
+    try:
+        return run_on_reactor(lambda: _main(config, role, ident))
+    except ClusterConfigError as exc:
+        print(f"marsad: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _main(config: Config, role: str, ident: str | None) -> int:
+    from marsad.scheduler.cluster.link import ClusterConfigError, connect
+
+    assert config.cluster is not None
+    stop = asyncio.Event()
+    _handle_signals(stop)
+    try:
+        redis = connect(config.cluster)
+    except ClusterConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        if role == "fetcher":
+            return await _fetcher(config, redis, ident, stop)
+        if role == "scheduler":
+            return await _scheduler(config, redis, ident, stop)
+        return await _writer(config, redis, stop)
+    finally:
+        await redis.aclose()
+
+
+def _handle_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal seen
+        seen += 1
+        name = signal.Signals(signum).name
+        if seen == 1:
+            log.info("%s: stopping (again to force)", name)
+            stop.set()
+        else:
+            log.warning("%s again: forcing exit", name)
+            os._exit(FORCED_EXIT_CODE)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def _fetcher(config: Config, redis: Redis, ident: str | None, stop: asyncio.Event) -> int:
+    from marsad.alerts.matching import compile_rules
+    from marsad.crawler.engine import CrawlEngine
+    from marsad.scheduler.cluster.fetcher import Fetcher, fetcher_ident
+
+    fetcher = Fetcher(config, redis, ident or fetcher_ident())
+    # No rules: articles are matched by the writer, as they are stored.
+    engine = CrawlEngine(
+        db=None,
+        rules=compile_rules((), alerts=config.alerts),
+        crawl=config.crawl,
+        components=fetcher.components(),
+    )
+    await engine.start(warm_workers=True)
+    log.info("marsad fetcher %s running", fetcher.ident)
+    try:
+        await fetcher.run(engine, stop)
+    finally:
+        await engine.stop()
+    log.info("marsad fetcher %s stopped", fetcher.ident)
+    return 0
+
+
+async def _scheduler(config: Config, redis: Redis, ident: str | None, stop: asyncio.Event) -> int:
+    from marsad.scheduler.cluster.scheduler_role import ClusterScheduler
+    from marsad.storage.feeds import feed_states
+    from marsad.storage.status import open_reader
+
+    # The writer creates the store and registers the feeds; the scheduler only reads it.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORE_WAIT_SECONDS
+    names = [feed.name for feed in config.feeds]
+    said = False
+    while True:
+        try:
+            db = open_reader(config.store_path)
+            if len(feed_states(db, names)) == len(names):
+                break
+            db.close()
+        except Exception as exc:
+            if not said:
+                log.info("waiting for the writer to open %s: %s", config.store_path, exc)
+                said = True
+        if stop.is_set() or loop.time() > deadline:
+            log.error(
+                "the store %s has not got the config's feeds: is a writer running?",
+                config.store_path,
+            )
+            return 2
+        await asyncio.sleep(0.5)
+    scheduler = ClusterScheduler(config, db, redis, ident or f"scheduler-{os.getpid()}")
+    log.info("marsad scheduler running: %d feeds", len(config.feeds))
+    try:
+        await scheduler.run(stop)
+    finally:
+        db.close()
+    log.info("marsad scheduler stopped")
+    return 0
+
+
+async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from marsad.scheduler.cluster.writer import ClusterWriter
+    from marsad.scheduler.jobs import deliver_pending
+    from marsad.scheduler.maintenance import prune_schedule, prune_wanted
+    from marsad.scheduler.schedule import schedule_delivery, schedule_digests, schedule_prune
+    from marsad.scheduler.services import ProbeListenError, start_services
+
+    try:
+        prune_times = prune_schedule(os.environ)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    ctx = _writer_context(config)
+    loop = asyncio.get_running_loop()
+    scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+    start = datetime.now(UTC)
+    schedule_delivery(scheduler, ctx, config, start)
+    schedule_digests(scheduler, ctx, start)
+    if prune_wanted(config.retention):
+        schedule_prune(
+            scheduler, ctx, start + timedelta(seconds=prune_times.first), prune_times.every
+        )
+    scheduler.start()
+    deliveries: set[asyncio.Task[object]] = set()
+
+    def deliver_now() -> None:
+        if not deliveries:  # one at a time; the next batch's alerts go with the job's pass
+            task = loop.create_task(deliver_pending(ctx))
+            deliveries.add(task)
+            task.add_done_callback(deliveries.discard)
+
+    writer = ClusterWriter(ctx, redis, on_alerts=deliver_now)
+    exit_code = 0
+    services = None
+    try:
+        services = await start_services(ctx, scheduler)
+    except ProbeListenError as exc:
+        log.error("%s", exc)
+        exit_code = 2
+        stop.set()
+    log.info("marsad writer running: store %s", config.store_path)
+    try:
+        await writer.run(stop)
+    finally:
+        ctx.stopping.set()
+        scheduler.pause()
+        pending = set(ctx.inflight) | deliveries
+        if pending:
+            await asyncio.wait(pending, timeout=60.0)
+        scheduler.shutdown(wait=False)
+        if services is not None:
+            await services.stop()
+        try:
+            await ctx.delivery.aclose()
+        finally:
+            ctx.db.close()
+    log.info("marsad writer stopped")
+    return exit_code
+
+
+def _writer_context(config: Config) -> JobContext:
+    from marsad.alerts.delivery import open_delivery
+    from marsad.alerts.matching import compile_rules
+    from marsad.crawler.runner import register_feeds
+    from marsad.scheduler.jobs import JobContext
+    from marsad.storage.db import open_store
+    from marsad.times import utc_now
+
+    db = open_store(config.store_path)
+    try:
+        register_feeds(db, config.feeds, utc_now())
+        rules = compile_rules(config.rules, alerts=config.alerts)
+    except BaseException:
+        db.close()
+        raise
+    delivery = open_delivery(config.channels, config.delivery)
+    return JobContext(config=config, engine=None, db=db, rules=rules, delivery=delivery)
