@@ -290,9 +290,26 @@ class Fetcher:
             free = max(1, MAX_POLLS - len(self._polls))
 
             async def read(cursor: str = cursor, free: int = free) -> Any:
-                return await self.redis.xreadgroup(
-                    JOBS_GROUP, self.ident, {self.stream: cursor}, count=min(free, 64), block=500
-                )
+                from redis.exceptions import ResponseError
+
+                try:
+                    return await self.redis.xreadgroup(
+                        JOBS_GROUP,
+                        self.ident,
+                        {self.stream: cursor},
+                        count=min(free, 64),
+                        block=500,
+                    )
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    # The scheduler took this fetcher for gone (heartbeats late) and handed its
+                    # jobs on: start a new stream; the heartbeat makes it an owner again.
+                    log.warning(
+                        "fetcher %s: its job stream was handed on; starting anew", self.ident
+                    )
+                    await ensure_group(self.redis, self.stream, JOBS_GROUP)
+                    return []
 
             try:
                 answer = await until_done("reading jobs", read, stop)
