@@ -44,7 +44,8 @@ NEXT_POLLS_SHOWN = 5
 def status_command(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Whether a daemon (`marsad run`) watches the store, since when, whether it is ready, and
     the watch: last crawl, next polls, the outbox (pending, due, held for digests, dead),
-    failing and silent feeds.
+    failing and silent feeds. With [cluster]: each role's heartbeat and figures, the fetchers
+    alive and the queues (the daemon is then the writer, `marsad run --role writer`).
 
     \b
     Exit codes, for cron jobs and scripts:
@@ -57,6 +58,10 @@ def status_command(config_path: str | None, db_path: str | None, as_json: bool) 
     """
     config = resolve_config(config_path, db_path)
     report = gather_status(config.store_path)
+    if config.cluster is not None:
+        from marsad.scheduler.cluster.status import cluster_status
+
+        report["cluster"] = cluster_status(config.cluster)
     if as_json:
         emit_json(report)
     else:
@@ -211,6 +216,10 @@ def describe(report: dict[str, Any]) -> list[str]:
     # Held alerts are said only where a channel has a digest (elsewhere there are none).
     held = f", {outbox['held']} held for digests" if outbox.get("held") else ""
     lines.append(f"outbox: {outbox['pending']} pending{due}{held}, {outbox['dead']} dead")
+    if "cluster" in report:
+        from marsad.scheduler.cluster.status import describe_cluster
+
+        lines.extend(describe_cluster(report["cluster"]))
     for label in ("failing", "silent"):
         feeds = watch[label]
         lines.append(f"{label} feeds: {len(feeds)}")

@@ -61,6 +61,9 @@ class ClusterScheduler:
         self.moved = 0
         self.live: list[str] = []
         self._said_alone = False
+        # When fetchers were first seen: fetchers started together join within a heartbeat or
+        # two, and sending at the first one would give it every site until the next poll.
+        self._first_live_at: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("scheduler %s: %d feeds", self.ident, len(self.feeds))
@@ -89,6 +92,10 @@ class ClusterScheduler:
         self._said_alone = False
         for fetcher in gone:
             await self.hand_on(fetcher, live)
+        if self._first_live_at is None:
+            self._first_live_at = time.monotonic()
+        if time.monotonic() - self._first_live_at < 2 * self.cluster.heartbeat:
+            return 0
         return await self._send_due(now, live)
 
     async def _fetchers(self) -> tuple[list[str], list[str]]:
