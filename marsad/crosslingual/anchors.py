@@ -16,18 +16,21 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "0123456
 # Scale words after a number: English, and the Arabic forms a translator writes (with and
 # without hamza and the article).
 _SCALES: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"(?:billion|bn|مليار|مليارات|بليون)\b", re.IGNORECASE), 1_000_000_000),
+    (re.compile(r"(?:trillion|تريليون|ترليون|تريليونات)", re.IGNORECASE), 1_000_000_000_000),
+    (re.compile(r"(?:billion|bn|مليار|مليارات|بليون)", re.IGNORECASE), 1_000_000_000),
     (re.compile(r"(?:million|mn|مليون|ملايين)", re.IGNORECASE), 1_000_000),
     (re.compile(r"(?:thousand|ألف|الف|آلاف|الاف)", re.IGNORECASE), 1_000),
 )
 _NUMBER = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\d])(\s*(?:[^\W\d_]+))?",
+    r"(?<![A-Za-z0-9.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\d])(\s*(?:[^\W\d_]+))?",
 )
 # A designation: Latin capitals with digits (K1, F-16, MQ-9, COP29, UNSC 2334, S-400s). A bare
 # acronym (NATO) is not one: a translation writes it in Arabic letters («الناتو»).
-_DESIGNATION = re.compile(r"(?<![\w-])(?:[A-Z]{2,5} ?\d{1,4}|[A-Z]{1,5}-?\d{1,4})[A-Z]?s?(?![\w-])")
-# Years and the like are anchors too, but a number is only one when it is not a day of the month
-# or a count written in words on the other side; below this, numbers carry too little.
+_DESIGNATION = re.compile(
+    r"(?<![A-Za-z0-9-])(?:[A-Z]{2,5} ?\d{1,4}|[A-Z]{1,5}-?\d{1,4})[A-Z]?s?(?![\w-])"
+)
+# Below this, a number is as likely to be written in words on one side («ثلاثة», "two") and is
+# too common to tell stories apart.
 MIN_NUMBER = 10
 
 

@@ -24,8 +24,23 @@ _ENGLISH_BOILERPLATE = re.compile(
     r"|(?:also\s+)?read\s*:|related\s*:|more\s*:|watch\s*:)",
     re.IGNORECASE,
 )
+# Short lines an outlet adds that the shared patterns do not know: its social accounts and app,
+# a navigation trail ("الوطن نيوز | أخبار العالم"), «(ترجمة: …)», «… - متابعات», a teaser.
+_OUTLET_LINE = re.compile(
+    r"تويتر|فيسبوك|فيس\s?بوك|انستغرام|إنستغرام|انستجرام|إنستجرام|تيليجرام|تيليغرام|تلغرام|تلجرام"
+    r"|يوتيوب|واتساب|واتس\s?اب|تطبيق|النشرة|نشرتنا|اشترك|الاشتراك|@\w"
+    r"|twitter|facebook|instagram|telegram|youtube|whatsapp|newsletter"
+    r"|\s\|\s|^\W*\(?\s*ترجمة\s*:|[-–—]\s*متابعات\W*$|^\W*عاجل\s*:",
+    re.IGNORECASE,
+)
+OUTLET_LINE_MAX_WORDS = 14
 # A paragraph shorter than this carries no sentence to match (a byline, a lone label).
 MIN_WORDS = 4
+# A paragraph longer than this is cut at sentence ends into units of at most UNIT_WORDS: some
+# sites run a whole article into one paragraph, and a unit is what the encoder sees.
+SPLIT_WORDS = 80
+UNIT_WORDS = 45
+_SENTENCE_END = re.compile(r"(?<=[.!?؟…])[\"”»’']?\s+")
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -36,7 +51,28 @@ def split_paragraphs(text: str) -> list[str]:
         line = line.strip()
         if not paragraphs:
             line = _DATELINE.sub("", line, count=1).strip()
-        if len(line.split()) < MIN_WORDS or _ENGLISH_BOILERPLATE.match(line):
+        words = len(line.split())
+        if words < MIN_WORDS or _ENGLISH_BOILERPLATE.match(line):
             continue
-        paragraphs.append(line)
+        if words <= OUTLET_LINE_MAX_WORDS and _OUTLET_LINE.search(line):
+            continue
+        paragraphs.extend(_units(line) if words > SPLIT_WORDS else [line])
     return paragraphs
+
+
+def _units(paragraph: str) -> list[str]:
+    """A long paragraph as runs of whole sentences of at most UNIT_WORDS words (a longer
+    sentence is a unit of its own)."""
+    units: list[str] = []
+    current: list[str] = []
+    count = 0
+    for sentence in _SENTENCE_END.split(paragraph):
+        words = len(sentence.split())
+        if current and count + words > UNIT_WORDS:
+            units.append(" ".join(current))
+            current, count = [], 0
+        current.append(sentence)
+        count += words
+    if current:
+        units.append(" ".join(current))
+    return units

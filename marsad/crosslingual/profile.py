@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marsad.crosslingual.anchors import extract_anchors
+from marsad.crosslingual.anchors import extract_anchors, to_ascii_digits
 from marsad.crosslingual.language import MIN_LETTERS, detect_language
 from marsad.crosslingual.paragraphs import split_paragraphs
 
@@ -65,8 +65,9 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
     paragraphs = split_paragraphs(text)
     if not paragraphs:
         return None
-    encoded = [_first_words(p) for p in paragraphs[:MAX_PARAGRAPHS]]
-    title = (title or "").strip()
+    # Arabic-Indic digits as ASCII ones: the encoder reads «١.٣١» and "1.31" as other tokens.
+    encoded = [to_ascii_digits(_first_words(p)) for p in paragraphs[:MAX_PARAGRAPHS]]
+    title = to_ascii_digits((title or "").strip())
     from marsad.crosslingual.embed import encode
 
     vectors = encode([*encoded, title] if title else encoded)

@@ -27,6 +27,9 @@ SCREEN_MIN = 0.5
 # A paragraph pair counts as a match from this cosine up (a translated paragraph against its
 # original scores 0.7–0.9; a paragraph on the same facts written independently rarely 0.6).
 PARAGRAPH_MIN = 0.6
+# Coverage is counted over at least this many paragraphs: one or two matched paragraphs are
+# what an independent report of the same event also has (its lead says what the wire's says).
+MIN_COVERED = 3
 # The verdict: score at or above THRESHOLD.
 THRESHOLD = 0.6
 
@@ -84,7 +87,7 @@ def _evidence(arabic: Profile, other: Profile) -> Evidence:
     sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
     pairs = _mutual_matches(sims)
     shorter = min(arabic.paragraph_count, other.paragraph_count)
-    coverage = len(pairs) / shorter if shorter else 0.0
+    coverage = len(pairs) / max(shorter, MIN_COVERED)
     shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
     score = _score(sims, pairs, coverage, doc_similarity, shared, only_arabic, only_other)
     return Evidence(
