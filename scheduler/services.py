@@ -91,7 +91,7 @@ async def start_services(ctx: JobContext, scheduler: AsyncIOScheduler) -> Servic
     )
     ctx.delivery.on_settled = metrics.delivery_settled
     metrics.registry.register(ReadyCollector(probes.ready))
-    server = _serve(
+    server = serve_probes(
         config.http.listen, config.http.listen_given, probe_app(probes, metrics.registry)
     )
     # The heartbeat /readyz asks after: a job like the others, so it stops when they do.
@@ -141,7 +141,7 @@ async def start_services(ctx: JobContext, scheduler: AsyncIOScheduler) -> Servic
     return services
 
 
-def _serve(listen: tuple[str, int] | None, given: bool, app: object) -> ProbeServer | None:
+def serve_probes(listen: tuple[str, int] | None, given: bool, app: object) -> ProbeServer | None:
     if listen is None:
         return None
     host, port = listen

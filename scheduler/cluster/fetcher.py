@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
@@ -257,6 +258,8 @@ class Fetcher:
         self._slots = asyncio.Semaphore(MAX_POLLS)
         self.polls_done = 0
         self.started = time.time()
+        # Called after each heartbeat Redis answered (the role's /readyz).
+        self.on_contact: Callable[[], None] | None = None
 
     def components(self) -> dict[str, Any]:
         return {**fetcher_components(), RELAY_SETTING: Shared(self.relay)}
@@ -368,28 +371,33 @@ class Fetcher:
 
         await until_done("acknowledging a job", ack)
 
+    def figures(self) -> dict[str, Any]:
+        return {
+            "role": "fetcher",
+            "id": self.ident,
+            "polls_running": len(self._polls),
+            "polls_done": self.polls_done,
+            "messages_sent": self.relay.sent,
+            "started": self.started,
+            "at": time.time(),
+        }
+
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            figures = {
-                "role": "fetcher",
-                "id": self.ident,
-                "polls_running": len(self._polls),
-                "polls_done": self.polls_done,
-                "messages_sent": self.relay.sent,
-                "started": self.started,
-                "at": time.time(),
-            }
             try:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.zadd(self.keys.fetchers, {self.ident: time.time()})
                 pipe.set(
                     self.keys.role("fetcher", self.ident),
-                    json.dumps(figures),
+                    json.dumps(self.figures()),
                     ex=max(1, int(self.cluster.fetcher_ttl * 3)),
                 )
                 await pipe.execute()
             except Exception as exc:
                 log.warning("fetcher %s: heartbeat not sent: %s", self.ident, exc)
+            else:
+                if self.on_contact is not None:
+                    self.on_contact()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.cluster.heartbeat)
 

@@ -13,15 +13,19 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from marsad.scheduler.reactor import run_on_reactor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio import Redis
 
     from marsad.config import Config
+    from marsad.scheduler.cluster.probes import RoleProbes
     from marsad.scheduler.jobs import JobContext
+    from marsad.scheduler.probes import ProbeServer
 
 log = logging.getLogger("marsad.cluster")
 
@@ -99,6 +103,7 @@ async def _fetcher(config: Config, redis: Redis, ident: str | None, stop: asynci
     from marsad.alerts.matching import compile_rules
     from marsad.crawler.engine import CrawlEngine
     from marsad.scheduler.cluster.fetcher import Fetcher, fetcher_ident
+    from marsad.scheduler.cluster.probes import RoleProbes
 
     fetcher = Fetcher(config, redis, ident or fetcher_ident())
     # No rules: articles are matched by the writer, as they are stored.
@@ -109,16 +114,23 @@ async def _fetcher(config: Config, redis: Redis, ident: str | None, stop: asynci
         components=fetcher.components(),
     )
     await engine.start(warm_workers=True)
+    probes = RoleProbes(asyncio.get_running_loop(), config, "fetcher")
+    fetcher.on_contact = probes.contacted
+    server = _probes(config, probes, fetcher.figures, engine)
     log.info("marsad fetcher %s running", fetcher.ident)
     try:
         await fetcher.run(engine, stop)
     finally:
+        probes.stopping = True
         await engine.stop()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
     log.info("marsad fetcher %s stopped", fetcher.ident)
     return 0
 
 
 async def _scheduler(config: Config, redis: Redis, ident: str | None, stop: asyncio.Event) -> int:
+    from marsad.scheduler.cluster.probes import RoleProbes
     from marsad.scheduler.cluster.scheduler_role import ClusterScheduler
     from marsad.storage.feeds import feed_states
     from marsad.storage.status import open_reader
@@ -146,11 +158,17 @@ async def _scheduler(config: Config, redis: Redis, ident: str | None, stop: asyn
             return 2
         await asyncio.sleep(0.5)
     scheduler = ClusterScheduler(config, db, redis, ident or f"scheduler-{os.getpid()}")
+    probes = RoleProbes(asyncio.get_running_loop(), config, "scheduler")
+    scheduler.on_contact = probes.contacted
+    server = _probes(config, probes, scheduler.figures, None)
     log.info("marsad scheduler running: %d feeds", len(config.feeds))
     try:
         await scheduler.run(stop)
     finally:
+        probes.stopping = True
         db.close()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
     log.info("marsad scheduler stopped")
     return 0
 
@@ -215,6 +233,30 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
             ctx.db.close()
     log.info("marsad writer stopped")
     return exit_code
+
+
+def _probes(
+    config: Config, probes: RoleProbes, figures: Callable[[], dict[str, Any]], engine: Any
+) -> ProbeServer | None:
+    """The role's probes, or None when ``[http] listen`` is off or cannot be had (logged: a
+    fetcher without probes still fetches)."""
+    from marsad.scheduler.cluster.probes import start_role_probes
+    from marsad.scheduler.services import ProbeListenError
+
+    def crawler() -> Any:
+        try:
+            return engine.crawler
+        except Exception:
+            return None
+
+    try:
+        server = start_role_probes(config, probes, figures, crawler if engine is not None else None)
+    except ProbeListenError as exc:
+        log.error("%s; going on without probes", exc)
+        return None
+    if server is not None:
+        log.info("probes at %s/healthz, /readyz and /metrics", server.url)
+    return server
 
 
 def _writer_context(config: Config) -> JobContext:

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ class ClusterScheduler:
         # When fetchers were first seen: fetchers started together join within a heartbeat or
         # two, and sending at the first one would give it every site until the next poll.
         self._first_live_at: float | None = None
+        # Called after each heartbeat Redis answered (the role's /readyz).
+        self.on_contact: Callable[[], None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("scheduler %s: %d feeds", self.ident, len(self.feeds))
@@ -179,21 +182,26 @@ class ClusterScheduler:
         )
         return moved
 
-    async def _beat(self) -> None:
-        figures: dict[str, Any] = {
+    def figures(self) -> dict[str, Any]:
+        return {
             "role": "scheduler",
             "id": self.ident,
             "feeds": len(self.feeds),
             "fetchers": self.live,
             "jobs_sent": self.sent,
             "jobs_moved": self.moved,
+            "fetchers_alive": len(self.live),
             "at": time.time(),
         }
+
+    async def _beat(self) -> None:
         await self.redis.set(
             self.keys.role("scheduler", self.ident),
-            json.dumps(figures),
+            json.dumps(self.figures()),
             ex=max(1, int(self.cluster.fetcher_ttl * 3)),
         )
+        if self.on_contact is not None:
+            self.on_contact()
 
 
 def _text(value: Any) -> str:
