@@ -106,9 +106,19 @@ class ClusterWriter:
             while not stop.is_set():
 
                 async def read(cursor: str = cursor) -> Any:
-                    return await self.redis.xreadgroup(
-                        ITEMS_GROUP, CONSUMER, {stream: cursor}, count=BATCH * 4, block=500
-                    )
+                    from redis.exceptions import ResponseError
+
+                    try:
+                        return await self.redis.xreadgroup(
+                            ITEMS_GROUP, CONSUMER, {stream: cursor}, count=BATCH * 4, block=500
+                        )
+                    except ResponseError as exc:
+                        if "NOGROUP" not in str(exc):
+                            raise
+                        # Redis restarted without its data: the stream starts anew.
+                        log.warning("the stream %s is gone (redis lost its data?): new", stream)
+                        await ensure_group(self.redis, stream, ITEMS_GROUP)
+                        return []
 
                 try:
                     answer = await until_done("reading", read, stop)
