@@ -51,9 +51,10 @@ LINK_EVERY_SECONDS = 5.0
 # Articles per worker call: large enough to amortise a call, small enough that a pass stopped
 # (or a worker killed) loses little.
 BATCH = 16
-# How long one daemon run may go on (the next run goes on from there), and the bounds of the
-# pass that ends `marsad crawl` and `marsad import`.
-JOB_SECONDS = 30.0
+# How long one daemon run may go on (the next run goes on from there): less than the interval,
+# so runs do not overlap (APScheduler warns of each run skipped); and the bounds of the pass
+# that ends `marsad crawl` and `marsad import`.
+JOB_SECONDS = 4.0
 CRAWL_SECONDS = 60.0
 IMPORT_SECONDS = 120.0
 # Articles whose script the auto mode reads per pass at most.
