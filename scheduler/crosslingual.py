@@ -113,6 +113,12 @@ class Linker:
         self.store_path = store_path
         self.worker = worker
         self.clock = clock
+        # Every article of the window up to this id has been checked (or was found checked) by
+        # this linker: later passes look above it only, not through the whole window again.
+        # Article ids grow in commit order (SQLite has one writer at a time and no article is
+        # ever deleted), so none below it can be unchecked but one whose write failed, and a
+        # failed write stops the pass before the mark moves past it.
+        self.checked_through = 0
 
     # -- the state ---------------------------------------------------------------------------
 
@@ -128,7 +134,9 @@ class Linker:
             # Auto and on: it stays on while the window holds a profiled non-Arabic article,
             # or articles wait for their check (one may be non-Arabic).
             other_in_window = xl.has_other_language_profile(self.db, since)
-            other_arrived = not other_in_window and xl.count_to_check(self.db, since) > 0
+            other_arrived = not other_in_window and bool(
+                xl.count_to_check(self.db, since, self.checked_through)
+            )
             if not (other_in_window or other_arrived):
                 sniffed = xl.last_checked_id(self.db)  # all checked: none to look at again
         elif config.enabled is None:
@@ -184,7 +192,6 @@ class Linker:
         stop: asyncio.Event | None,
         limit: int | None,
     ) -> None:
-        after = 0
         while True:
             if stop is not None and stop.is_set():
                 break
@@ -194,10 +201,9 @@ class Linker:
             if room <= 0:
                 break
             since = _since(self.clock(), config.window)
-            todo = xl.articles_to_check(self.db, since, room, after)
+            todo = xl.articles_to_check(self.db, since, room, self.checked_through)
             if not todo:
                 break
-            after = todo[-1].article_id
             request = CheckRequest(self.store_path, since, tuple(todo))
             try:
                 results = await self.worker.check(request)
@@ -206,7 +212,9 @@ class Linker:
                 break
             for result in results:
                 self._apply(result, report)
-        report.left = xl.count_to_check(self.db, _since(self.clock(), config.window))
+            self.checked_through = todo[-1].article_id
+        since = _since(self.clock(), config.window)
+        report.left = xl.count_to_check(self.db, since, self.checked_through)
 
     def _apply(self, result: Checked, report: LinkReport) -> None:
         """Write one article's check: its profile and its links, in one short transaction."""

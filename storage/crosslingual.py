@@ -132,15 +132,16 @@ def articles_to_check(db: Database, since: str, limit: int, after_id: int = 0) -
     return [_article_text(row) for row in rows]
 
 
-def count_to_check(db: Database, since: str) -> int:
+def count_to_check(db: Database, since: str, after_id: int = 0) -> int:
+    """How many articles fetched since ``since``, above ``after_id``, have no profile row."""
     row = next(
         db.query(
             """
             SELECT count(*) AS n FROM articles a
-            WHERE a.fetched_at >= ? AND a.pruned_at IS NULL
+            WHERE a.fetched_at >= ? AND a.id > ? AND a.pruned_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM crosslingual_profiles p WHERE p.article_id = a.id)
             """,
-            [since],
+            [since, after_id],
         )
     )
     return int(row["n"])
