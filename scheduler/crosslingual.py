@@ -152,6 +152,8 @@ class Linker:
         if mode.active:
             active_since = state.active_since if state is not None and was_on else now
         wanted = xl.LinkState(active_since, config.hold, config.window, sniffed)
+        if state is None and config.enabled is False:
+            return mode  # never on in this store: nothing to write
         if wanted != state:
             with write_transaction(self.db):
                 xl.write_state(self.db, wanted, now)

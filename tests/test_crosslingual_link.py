@@ -127,6 +127,33 @@ def db() -> Any:
     store.close()
 
 
+def test_english_articles_are_stored_deduplicated_and_matched_like_arabic_ones(
+    db: Database,
+) -> None:
+    rules = compile_rules([Rule("harir", ("Harir",), ("ops",))])
+    original = article("a01-en")
+    first = ingest_article(db, original, rules)
+    # A re-post: the first paragraphs and a credit line, under another URL.
+    paragraphs = original.text.split("\n")
+    repost = replace(
+        original,
+        url="https://b.example/1",
+        canonical_url="https://b.example/1",
+        source="b.example",
+        text="\n".join([*paragraphs[:6], "Source: AP"]),
+    )
+    copy = ingest_article(db, repost, rules)
+    other = ingest_article(db, article("a02-en"), rules)
+    assert (first.status, first.alerts_queued) == ("new", 1)
+    assert "Harir" in {m.keyword for m in first.matches}
+    assert (copy.status, copy.story_id, copy.duplicate_of) == (
+        "copy",
+        first.story_id,
+        first.article_id,
+    )
+    assert other.status == "new" and other.story_id != first.story_id
+
+
 def test_a_translation_joins_its_original_and_a_report_stays_apart(db: Database) -> None:
     ids = ingest(db, "a01-en", "a01-rep", "a01-ar1")
     assert len({story_of(db, i) for i in ids.values()}) == 3  # same-language dedup: all apart
