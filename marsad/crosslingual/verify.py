@@ -85,9 +85,8 @@ def evidence_to_json(e: Evidence) -> dict[str, object]:
 def _evidence(arabic: Profile, other: Profile) -> Evidence:
     doc_similarity = screen(arabic, other)
     sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
-    pairs = _mutual_matches(sims)
-    shorter = min(arabic.paragraph_count, other.paragraph_count)
-    coverage = len(pairs) / max(shorter, MIN_COVERED)
+    pairs = _in_order(_mutual_matches(sims))
+    coverage = _coverage(pairs, arabic.paragraph_count, other.paragraph_count)
     shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
     score = _score(sims, pairs, coverage, doc_similarity, shared, only_arabic, only_other)
     return Evidence(
@@ -112,6 +111,46 @@ def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], 
         for i, j in enumerate(best_other)
         if best_arabic[j] == i and sims[i, j] >= PARAGRAPH_MIN
     )
+
+
+def _coverage(pairs: tuple[tuple[int, int, float], ...], arabic: int, other: int) -> float:
+    """Matched pairs over the shorter side's paragraph count (at least MIN_COVERED).
+
+    One paragraph in front of the first match is not counted when the other side's match is
+    its very first paragraph: that is an outlet's own line of introduction («… وفيما يلي ما
+    نقلته رويترز:») or a photo caption, not a paragraph the translation left out.
+    """
+    if not pairs:
+        return 0.0
+    first_arabic, first_other, _ = pairs[0]
+    if first_other == 0 and first_arabic == 1:
+        arabic -= 1
+    elif first_arabic == 0 and first_other == 1:
+        other -= 1
+    return min(1.0, len(pairs) / max(min(arabic, other), MIN_COVERED))
+
+
+def _in_order(pairs: tuple[tuple[int, int, float], ...]) -> tuple[tuple[int, int, float], ...]:
+    """The heaviest chain of pairs in the same order on both sides (by summed cosine).
+
+    A translation renders its original in order, dropping or merging a paragraph at most; an
+    independent report tells the same facts in its own order, so its matches cross.
+    """
+    if not pairs:
+        return ()
+    # best[k]: weight of the heaviest chain ending with pairs[k]; pairs come sorted by Arabic index.
+    best = [c for _, _, c in pairs]
+    previous = [-1] * len(pairs)
+    for k, (i, j, c) in enumerate(pairs):
+        for m in range(k):
+            if pairs[m][0] < i and pairs[m][1] < j and best[m] + c > best[k]:
+                best[k], previous[k] = best[m] + c, m
+    k = max(range(len(pairs)), key=best.__getitem__)
+    chain: list[tuple[int, int, float]] = []
+    while k >= 0:
+        chain.append(pairs[k])
+        k = previous[k]
+    return tuple(reversed(chain))
 
 
 def _compare_anchors(
