@@ -191,6 +191,7 @@ def test_profile_shape_and_row_round_trip(flood: dict[str, Profile]) -> None:
     assert np.linalg.norm(profile.doc_array()) == pytest.approx(1.0, abs=1e-5)
     assert np.linalg.norm(profile.paragraph_matrix(), axis=1) == pytest.approx(1.0, abs=1e-5)
     assert profile.anchors == ("4200", "17", "40")
+    assert profile.anchor_paragraphs == (0, 1, 2)
     db = sqlite3.connect(":memory:")
     db.row_factory = sqlite3.Row
     db.execute(
@@ -222,6 +223,18 @@ def test_translation_linked_report_kept_apart(flood: dict[str, Profile]) -> None
     # The report has the same facts, and the anchors say so: it is the paragraphs that differ.
     assert {"4200", "17"} <= set(apart.evidence.anchors_shared)
     json.dumps(evidence_to_json(linked.evidence))
+
+
+def test_different_numbers_in_the_same_sentences_speak_against(flood: dict[str, Profile]) -> None:
+    """The same text with other figures (the next day's toll, a recurring market report)."""
+    changed = AR_TRANSLATION.replace("4200", "5100").replace("17 قرية", "23 قرية")
+    profile = profile_article(AR_TITLE, changed)
+    assert profile is not None
+    verdict = verify(profile, flood["en"])
+    assert not verdict.is_translation, evidence_to_json(verdict.evidence)
+    assert verdict.evidence.anchor_conflicts == ((0, 0), (1, 1))
+    assert {"5100", "23"} <= set(verdict.evidence.anchors_only_arabic)
+    assert evidence_to_json(verdict.evidence)["anchor_conflicts"] == [[0, 0], [1, 1]]
 
 
 def test_screen_many_is_screen_row_by_row(flood: dict[str, Profile]) -> None:

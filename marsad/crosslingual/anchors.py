@@ -42,15 +42,18 @@ def to_ascii_digits(text: str) -> str:
 def extract_anchors(text: str) -> tuple[str, ...]:
     """The anchors of ``text`` in document order (repeats kept: order and count are evidence)."""
     text = to_ascii_digits(text)
-    found: list[tuple[int, str]] = []
+    found: dict[tuple[int, str], None] = {}
     for match in _NUMBER.finditer(text):
         value = _number_value(match.group(1), match.group(2), match.group(3))
         if value is not None:
-            found.append((match.start(), value))
+            found[match.start(), value] = None
     for match in _DESIGNATION.finditer(text):
-        found.append((match.start(), re.sub(r"[- ]|s$", "", match.group(0))))
-    found.sort()
-    return tuple(anchor for _, anchor in found)
+        found[match.start(), re.sub(r"[- ]|s$", "", match.group(0))] = None
+        # Its number too, as «كوب 31» has only that of "COP31" ("F-16" gave it above already).
+        digits = re.search(r"\d+", match.group(0))
+        if digits is not None and int(digits.group(0)) >= MIN_NUMBER:
+            found[match.start() + digits.start(), str(int(digits.group(0)))] = None
+    return tuple(anchor for _, anchor in sorted(found))
 
 
 def _number_value(whole: str, fraction: str | None, after: str | None) -> str | None:

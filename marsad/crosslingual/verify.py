@@ -30,6 +30,8 @@ PARAGRAPH_MIN = 0.6
 # Coverage is counted over at least this many paragraphs: one or two matched paragraphs are
 # what an independent report of the same event also has (its lead says what the wire's says).
 MIN_COVERED = 3
+# How many matched paragraphs one pair of paragraphs with different numbers costs.
+CONFLICT_WEIGHT = 1.0
 # The verdict: score at or above THRESHOLD.
 THRESHOLD = 0.6
 
@@ -43,6 +45,9 @@ class Evidence:
     anchors_shared: tuple[str, ...]
     anchors_only_arabic: tuple[str, ...]
     anchors_only_other: tuple[str, ...]
+    # Paragraph pairs close in meaning whose numbers differ (each side has one the other's
+    # paragraph, and its neighbours, lack): not counted as matched, and counted against.
+    anchor_conflicts: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,16 +84,19 @@ def evidence_to_json(e: Evidence) -> dict[str, object]:
         "anchors_shared": list(e.anchors_shared),
         "anchors_only_arabic": list(e.anchors_only_arabic),
         "anchors_only_other": list(e.anchors_only_other),
+        "anchor_conflicts": [list(pair) for pair in e.anchor_conflicts],
     }
 
 
 def _evidence(arabic: Profile, other: Profile) -> Evidence:
     doc_similarity = screen(arabic, other)
     sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
-    pairs = _in_order(_mutual_matches(sims))
+    mutual = _mutual_matches(sims)
+    conflicts = _anchor_conflicts(arabic, other, mutual)
+    pairs = _in_order(tuple(p for p in mutual if (p[0], p[1]) not in conflicts))
     coverage = _coverage(pairs, arabic.paragraph_count, other.paragraph_count)
     shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
-    score = _score(sims, pairs, coverage, doc_similarity, shared, only_arabic, only_other)
+    score = _score(pairs, coverage, len(conflicts), arabic, other)
     return Evidence(
         score=score,
         doc_similarity=doc_similarity,
@@ -97,6 +105,7 @@ def _evidence(arabic: Profile, other: Profile) -> Evidence:
         anchors_shared=shared,
         anchors_only_arabic=only_arabic,
         anchors_only_other=only_other,
+        anchor_conflicts=tuple(sorted(conflicts)),
     )
 
 
@@ -153,6 +162,36 @@ def _in_order(pairs: tuple[tuple[int, int, float], ...]) -> tuple[tuple[int, int
     return tuple(reversed(chain))
 
 
+def _anchor_conflicts(
+    arabic: Profile, other: Profile, pairs: tuple[tuple[int, int, float], ...]
+) -> set[tuple[int, int]]:
+    """The pairs whose paragraphs each hold an anchor the other's paragraph (or a neighbour of
+    it, for a merged or split paragraph) does not: the same sentence with other numbers, as in
+    the next day's toll or a recurring market report."""
+    if not arabic.anchor_paragraphs or not other.anchor_paragraphs:
+        return set()
+    in_arabic = _by_paragraph(arabic)
+    in_other = _by_paragraph(other)
+    empty: frozenset[str] = frozenset()
+    conflicts: set[tuple[int, int]] = set()
+    for i, j, _ in pairs:
+        mine, theirs = in_arabic.get(i, empty), in_other.get(j, empty)
+        if not mine or not theirs:
+            continue
+        near_other = theirs | in_other.get(j - 1, empty) | in_other.get(j + 1, empty)
+        near_arabic = mine | in_arabic.get(i - 1, empty) | in_arabic.get(i + 1, empty)
+        if mine - near_other and theirs - near_arabic:
+            conflicts.add((i, j))
+    return conflicts
+
+
+def _by_paragraph(profile: Profile) -> dict[int, frozenset[str]]:
+    found: dict[int, set[str]] = {}
+    for anchor, index in zip(profile.anchors, profile.anchor_paragraphs, strict=True):
+        found.setdefault(index, set()).add(anchor)
+    return {index: frozenset(anchors) for index, anchors in found.items()}
+
+
 def _compare_anchors(
     arabic: tuple[str, ...], other: tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -165,15 +204,16 @@ def _compare_anchors(
 
 
 def _score(
-    sims: NDArray[np.float32],
     pairs: tuple[tuple[int, int, float], ...],
     coverage: float,
-    doc_similarity: float,
-    shared: tuple[str, ...],
-    only_arabic: tuple[str, ...],
-    only_other: tuple[str, ...],
+    conflicts: int,
+    arabic: Profile,
+    other: Profile,
 ) -> float:
+    """Coverage times the mean cosine of the matched pairs, less CONFLICT_WEIGHT paragraphs'
+    worth of coverage for each pair whose numbers differ."""
     if not pairs:
         return 0.0
     mean_match = float(np.mean([c for _, _, c in pairs]))
-    return coverage * mean_match
+    shorter = max(min(arabic.paragraph_count, other.paragraph_count), MIN_COVERED)
+    return max(0.0, coverage - CONFLICT_WEIGHT * conflicts / shorter) * mean_match
