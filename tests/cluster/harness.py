@@ -44,6 +44,12 @@ __all__ = [
 ]
 
 SECRET_ENV = "MARSAD_CLUSTER_TEST_SECRET"
+# What each role logs once it is at work.
+READY = {
+    "writer": "marsad writer running",
+    "scheduler": "marsad scheduler running",
+    "fetcher": "taking jobs from",
+}
 POLL = 0.05
 # The longest any one process is given to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 30.0
@@ -72,8 +78,11 @@ class RedisServer:
     """``redis-server`` on 127.0.0.1; ``aof``: an append-only file, so a restart keeps the
     streams (stopped with SIGTERM, Redis writes it out before it exits)."""
 
-    def __init__(self, binary: str, workdir: Path, *, aof: bool) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, *, aof: bool, password: str | None = None
+    ) -> None:
         self.binary = binary
+        self.password = password
         self.workdir = workdir
         self.aof = aof
         self.port = free_port()
@@ -101,6 +110,7 @@ class RedisServer:
             "always",
             "--daemonize",
             "no",
+            *(["--requirepass", self.password] if self.password else []),
         ]
         log = (self.workdir / "redis.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -113,7 +123,9 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                answer = sock.recv(64)
+                # Asked for a password: it listens, which is all this asks.
+                return answer.startswith(b"+PONG") or answer.startswith(b"-NOAUTH")
         except OSError:
             return False
 
@@ -135,7 +147,9 @@ class RedisServer:
     def client(self) -> Any:
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5.0)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5.0
+        )
 
 
 def _toml(value: object) -> str:
@@ -150,15 +164,17 @@ def write_config(
     sink_url: str,
     delay: float,
     every: float = 60.0,
-    heartbeat: float = 0.3,
-    fetcher_ttl: float = 2.0,
+    heartbeat: float = 0.4,
+    fetcher_ttl: float = 4.0,
+    password_env: str | None = None,
+    store: Path | None = None,
     extra: str = "",
 ) -> Path:
     """A marsad.toml for the farm's feeds: one rule that matches part of the articles, a
     webhook to the sink, and ``[cluster]`` on ``redis_url`` (none when it is None)."""
     lines = [
         "[store]",
-        f"path = {_toml(str(path.parent / 'marsad.db'))}",
+        f"path = {_toml(str(store or path.parent / 'marsad.db'))}",
         "",
         "[crawl]",
         'user_agent = "marsad-cluster-test/1.0"',
@@ -186,6 +202,7 @@ def write_config(
             f"redis_url = {_toml(redis_url)}",
             f'heartbeat = "{heartbeat:g}s"',
             f'fetcher_ttl = "{fetcher_ttl:g}s"',
+            *([f"password_env = {_toml(password_env)}"] if password_env else []),
             "",
         ]
     for feed in feeds:
@@ -250,6 +267,8 @@ class Cluster:
     workdir: Path
     config: Path
     roles: list[Role] = field(default_factory=list)
+    # Beside child_env(); None: the variable is not set for the roles.
+    env: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def db(self) -> Path:
@@ -266,7 +285,7 @@ class Cluster:
                 marsad_command(*args),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=child_env(),
+                env={k: v for k, v in {**child_env(), **self.env}.items() if v is not None},
                 cwd=self.workdir,
             )
         started = Role(role, name, process, log)
@@ -313,6 +332,16 @@ class Cluster:
     def logs(self) -> str:
         """Every role's log, for an assertion's message."""
         return "\n".join(f"==== {r.name}\n{r.text()[-4000:]}" for r in self.roles)
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Every role running logged that it is at work (a busy machine takes seconds to
+        start a Python process with Scrapy in it: deadlines of the trial start after this)."""
+
+        def ready() -> bool:
+            self.assert_alive()
+            return all(READY[r.role] in r.text() for r in self.roles if r.alive())
+
+        wait_for(ready, timeout, "every role at work\n" + self.logs())
 
     def assert_alive(self) -> None:
         dead = [f"{r.name} (rc {r.process.returncode})" for r in self.roles if not r.alive()]
@@ -376,6 +405,18 @@ def cluster_of(workdir: Path, config: Path) -> Iterator[Cluster]:
             cluster.stop_all()
         finally:
             cluster.kill_all()
+
+
+# Fetcher ids for a farm of 8 sites (127.88.0.10-17): the first two own 4 sites each, and the
+# third, joining, takes 2 of them (rendezvous hashing is fixed by the names: checked in
+# test_partition.py).
+FIRST, SECOND, JOINING = "north", "south", "west"
+
+
+def role_figures(redis: Any, role: str, ident: str) -> dict[str, Any]:
+    """What a role's last heartbeat said (``P:role:<role>:<id>``), or {} when none is there."""
+    raw = redis.get(f"marsad:role:{role}:{ident}")
+    return dict(json.loads(raw)) if raw else {}
 
 
 def farm_expectations(farm: WebFarm) -> set[str]:

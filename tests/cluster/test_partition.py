@@ -103,3 +103,13 @@ def test_two_subdomains_of_one_outlet_have_one_owner() -> None:
         assert owner(site_of("https://www.aljazeera.net/rss"), fetchers) == owner(
             site_of("https://rss.aljazeera.net/feed"), fetchers
         )
+
+
+def test_the_fetcher_ids_of_the_trials_share_the_farm_s_sites() -> None:
+    from tests.cluster.harness import FIRST, JOINING, SECOND
+
+    sites = [f"127.88.0.{i}" for i in range(10, 18)]  # bench/webfarm.py's site_address
+    two = Counter(owner(site, [FIRST, SECOND]) for site in sites)
+    three = Counter(owner(site, [FIRST, SECOND, JOINING]) for site in sites)
+    assert two[FIRST] >= 3 and two[SECOND] >= 3
+    assert three[JOINING] >= 2
