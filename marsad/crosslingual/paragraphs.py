@@ -34,6 +34,12 @@ _OUTLET_LINE = re.compile(
     re.IGNORECASE,
 )
 OUTLET_LINE_MAX_WORDS = 14
+# A byline or a time stamp: "By SAMYA KULLAB and QASSIM ABDUL-ZAHRA", "Updated 3:45 PM GMT+3".
+_BYLINE = re.compile(
+    r"^(?:by\s+[A-Z][^.!?]*|(?:updated|published|posted)\b[^.!?]*|\d{1,2}:\d{2}\b[^.!?]*)$",
+    re.IGNORECASE,
+)
+BYLINE_MAX_WORDS = 10
 # A photo caption: "FILE - A soldier stands … (AP Photo/Hadi Mizban, File)".
 _CAPTION = re.compile(
     r"^\W*FILE\s*[-–—]|\((?:AP|AFP|Reuters|Getty)\s*(?:Photo|Images)\b|\(AFP\)$", re.IGNORECASE
@@ -42,8 +48,8 @@ _CAPTION = re.compile(
 MIN_WORDS = 4
 # A paragraph longer than this is cut at sentence ends into units of at most UNIT_WORDS: some
 # sites run a whole article into one paragraph, and a unit is what the encoder sees.
-SPLIT_WORDS = 80
-UNIT_WORDS = 45
+SPLIT_WORDS = 65
+UNIT_WORDS = 40
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])[\"”»’']?\s+")
 
 
@@ -54,6 +60,8 @@ def split_paragraphs(text: str) -> list[str]:
     for line in body.splitlines():
         line = line.strip()
         if _CAPTION.search(line):
+            continue
+        if len(line.split()) <= BYLINE_MAX_WORDS and _BYLINE.match(line):
             continue
         if not paragraphs:
             line = _DATELINE.sub("", line, count=1).strip()

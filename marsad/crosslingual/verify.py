@@ -4,9 +4,11 @@ Whole-document vectors capture the topic: an Arab outlet's own report on an even
 as high as a translation of the wire story. What separates them is the paragraphs: a translation
 renders the original paragraph by paragraph, so each of its paragraphs has a counterpart that
 says the same thing, while an independent report, even with the same facts, says them in other
-paragraphs. Paragraphs are matched both ways (each to its closest on the other side, kept when
-that one's closest is it too), because either side may be truncated, and the anchors (numbers,
-designations) weigh in: one that the translation changed is strong evidence against.
+paragraphs, in its own order. So paragraphs are matched both ways (each to its closest on the
+other side, kept when that one's closest is it too: either side may be truncated), the matches
+must keep their order on both sides, and the anchors (numbers, designations) weigh in: a matched
+pair whose numbers differ is strong evidence against. The score is the share of the shorter
+side's paragraphs so matched times their mean cosine; the document vectors only screen.
 """
 
 from __future__ import annotations
@@ -69,9 +71,15 @@ def screen_many(profile: Profile, doc_matrix: NDArray[np.float32]) -> NDArray[np
 
 
 def verify(arabic: Profile, other: Profile) -> Verdict:
-    """Whether ``arabic`` is a translation of ``other``, with the evidence either way."""
+    """Whether ``arabic`` is a translation of ``other``, with the evidence either way.
+
+    Raises ValueError for profiles of two models (their vectors cannot be compared).
+    """
+    if arabic.model != other.model:
+        raise ValueError(f"profiles of models {arabic.model} and {other.model} cannot be compared")
     evidence = _evidence(arabic, other)
-    return Verdict(is_translation=evidence.score >= THRESHOLD, evidence=evidence)
+    linked = evidence.score >= THRESHOLD and evidence.doc_similarity >= SCREEN_MIN
+    return Verdict(is_translation=linked, evidence=evidence)
 
 
 def evidence_to_json(e: Evidence) -> dict[str, object]:
