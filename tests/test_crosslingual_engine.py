@@ -311,3 +311,24 @@ def test_labelled_set_precision_recall_and_reports_apart() -> None:
     assert precision >= 0.95 and recall >= 0.90, (precision, recall, wrongly_linked)
     # Independent reports are never linked to their event's original.
     assert not [link for link in wrongly_linked if link.split(" ")[0].endswith("-rep")]
+
+
+def test_unrelated_real_english_is_not_linked(flood: dict[str, Profile]) -> None:
+    """Real English feed items (../shared/data/feeds/realworld) against our Arabic texts."""
+    from marsad.crawler.feeds import parse_feed
+
+    folder = shared_path("data", "feeds", "realworld")
+    items: list[Profile] = []
+    # The smallest feeds first (parsing the large ones costs more than the test), 24 items.
+    for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_size):
+        for entry in parse_feed(path.read_bytes(), "http://example.org/").entries[:4]:
+            profile = profile_article(entry.title, entry.text)
+            if profile is not None and profile.language == "other" and len(items) < 24:
+                items.append(profile)
+        if len(items) >= 24:
+            break
+    assert len(items) == 24
+    matrix = np.stack([p.doc_array() for p in items])
+    for arabic in (flood["translation"], flood["report"]):
+        assert float(screen_many(arabic, matrix).max()) < SCREEN_MIN
+        assert not any(verify(arabic, item).is_translation for item in items)
