@@ -112,9 +112,13 @@ def test_a_component_without_its_setting_is_not_configured_and_says_which(
     store: Database, rules: RuleIndex
 ) -> None:
     bare = crawler(crawler_settings(CrawlConfig()))
-    for build in (StorePipeline.from_crawler, FeedLedger.from_crawler, FeedSpider.from_crawler):
+    for build in (StorePipeline.from_crawler, FeedLedger.from_crawler):
         with pytest.raises(NotConfigured, match=STORE_SETTING):
             build(bare)
+    # The spider may have no store (a cluster's fetcher: its jobs carry what the store knows),
+    # but it needs the workers its pages are extracted in.
+    with pytest.raises(NotConfigured, match=WORKERS_SETTING):
+        FeedSpider.from_crawler(bare)
     only_store = crawler_settings(CrawlConfig())
     only_store.set(STORE_SETTING, wired(store, rules)[STORE_SETTING])
     with pytest.raises(NotConfigured, match=RULES_SETTING):
