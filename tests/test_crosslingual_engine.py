@@ -123,6 +123,8 @@ def test_anchors_normalise_digits_scales_and_designations() -> None:
     # Days, small counts and English words are not anchors.
     assert extract_anchors("On Sunday 3 people and 2 children, as well as the AP and NATO.") == ()
     assert extract_anchors("2.5 مليار و 4 آلاف") == ("2500000000", "4000")
+    # A decimal comma, as some Arabic sites write it, against a thousands comma.
+    assert extract_anchors("1,2 مليار و 1,200 شخص و 10,5 ٪") == ("1200000000", "1200", "10.5")
     assert to_ascii_digits("٢٠٢٦ و۱۲") == "2026 و12"
 
 

@@ -21,8 +21,11 @@ _SCALES: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(?:million|mn|مليون|ملايين)", re.IGNORECASE), 1_000_000),
     (re.compile(r"(?:thousand|ألف|الف|آلاف|الاف)", re.IGNORECASE), 1_000),
 )
+# A decimal comma («1,2 مليار», as some Arabic sites write) has one or two digits after it; a
+# thousands comma three.
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\d])(\s*(?:[^\W\d_]+))?",
+    r"(?<![A-Za-z0-9.,])(\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:[.,](\d{1,2})(?![\d,])|\.(\d+))?(?![\d])"
+    r"(\s*(?:[^\W\d_]+))?",
 )
 # A designation: Latin capitals with digits (K1, F-16, MQ-9, COP29, UNSC 2334, S-400s). A bare
 # acronym (NATO) is not one: a translation writes it in Arabic letters («الناتو»).
@@ -44,7 +47,8 @@ def extract_anchors(text: str) -> tuple[str, ...]:
     text = to_ascii_digits(text)
     found: dict[tuple[int, str], None] = {}
     for match in _NUMBER.finditer(text):
-        value = _number_value(match.group(1), match.group(2), match.group(3))
+        fraction = match.group(2) or match.group(3)
+        value = _number_value(match.group(1), fraction, match.group(4))
         if value is not None:
             found[match.start(), value] = None
     for match in _DESIGNATION.finditer(text):
