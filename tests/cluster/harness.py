@@ -267,6 +267,7 @@ class Cluster:
     workdir: Path
     config: Path
     roles: list[Role] = field(default_factory=list)
+    killed: list[Role] = field(default_factory=list)
     # Beside child_env(); None: the variable is not set for the roles.
     env: dict[str, str | None] = field(default_factory=dict)
 
@@ -275,7 +276,8 @@ class Cluster:
         return self.config.parent / "marsad.db"
 
     def start(self, role: str, ident: str | None = None) -> Role:
-        name = f"{role}-{ident or len(self.roles)}-{len(self.roles)}"
+        count = len(self.roles) + len(self.killed)
+        name = f"{role}-{ident or count}-{count}"
         log = self.workdir / f"{name}.log"
         args = ["run", "--role", role, "--config", str(self.config)]
         if ident is not None:
@@ -293,8 +295,12 @@ class Cluster:
         return started
 
     def kill9(self, role: Role) -> None:
+        """SIGKILL: no clean-up at all, as a machine that dies. The role counts as gone (a
+        restart is a new role)."""
         role.process.send_signal(signal.SIGKILL)
         role.process.wait(10)
+        self.roles.remove(role)
+        self.killed.append(role)
 
     def terminate(
         self, role: Role, timeout: float = STOP_TIMEOUT, *, signal_it: bool = True
@@ -331,7 +337,7 @@ class Cluster:
 
     def logs(self) -> str:
         """Every role's log, for an assertion's message."""
-        return "\n".join(f"==== {r.name}\n{r.text()[-4000:]}" for r in self.roles)
+        return "\n".join(f"==== {r.name}\n{r.text()[-4000:]}" for r in [*self.killed, *self.roles])
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Every role running logged that it is at work (a busy machine takes seconds to
