@@ -218,6 +218,10 @@ def test_profile_shape_and_row_round_trip(flood: dict[str, Profile]) -> None:
         profile_to_row(profile),
     )
     assert profile_from_row(db.execute("SELECT * FROM p").fetchone()) == profile
+    # Rows written without paragraphs for the anchors, or with none at all.
+    plain = profile_from_row({**profile_to_row(profile), "anchors": "4200 17"})
+    assert plain.anchors == ("4200", "17") and plain.anchor_paragraphs == ()
+    assert profile_from_row({**profile_to_row(profile), "anchors": None}).anchors == ()
     db.close()
     assert flood["en"].language == "other"
     assert profile_article("Short", "Too short to match.") is None

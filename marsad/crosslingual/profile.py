@@ -108,7 +108,7 @@ def profile_to_row(p: Profile) -> dict[str, object]:
 
 def profile_from_row(row: Mapping[str, Any]) -> Profile:
     """The profile back from the columns written by :func:`profile_to_row` (a sqlite3 row too)."""
-    written = row["anchors"]
+    written = row["anchors"] or ""
     tokens = written.split() if isinstance(written, str) else [str(a) for a in written]
     parts = [token.rpartition("@") for token in tokens]
     located = all(at and index.isdigit() for _, at, index in parts)
