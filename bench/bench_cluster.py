@@ -74,6 +74,9 @@ FETCHER_TTL = 10.0  # [cluster] fetcher_ttl: the default (heartbeats every 2 s),
 STOP_TIMEOUT = 60.0
 FORCE_TIMEOUT = 15.0
 JOIN_TIMEOUT = 120.0  # for the fetchers to join, the store to be made
+# The most a run waits for its first article (processes starting on a busy machine, the
+# first polls spread over 0.2 s × feeds as the daemon spreads them).
+FIRST_TIMEOUT = 180.0
 WATCH_EVERY = 0.2  # seconds between two looks at the store
 MARKS = (("first", 0.0), ("p10", 0.1), ("p90", 0.9), ("all", 1.0))
 
@@ -305,8 +308,10 @@ def watch(
             watched.outcome = ", ".join(f"{m.name} exited ({m.process.returncode})" for m in dead)
         elif now > deadline:
             watched.outcome = f"not all stored by the deadline ({stored:,} of {expected:,})"
-        elif now - progress > stall:
+        elif stored and now - progress > stall:
             watched.outcome = f"nothing stored for {stall:g} s ({stored:,} of {expected:,})"
+        elif not stored and now - progress > FIRST_TIMEOUT:
+            watched.outcome = f"nothing stored in {FIRST_TIMEOUT:g} s"
         if watched.outcome:
             watched.snapshots["end"] = snapshot(members, db, backlog)
             return watched
@@ -355,6 +360,8 @@ class Cluster:
         self.env = env
         self.members: list[Member] = []
         self.client: Any = None
+        self._last: str | None = None
+        self._polled: set[str] = set()
 
     def add(self, member: Member) -> Member:
         self.members.append(member)
@@ -376,6 +383,19 @@ class Cluster:
             raw = self.client.get(f"{PREFIX}:role:fetcher:{name.decode()}")
             beats.append(json.loads(raw) if raw else {})
         return beats
+
+    def polls_in_stream(self) -> int:
+        """The feeds whose poll has ended in the writer's stream (read once each, from where the
+        last look ended: the stream is not emptied while the writer is stopped)."""
+        while True:  # bounded: each round reads entries not read before, or stops
+            start = "-" if self._last is None else f"({self._last}"
+            entries = self.client.xrange(f"{PREFIX}:items", start, "+", count=500)
+            if not entries:
+                return len(self._polled)
+            for _, fields in entries:
+                if fields.get(b"t") == b"poll_done":
+                    self._polled.add(json.loads(fields[b"m"]).get("feed_name"))
+            self._last = entries[-1][0].decode()
 
     def memory(self) -> dict[str, int]:
         info = self.client.info("memory")
@@ -555,7 +575,7 @@ def fill_then_drain(
     writer go and time it emptying the stream (the snapshots of the watch that follows)."""
     filling = time.monotonic()
     wait_for(
-        lambda: sum(b.get("polls_done", 0) for b in cluster.live_fetchers()) >= feeds,
+        lambda: cluster.polls_in_stream() >= feeds,
         args.run_timeout,
         "the fetchers polling every feed with the writer stopped",
         cluster.members,
@@ -965,6 +985,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     name, fetchers, farm=farm, sink=sink, work=work / key, args=args, drain=drain
                 )
                 figures["runs"][key] = figures_of(run, farm)
+                if args.json:  # each run's figures as soon as it ends
+                    write_json(args.json, figures)
     finally:
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
@@ -980,10 +1002,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "redis-server; the web farm's and this process's are not counted."
     )
     if args.json:
-        args.json.write_text(
-            json.dumps(finite(figures), indent=1, ensure_ascii=False), encoding="utf-8"
-        )
+        write_json(args.json, figures)
     return figures
+
+
+def write_json(path: Path, figures: dict[str, Any]) -> None:
+    path.write_text(json.dumps(finite(figures), indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":
