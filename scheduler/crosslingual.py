@@ -135,7 +135,7 @@ class Linker:
             # or articles wait for their check (one may be non-Arabic).
             other_in_window = xl.has_other_language_profile(self.db, since)
             other_arrived = not other_in_window and bool(
-                xl.count_to_check(self.db, since, self.checked_through)
+                xl.count_to_check(self.db, since, self.checked_through, model=_model())
             )
             if not (other_in_window or other_arrived):
                 sniffed = xl.last_checked_id(self.db)  # all checked: none to look at again
@@ -203,7 +203,7 @@ class Linker:
             if room <= 0:
                 break
             since = _since(self.clock(), config.window)
-            todo = xl.articles_to_check(self.db, since, room, self.checked_through)
+            todo = xl.articles_to_check(self.db, since, room, self.checked_through, model=_model())
             if not todo:
                 break
             request = CheckRequest(self.store_path, since, tuple(todo))
@@ -216,19 +216,17 @@ class Linker:
                 self._apply(result, report)
             self.checked_through = todo[-1].article_id
         since = _since(self.clock(), config.window)
-        report.left = xl.count_to_check(self.db, since, self.checked_through)
+        report.left = xl.count_to_check(self.db, since, self.checked_through, model=_model())
 
     def _apply(self, result: Checked, report: LinkReport) -> None:
         """Write one article's check: its profile and its links, in one short transaction."""
-        from marsad.crosslingual.profile import MODEL_ID
-
         now = self.clock()
         with write_transaction(self.db):
             if not xl.save_profile(
                 self.db,
                 result.article_id,
                 result.row,
-                model=MODEL_ID,
+                model=_model(),
                 fetched_at=result.fetched_at,
                 checked_at=now,
             ):
@@ -292,6 +290,13 @@ class Linker:
                 return xl.prune_profiles(self.db, before, PRUNE_STEP)
         except StoreBusy:
             return 0
+
+
+def _model() -> str:
+    """The engine's model id (imported late: the daemon imports the engine only to link)."""
+    from marsad.crosslingual.profile import MODEL_ID
+
+    return MODEL_ID
 
 
 def _since(now: str, window: float) -> str:

@@ -117,31 +117,36 @@ def last_checked_id(db: Database) -> int:
     return int(next(rows)["m"])
 
 
-def articles_to_check(db: Database, since: str, limit: int, after_id: int = 0) -> list[ArticleText]:
-    """Up to ``limit`` articles fetched since ``since`` with no profile row yet, oldest id
-    first (each is compared with the profiles written before it)."""
+# An article to check: in the window, its body held, and no profile row of ``:model`` (one of
+# an older model is checked again: its vectors are not comparable with today's).
+_TO_CHECK = """
+    a.fetched_at >= :since AND a.id > :after AND a.pruned_at IS NULL
+    AND NOT EXISTS (
+        SELECT 1 FROM crosslingual_profiles p WHERE p.article_id = a.id AND p.model = :model)
+"""
+
+
+def articles_to_check(
+    db: Database, since: str, limit: int, after_id: int = 0, *, model: str
+) -> list[ArticleText]:
+    """Up to ``limit`` articles to check (fetched since ``since``, above ``after_id``, with no
+    profile row of ``model``), oldest id first (each is compared with those checked before)."""
     rows = db.query(
-        """
+        f"""
         SELECT a.id, a.title, a.text, a.language, a.fetched_at FROM articles a
-        WHERE a.fetched_at >= ? AND a.id > ? AND a.pruned_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM crosslingual_profiles p WHERE p.article_id = a.id)
-        ORDER BY a.id LIMIT ?
+        WHERE {_TO_CHECK} ORDER BY a.id LIMIT :limit
         """,
-        [since, after_id, limit],
+        {"since": since, "after": after_id, "model": model, "limit": limit},
     )
     return [_article_text(row) for row in rows]
 
 
-def count_to_check(db: Database, since: str, after_id: int = 0) -> int:
-    """How many articles fetched since ``since``, above ``after_id``, have no profile row."""
+def count_to_check(db: Database, since: str, after_id: int = 0, *, model: str) -> int:
+    """How many articles :func:`articles_to_check` would give, without a limit."""
     row = next(
         db.query(
-            """
-            SELECT count(*) AS n FROM articles a
-            WHERE a.fetched_at >= ? AND a.id > ? AND a.pruned_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM crosslingual_profiles p WHERE p.article_id = a.id)
-            """,
-            [since, after_id],
+            f"SELECT count(*) AS n FROM articles a WHERE {_TO_CHECK}",
+            {"since": since, "after": after_id, "model": model},
         )
     )
     return int(row["n"])
@@ -179,10 +184,16 @@ def save_profile(
     fetched_at: str,
     checked_at: str,
 ) -> bool:
-    """Record that the article was checked, with its profile (``row``: the columns
-    :func:`marsad.crosslingual.profile.profile_to_row` gives; None: nothing to profile).
-    False when it was recorded already (another pass did it first)."""
+    """Record that the article was checked by ``model``, with its profile (``row``: the
+    columns :func:`marsad.crosslingual.profile.profile_to_row` gives; None: nothing to
+    profile), in place of a row of another model. False when it was recorded already
+    (another pass did it first)."""
     values = dict(row or {})
+    # A row of another model gives way (its vectors are compared with none of today's).
+    db.execute(
+        "DELETE FROM crosslingual_profiles WHERE article_id = ? AND model != ?",
+        [article_id, model],
+    )
     cursor = db.execute(
         """
         INSERT OR IGNORE INTO crosslingual_profiles (
@@ -193,7 +204,7 @@ def save_profile(
         [
             article_id,
             values.get("language"),
-            values.get("model", model),
+            model,
             values.get("doc_vector"),
             values.get("paragraph_vectors"),
             int(values.get("paragraph_count") or 0),

@@ -373,3 +373,20 @@ def test_marsad_link_json(tmp_path: Path) -> None:
     text = CliRunner().invoke(cli, ["link", "--config", str(config)])
     assert text.exit_code == 0, text.output
     assert "0 articles checked" in text.output and "1 translations linked" in text.output
+
+
+def test_articles_profiled_by_another_model_are_checked_again(db: Database) -> None:
+    from marsad.crosslingual.profile import MODEL_ID
+
+    ids = ingest(db, "a01-en", "a01-ar1")
+    for article_id in ids.values():  # checked by an engine whose vectors are not today's
+        fetched = db.execute("SELECT fetched_at FROM articles WHERE id = ?", [article_id])
+        stamp = fetched.fetchone()[0]
+        xl.save_profile(db, article_id, None, model="old", fetched_at=stamp, checked_at=stamp)
+
+    report = link_now(db, ON)
+
+    assert (report.checked, report.linked) == (2, 1)
+    models = {row[0] for row in db.execute("SELECT model FROM crosslingual_profiles")}
+    assert models == {MODEL_ID}
+    assert link_now(db, ON).checked == 0
