@@ -141,6 +141,11 @@ def test_paragraphs_lose_credits_datelines_and_outlet_lines() -> None:
         "انسحب التحالف الذي تقوده الولايات المتحدة يوم الأحد من قاعدة عسكرية.",
         "تعد قاعدة K1 الجوية ثالث موقع غادرته قوات التحالف هذا الشهر.",
     ]
+    # A call to follow the outlet is a verb and a channel together; either alone is news.
+    assert split_paragraphs("لا تنس الاشتراك في قناتنا على يوتيوب\nواشترك في الهجوم 30 مسلحا") == [
+        "واشترك في الهجوم 30 مسلحا"
+    ]
+    assert split_paragraphs("وكتب الرئيس على تويتر أن الاتفاق نهائي") != []
     english = "\n".join(
         (
             "By SAMYA KULLAB and QASSIM ABDUL-ZAHRA",

@@ -24,13 +24,22 @@ _ENGLISH_BOILERPLATE = re.compile(
     r"|(?:also\s+)?read\s*:|related\s*:|more\s*:|watch\s*:)",
     re.IGNORECASE,
 )
-# Short lines an outlet adds that the shared patterns do not know: its social accounts and app,
-# a navigation trail ("الوطن نيوز | أخبار العالم"), «(ترجمة: …)», «… - متابعات», a teaser.
-_OUTLET_LINE = re.compile(
+# Short lines an outlet adds that the shared patterns do not know: a call to follow it or to
+# download its app («تابعوا … على فيسبوك», «لا تنس الاشتراك في قناتنا»: a verb and a channel, as
+# either alone is news), a navigation trail ("الوطن نيوز | أخبار العالم"), «(ترجمة: …)»,
+# «… - متابعات», a teaser «عاجل: …», a link.
+_CALL = re.compile(
+    r"(?:تابع|اشترك|الاشتراك|حمل|حمّل|نزل|نزّل|انضم|للمزيد|follow|subscribe|download|join)",
+    re.IGNORECASE,
+)
+_CHANNEL = re.compile(
     r"تويتر|فيسبوك|فيس\s?بوك|انستغرام|إنستغرام|انستجرام|إنستجرام|تيليجرام|تيليغرام|تلغرام|تلجرام"
-    r"|يوتيوب|واتساب|واتس\s?اب|تطبيق|النشرة|نشرتنا|اشترك|الاشتراك|@\w"
-    r"|twitter|facebook|instagram|telegram|youtube|whatsapp|newsletter"
-    r"|\s\|\s|^\W*\(?\s*ترجمة\s*:|[-–—]\s*متابعات\W*$|^\W*عاجل\s*:|https?://|www\.",
+    r"|يوتيوب|واتساب|واتس\s?اب|تطبيق|قناتنا|صفحتنا|حسابنا|نشرتنا|النشرة\s+البريدية|@\w"
+    r"|twitter|facebook|instagram|telegram|youtube|whatsapp|newsletter|\bapp\b",
+    re.IGNORECASE,
+)
+_OUTLET_LINE = re.compile(
+    r"\s\|\s|^\W*\(?\s*ترجمة\s*:|[-–—]\s*متابعات\W*$|^\W*عاجل\s*:|https?://|www\.",
     re.IGNORECASE,
 )
 OUTLET_LINE_MAX_WORDS = 14
@@ -42,7 +51,7 @@ _BYLINE = re.compile(
 BYLINE_MAX_WORDS = 10
 # A photo caption: "FILE - A soldier stands … (AP Photo/Hadi Mizban, File)".
 _CAPTION = re.compile(
-    r"^\W*FILE\s*[-–—]|\((?:AP|AFP|Reuters|Getty)\s*(?:Photo|Images)\b|\(AFP\)$", re.IGNORECASE
+    r"^\W*FILE\s*[-–—]|\((?:AP|AFP|Reuters|Getty)\s*(?:Photo|Images)\b", re.IGNORECASE
 )
 # A paragraph shorter than this carries no sentence to match (a byline, a lone label).
 MIN_WORDS = 4
@@ -68,7 +77,9 @@ def split_paragraphs(text: str) -> list[str]:
         words = len(line.split())
         if words < MIN_WORDS or _ENGLISH_BOILERPLATE.match(line):
             continue
-        if words <= OUTLET_LINE_MAX_WORDS and _OUTLET_LINE.search(line):
+        if words <= OUTLET_LINE_MAX_WORDS and (
+            _OUTLET_LINE.search(line) or (_CALL.search(line) and _CHANNEL.search(line))
+        ):
             continue
         paragraphs.extend(_units(line) if words > SPLIT_WORDS else [line])
     return paragraphs
