@@ -771,6 +771,11 @@ def drain_figures(run: Run) -> dict[str, Any]:
 # -- output ------------------------------------------------------------------------------------
 
 
+def _num(value: Any) -> float:
+    """A figure, NaN for none (JSON has no NaN: a saved run has None)."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
 def report(runs: dict[str, dict[str, Any]]) -> str:
     base = runs.get("daemon")
     shown = [r for key, r in runs.items() if key != "drain"]
@@ -782,16 +787,15 @@ def report(runs: dict[str, dict[str, Any]]) -> str:
     ) -> None:
         cells = [label]
         for r in shown:
-            value = get(r)
+            value = _num(get(r))
             cell = fmt(value, digits)
             if against and base is not None and r is not base:
-                cell += f" ({ratio(value, get(base))})"
+                cell += f" ({ratio(value, _num(get(base)))})"
             cells.append(cell)
         rows.append(cells)
 
     def role_value(r: dict[str, Any], role: str, key: str) -> float:
-        value = r["steady"]["roles"].get(role, {}).get(key, math.nan)
-        return float(value)
+        return _num(r["steady"]["roles"].get(role, {}).get(key))
 
     row("articles/s, start → all stored (× daemon)", lambda r: r["articles_per_s"], 1, True)
     row("articles/s, steady 10% → 90% (× daemon)", lambda r: r["steady"]["articles_per_s"], 1, True)
@@ -913,6 +917,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     parser.add_argument("--keep", type=Path, default=None, help="keep the stores and logs here")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="print the table of a saved --json and stop"
+    )
     args = parser.parse_args(argv)
     args.fetchers = [int(n) for n in args.fetchers.split(",") if n.strip()]
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
@@ -933,6 +940,10 @@ def _interrupted(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.report:
+        saved: dict[str, Any] = json.loads(args.report.read_text(encoding="utf-8"))
+        print(report(saved["runs"]))
+        return saved
     if argv is None:
         signal.signal(signal.SIGTERM, _interrupted)
         signal.signal(signal.SIGINT, _interrupted)
