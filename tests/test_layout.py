@@ -27,14 +27,19 @@ ALLOWED: dict[str, set[str]] = {
     "marsad.ingest": {"marsad.arabic", "marsad.storage", "marsad.alerts", *BASE},
     "marsad.crawler": {"marsad.arabic", "marsad.storage", "marsad.alerts", "marsad.ingest", *BASE},
     "marsad.config": {"marsad.storage", "marsad.alerts", "marsad.crawler", *BASE},
+    # Cross-lingual matching (pure) and its worker; the store's side is storage.crosslingual.
+    "marsad.crosslingual": {"marsad.arabic", "marsad.storage", *BASE},
     # The config file's [[feeds]] edited in place, and OPML in and out (marsad feeds).
     "marsad.feeds_file": {"marsad.config", "marsad.crawler", *BASE},
     "marsad.opml": {"marsad.crawler", "marsad.feeds_file", *BASE},
     "marsad.scheduler": {
         "marsad.storage",
         "marsad.alerts",
+        # The cluster's writer stores what fetchers send as the crawl's pipeline does.
+        "marsad.ingest",
         "marsad.crawler",
         "marsad.config",
+        "marsad.crosslingual",
         *BASE,
     },
     "marsad.inspect": {"marsad.arabic", "marsad.storage", *BASE},
@@ -51,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "marsad.scheduler",
         "marsad.inspect",
         "marsad.demo",
+        "marsad.crosslingual",
         *BASE,
     },
 }
