@@ -59,7 +59,10 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
     """The profile of an article, or None when its text is too short or in no language we match.
 
     ``language`` is what the source declares (``"en"``, ``"ar"``…); the script of the text
-    decides when it is clear, the declaration only when the text mixes scripts.
+    decides when it is clear, the declaration only when the text mixes scripts. ``title`` is
+    not encoded (outlets re-title translations); it stays in the signature for the callers.
+    Paragraph numbers in the profile (and in a verdict's evidence) count the paragraphs of
+    :func:`marsad.crosslingual.paragraphs.split_paragraphs`, not the lines of ``text``.
     """
     kind = _language_of(text, language)
     if kind is None:
