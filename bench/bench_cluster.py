@@ -846,7 +846,7 @@ def report(runs: dict[str, dict[str, Any]]) -> str:
         ),
     ]
     row("other processes, cores busy", lambda r: r["other_processes_cores"], 2)
-    lines = [table(header, rows)]
+    lines = [table(header, rows)] if shown else []
     for r in runs.values():
         problems = {
             name: p
