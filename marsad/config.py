@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from marsad.alerts.channels import Channel, ChannelError, parse_channels
 from marsad.alerts.config import AlertsConfig, DeliveryConfig
@@ -500,7 +500,9 @@ def _parse_cluster(value: object) -> ClusterConfig:
         raise ConfigError(
             f"cluster.redis_url: must be a redis://, rediss:// or unix:// URL, got {url!r}"
         )
-    if "@" in url.split("//", 1)[1].split("/", 1)[0] and ":" in url.split("//", 1)[1].split("@")[0]:
+    parts = urlsplit(url)
+    # redis-py also takes a password from the query (and it wins over password_env).
+    if parts.password or "password" in parse_qs(parts.query):
         raise ConfigError(
             "cluster.redis_url: must not hold a password (put it in the environment and name "
             "the variable in cluster.password_env)"

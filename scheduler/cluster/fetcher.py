@@ -266,7 +266,13 @@ class Fetcher:
 
     async def run(self, engine: CrawlEngine, stop: asyncio.Event) -> None:
         self.relay.start()
-        await until_done("joining", lambda: ensure_group(self.redis, self.stream, JOBS_GROUP), stop)
+        try:
+            await until_done(
+                "joining", lambda: ensure_group(self.redis, self.stream, JOBS_GROUP), stop
+            )
+        except asyncio.CancelledError:  # stopped while Redis was out of reach: nothing taken
+            await self.relay.aclose()
+            return
         beats = asyncio.get_running_loop().create_task(self._heartbeats(stop))
         log.info("fetcher %s: taking jobs from %s", self.ident, self.stream)
         try:
@@ -304,7 +310,8 @@ class Fetcher:
                         block=500,
                     )
                 except ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
+                    # NOGROUP: handed on between two reads; UNBLOCKED: during this one.
+                    if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                         raise
                     # The scheduler took this fetcher for gone (heartbeats late) and handed its
                     # jobs on: start a new stream; the heartbeat makes it an owner again.
@@ -319,12 +326,14 @@ class Fetcher:
             except asyncio.CancelledError:
                 return
             entries = answer[0][1] if answer else []
-            if cursor == "0" and not entries:
-                cursor = ">"
-                continue
+            if cursor != ">":
+                # Reading what this id took before: on from the last one, new ones once done.
+                if not entries:
+                    cursor = ">"
+                    continue
+                last = entries[-1][0]
+                cursor = last.decode() if isinstance(last, bytes) else last
             for entry_id, fields in entries:
-                if cursor == "0":
-                    cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 await self._slots.acquire()
                 task = asyncio.get_running_loop().create_task(self._poll(engine, entry_id, fields))
                 self._polls.add(task)

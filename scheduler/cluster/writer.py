@@ -98,7 +98,10 @@ class ClusterWriter:
 
     async def run(self, stop: asyncio.Event) -> None:
         stream = self.keys.items
-        await until_done("joining", lambda: ensure_group(self.redis, stream, ITEMS_GROUP), stop)
+        try:
+            await until_done("joining", lambda: ensure_group(self.redis, stream, ITEMS_GROUP), stop)
+        except asyncio.CancelledError:  # stopped while Redis was out of reach: nothing read
+            return
         beats = asyncio.get_running_loop().create_task(self._heartbeats(stop))
         # Messages this writer read before and did not acknowledge first, then new ones.
         cursor = "0"
@@ -125,7 +128,7 @@ class ClusterWriter:
                 except asyncio.CancelledError:
                     return
                 entries = [(_text(i), f) for i, f in (answer[0][1] if answer else [])]
-                if cursor == "0":
+                if cursor != ">":  # what it read before, from the last one on; then new ones
                     if not entries:
                         cursor = ">"
                         continue
