@@ -106,11 +106,14 @@ def refuse_misplaced_options(ctx: click.Context) -> None:
             ctx.fail(f"{flag} does not apply to `marsad {ctx.invoked_subcommand}`")
 
 
-def resolve_config(config_path: str | None, db_path: str | None) -> Config:
+def resolve_config(
+    config_path: str | None, db_path: str | None, *, sends: bool | None = None
+) -> Config:
     """Load the named config, or ./marsad.toml, or an empty one; exit with a clear message.
 
-    For a command that sends alerts (:data:`SENDING_COMMANDS`) also refuse an unset secret and a
-    store that cannot be opened, before anything starts."""
+    For a command that sends alerts (:data:`SENDING_COMMANDS`, or ``sends``: a cluster's fetcher
+    and scheduler do not) also refuse an unset secret and a store that cannot be opened, before
+    anything starts."""
     try:
         if config_path:
             config = load_config(config_path, db_override=db_path)
@@ -120,7 +123,9 @@ def resolve_config(config_path: str | None, db_path: str | None) -> Config:
             config = config_from_document({}, db_override=db_path or "marsad.db")
     except ConfigError as exc:
         fail(f"config error: {exc}")
-    if _running_command() in SENDING_COMMANDS:
+    if sends is None:
+        sends = _running_command() in SENDING_COMMANDS
+    if sends:
         refuse_unset_secrets(config)
         open_config_store(config).close()
     return config

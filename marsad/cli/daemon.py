@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from marsad.cli.common import emit_json, fail, json_option, resolve_config, store_options
+from marsad.cli.common import (
+    emit_json,
+    fail,
+    json_option,
+    open_config_store,
+    refuse_unset_secrets,
+    resolve_config,
+    store_options,
+)
 from marsad.config import Config
 
 _LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -23,12 +31,18 @@ _log_format_option = click.option(
 
 
 def _feeds_config(
-    config_path: str | None, db_path: str | None, log_level: str, log_format: str, purpose: str
+    config_path: str | None,
+    db_path: str | None,
+    log_level: str,
+    log_format: str,
+    purpose: str,
+    *,
+    sends: bool | None = None,
 ) -> Config:
     """The config of a command that crawls, which needs feeds; logging set up for it."""
     from marsad.scheduler.logs import configure_logging
 
-    config = resolve_config(config_path, db_path)
+    config = resolve_config(config_path, db_path, sends=sends)
     if not config.feeds:
         fail(f"no [[feeds]] in the config: nothing to {purpose} (see marsad.example.toml)")
     configure_logging(log_level, log_format)
@@ -78,7 +92,14 @@ def run_command(
       MARSAD_PRUNE_FIRST  after the start (default 3600)
       MARSAD_PRUNE_EVERY  between two prunes (default 86400)
     """
-    config = _feeds_config(config_path, db_path, log_level, log_format, "watch")
+    config = _feeds_config(config_path, db_path, log_level, log_format, "watch", sends=False)
+    if role != "all" and config.cluster is None:
+        where = f" in {config.source_path}" if config.source_path else ""
+        fail(f"--role {role} needs a [cluster] section with redis_url{where}")
+    # A fetcher has no store and sends nothing; the scheduler only reads the writer's store.
+    if role in ("all", "writer"):
+        refuse_unset_secrets(config)
+        open_config_store(config).close()
     if role != "all":
         from marsad.scheduler.cluster.run import run_role
 

@@ -20,9 +20,11 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 
@@ -33,6 +35,7 @@ from marsad.scheduler.cluster import codec, messages
 from marsad.scheduler.cluster.link import (
     JOBS_GROUP,
     Keys,
+    connect_sync,
     ensure_group,
     until_done,
 )
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
     from marsad.config import Config
     from marsad.crawler.engine import CrawlEngine
@@ -56,9 +60,9 @@ MAX_POLLS = 256
 RELAY_BATCH = 200
 # How long a graceful stop waits for the polls under way before leaving the rest in the stream.
 STOP_GRACE_SECONDS = 30.0
-# Waits for a site's lease before fetching anyway (the lease is a courtesy across fetchers;
-# each fetcher's own slot keeps its delay whatever happens).
-LEASE_WAITS = 20
+# The longest a download waits for another fetcher's lease on its site (at least 20 delays)
+# before it goes ahead: a fetcher's own slot keeps its delay whatever happens.
+LEASE_WAIT_SECONDS = 30.0
 
 
 def fetcher_ident() -> str:
@@ -185,13 +189,33 @@ class OutcomeRelay:
             poll.count(f"feeds_{outcome.outcome}")
 
 
+# Take the site's lease, or renew it when it is this fetcher's, in one step: a GET then a SET
+# could renew a lease another fetcher took in between. Returns 0 when taken, else the
+# milliseconds the other fetcher's lease has left.
+_LEASE_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 0
+end
+local left = redis.call('PTTL', KEYS[1])
+if left < 1 then return 1 end
+return left
+"""
+
+
 class SiteLeaseMiddleware:
-    """Before each download, this fetcher's lease on the request's host for one download delay
-    (SET NX PX): two fetchers never fetch one site within the delay, even while it moves."""
+    """A fetcher's lease on a site's host in Redis, so that two fetchers never fetch one site
+    within the download delay, even while the site moves between them (the old owner finishing
+    what it had, the new one starting). Taken before each download and held until one delay
+    after its answer; a lease held by another fetcher is waited out (up to ``LEASE_WAIT``
+    seconds, then the download goes ahead: this fetcher's own slot still spaces its requests)."""
 
     def __init__(self, relay: Relay, delay: float) -> None:
         self.relay = relay
-        self.delay_ms = int(delay * 1000)
+        self.delay_ms = max(1, int(delay * 1000))
+        self.wait_limit = max(LEASE_WAIT_SECONDS, 20 * delay)
+        self._script = relay.redis.register_script(_LEASE_SCRIPT)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteLeaseMiddleware:
@@ -201,26 +225,45 @@ class SiteLeaseMiddleware:
         return cls(_relay(crawler), delay)
 
     async def process_request(self, request: Request) -> None:
-        from urllib.parse import urlsplit
-
         host = urlsplit(request.url).hostname or ""
         key = self.relay.keys.site(host)
-        redis = self.relay.redis
-        for _ in range(LEASE_WAITS):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_limit
+        while True:
             try:
-                if await redis.set(key, self.relay.ident, nx=True, px=self.delay_ms):
-                    return None
-                holder = await redis.get(key)
-                if holder is not None and _text(holder) == self.relay.ident:
-                    # Ours: this fetcher's own slot spaces its requests; renew for this one.
-                    await redis.set(key, self.relay.ident, px=self.delay_ms)
-                    return None
-                wait = await redis.pttl(key)
+                # While in flight the lease lasts the download's timeout; its answer renews it.
+                hold = self.delay_ms + int(request.meta.get("download_timeout", 180) * 1000)
+                left = int(await self._script(keys=[key], args=[self.relay.ident, hold]))
             except Exception as exc:  # Redis unreachable: the slot's own delay still holds
                 log.debug("site lease for %s not taken: %s", host, exc)
                 return None
-            await asyncio.sleep(max(wait, 1) / 1000)
+            if left == 0:
+                return None
+            if loop.time() + left / 1000 > deadline:
+                log.info(
+                    "site %s: another fetcher holds it for %.1fs more; fetching", host, left / 1000
+                )
+                return None
+            await asyncio.sleep(left / 1000)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        await self._release_after_delay(request)
+        return response
+
+    async def process_exception(self, request: Request, exception: BaseException) -> None:
+        await self._release_after_delay(request)
         return None
+
+    async def _release_after_delay(self, request: Request) -> None:
+        """The lease from now on lasts one delay: the next fetcher waits that long after this
+        answer, as this fetcher's own slot does."""
+        host = urlsplit(request.url).hostname or ""
+        try:
+            await self._script(
+                keys=[self.relay.keys.site(host)], args=[self.relay.ident, self.delay_ms]
+            )
+        except Exception as exc:
+            log.debug("site lease for %s not renewed: %s", host, exc)
 
 
 def fetcher_components() -> dict[str, Any]:
@@ -260,6 +303,7 @@ class Fetcher:
         self.started = time.time()
         # Called after each heartbeat Redis answered (the role's /readyz).
         self.on_contact: Callable[[], None] | None = None
+        self._loop_seen = time.monotonic()
 
     def components(self) -> dict[str, Any]:
         return {**fetcher_components(), RELAY_SETTING: Shared(self.relay)}
@@ -273,6 +317,9 @@ class Fetcher:
         except asyncio.CancelledError:  # stopped while Redis was out of reach: nothing taken
             await self.relay.aclose()
             return
+        except BaseException:  # a refused login: said by the caller
+            await self.relay.aclose()
+            raise
         beats = asyncio.get_running_loop().create_task(self._heartbeats(stop))
         log.info("fetcher %s: taking jobs from %s", self.ident, self.stream)
         try:
@@ -392,23 +439,53 @@ class Fetcher:
         }
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.zadd(self.keys.fetchers, {self.ident: time.time()})
-                pipe.set(
-                    self.keys.role("fetcher", self.ident),
-                    json.dumps(self.figures()),
-                    ex=max(1, int(self.cluster.fetcher_ttl * 3)),
-                )
-                await pipe.execute()
-            except Exception as exc:
-                log.warning("fetcher %s: heartbeat not sent: %s", self.ident, exc)
-            else:
-                if self.on_contact is not None:
-                    self.on_contact()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.cluster.heartbeat)
+        """Heartbeats from a thread of their own: a crawl keeping the event loop busy for
+        seconds must not make the scheduler take a live fetcher for gone (its sites would then
+        be polled by two fetchers). The loop only notes that it still runs; a loop that has not
+        run for three ``fetcher_ttl`` stops the heartbeats (a wedged fetcher leaves)."""
+        loop = asyncio.get_running_loop()
+        self._loop_seen = time.monotonic()
+        done = threading.Event()
+        thread = threading.Thread(
+            target=self._beat_thread, args=(loop, done), name="marsad-heartbeat", daemon=True
+        )
+        thread.start()
+        try:
+            while not stop.is_set():
+                self._loop_seen = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.cluster.heartbeat)
+        finally:
+            done.set()
+            await asyncio.to_thread(thread.join, 10.0)
+
+    def _beat_thread(self, loop: asyncio.AbstractEventLoop, done: threading.Event) -> None:
+        client = connect_sync(self.cluster)
+        said = False
+        try:
+            while not done.is_set():
+                if time.monotonic() - self._loop_seen <= 3 * self.cluster.fetcher_ttl:
+                    try:
+                        pipe = client.pipeline(transaction=False)
+                        pipe.zadd(self.keys.fetchers, {self.ident: time.time()})
+                        pipe.set(
+                            self.keys.role("fetcher", self.ident),
+                            json.dumps(self.figures()),
+                            ex=max(1, int(self.cluster.fetcher_ttl * 3)),
+                        )
+                        pipe.execute()
+                    except Exception as exc:
+                        if not said:
+                            log.warning("fetcher %s: heartbeat not sent: %s", self.ident, exc)
+                            said = True
+                    else:
+                        said = False
+                        if self.on_contact is not None:
+                            with contextlib.suppress(RuntimeError):  # the loop has closed
+                                loop.call_soon_threadsafe(self.on_contact)
+                done.wait(self.cluster.heartbeat)
+        finally:
+            client.close()
 
 
 def _take_note(engine: CrawlEngine, feed_name: str) -> Any:

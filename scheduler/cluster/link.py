@@ -23,9 +23,10 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from redis import Redis as SyncRedis
     from redis.asyncio import Redis
 
     from marsad.config import ClusterConfig
@@ -78,6 +79,27 @@ def connect(cluster: ClusterConfig, environ: Mapping[str, str] | None = None) ->
     first use."""
     from redis.asyncio import Redis
 
+    try:
+        client: Redis = Redis.from_url(cluster.redis_url, **_client_options(cluster, environ))
+    except ValueError as exc:
+        raise ClusterConfigError(f"cluster.redis_url: {exc}") from None
+    return client
+
+
+def connect_sync(cluster: ClusterConfig, environ: Mapping[str, str] | None = None) -> SyncRedis:
+    """A blocking client, for a thread of its own (a fetcher's heartbeats)."""
+    from redis import Redis as SyncRedis
+
+    try:
+        client: SyncRedis = SyncRedis.from_url(
+            cluster.redis_url, **_client_options(cluster, environ)
+        )
+    except ValueError as exc:
+        raise ClusterConfigError(f"cluster.redis_url: {exc}") from None
+    return client
+
+
+def _client_options(cluster: ClusterConfig, environ: Mapping[str, str] | None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
     password = None
     if cluster.password_env is not None:
@@ -86,24 +108,28 @@ def connect(cluster: ClusterConfig, environ: Mapping[str, str] | None = None) ->
             raise ClusterConfigError(
                 f"cluster.password_env: the environment variable {cluster.password_env} is unset"
             )
-    try:
-        client: Redis = Redis.from_url(
-            cluster.redis_url,
-            password=password,
-            socket_timeout=10.0,
-            socket_connect_timeout=5.0,
-            health_check_interval=30,
-        )
-    except ValueError as exc:
-        raise ClusterConfigError(f"cluster.redis_url: {exc}") from None
-    return client
+    return {
+        "password": password,
+        "socket_timeout": 10.0,
+        "socket_connect_timeout": 5.0,
+        "health_check_interval": 30,
+    }
 
 
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` means Redis cannot be reached now (wait and try again)."""
     from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
+    if is_refused_login(exc):  # waiting would not change the password
+        return False
     return isinstance(exc, ConnectionError | TimeoutError | BusyLoadingError | OSError)
+
+
+def is_refused_login(exc: BaseException) -> bool:
+    """Whether Redis refused this client's password or rights (a configuration error)."""
+    from redis.exceptions import AuthenticationError, AuthorizationError, NoPermissionError
+
+    return isinstance(exc, AuthenticationError | AuthorizationError | NoPermissionError)
 
 
 async def until_done(

@@ -40,7 +40,11 @@ def run_role(config: Config, role: str, *, ident: str | None = None) -> int:
     from marsad.scheduler.cluster.link import ClusterConfigError
 
     if config.cluster is None:
-        print("marsad: --role needs a [cluster] section with redis_url", file=sys.stderr)
+        where = f" in {config.source_path}" if config.source_path else ""
+        print(
+            f"marsad: --role {role} needs a [cluster] section with redis_url{where}",
+            file=sys.stderr,
+        )
         return 2
     if role == "writer":
         from marsad.storage.daemon_lock import DaemonLock, StoreInUse
@@ -60,7 +64,7 @@ def run_role(config: Config, role: str, *, ident: str | None = None) -> int:
 
 
 async def _main(config: Config, role: str, ident: str | None) -> int:
-    from marsad.scheduler.cluster.link import ClusterConfigError, connect
+    from marsad.scheduler.cluster.link import ClusterConfigError, connect, is_refused_login
 
     assert config.cluster is not None
     stop = asyncio.Event()
@@ -76,6 +80,13 @@ async def _main(config: Config, role: str, ident: str | None) -> int:
         if role == "scheduler":
             return await _scheduler(config, redis, ident, stop)
         return await _writer(config, redis, stop)
+    except Exception as exc:
+        if not is_refused_login(exc):
+            raise
+        variable = config.cluster.password_env
+        how = f"the password in ${variable}" if variable else "no password (cluster.password_env)"
+        log.error("cluster.redis_url %s: redis refused %s: %s", config.cluster.redis_url, how, exc)
+        return 2
     finally:
         await redis.aclose()
 
