@@ -262,9 +262,12 @@ def email_message(
     msg = _new_message(alert, channel, subject, date)
     _set_text(msg, "X-Marsad-Rule", clean_line(rule, 100))
     # base64: Arabic text then passes any relay, including ones that only carry 7-bit mail.
-    msg.set_content(_text_body(rule, article, payload.get("matches", []), story), cte="base64")
+    translated = payload.get("translated_from")
+    translated = translated if isinstance(translated, Mapping) else None
+    matches = payload.get("matches", [])
+    msg.set_content(_text_body(rule, article, matches, story, translated), cte="base64")
     msg.add_alternative(
-        _html_body(subject, rule, article, payload.get("matches", []), story),
+        _html_body(subject, rule, article, matches, story, translated),
         subtype="html",
         cte="base64",
     )
@@ -361,7 +364,11 @@ def _set_mailboxes(msg: EmailMessage, name: str, mailboxes: tuple[str, ...]) -> 
 
 
 def _text_body(
-    rule: str, article: Mapping[str, Any], matches: list[Any], story: Mapping[str, Any]
+    rule: str,
+    article: Mapping[str, Any],
+    matches: list[Any],
+    story: Mapping[str, Any],
+    translated: Mapping[str, Any] | None = None,
 ) -> str:
     lines = [
         f"[marsad] {clean_line(rule)}",
@@ -374,6 +381,8 @@ def _text_body(
     if article.get("published"):
         lines.append(f"تاريخ النشر: {clean_line(article.get('published'))}")
     lines.append(_outlets_line(story))
+    if translated is not None:
+        lines.append(_translated_line(translated))
     lines += ["", "الكلمات المطابقة:"]
     for m in matches[:EMAIL_MATCHES_MAX]:
         before, hit, after = split_snippet(m)
@@ -390,6 +399,7 @@ def _html_body(
     article: Mapping[str, Any],
     matches: list[Any],
     story: Mapping[str, Any],
+    translated: Mapping[str, Any] | None = None,
 ) -> str:
     e = _escape
     title = e(article.get("title")) or "—"
@@ -410,6 +420,7 @@ def _html_body(
         )
     if len(matches) > EMAIL_MATCHES_MAX:
         items.append(f"<li>… (+{len(matches) - EMAIL_MATCHES_MAX})</li>")
+    translated_html = f"<p>{e(_translated_line(translated))}</p>\n" if translated else ""
     published = (
         f'<p>تاريخ النشر: <bdi dir="ltr">{e(article.get("published"))}</bdi></p>\n'
         if article.get("published")
@@ -426,6 +437,7 @@ def _html_body(
         f"<p>المصدر: <bdi>{e(article.get('source'))}</bdi></p>\n"
         f"{published}"
         f"<p>{e(_outlets_line(story))}</p>\n"
+        f"{translated_html}"
         "<h3>الكلمات المطابقة</h3>\n"
         f"<ul>\n{chr(10).join(items)}\n</ul>\n"
         "</body>\n</html>\n"
@@ -439,6 +451,13 @@ def _outlets_line(story: Mapping[str, Any]) -> str:
         f" — عدد المقالات: {int(story.get('articles', 0))}"
     )
     return f"{line} ({sources})" if sources else line
+
+
+def _translated_line(translated: Mapping[str, Any]) -> str:
+    """The story holds a machine translation: of which article (its URL) and how sure."""
+    score = translated.get("score")
+    sure = f" (score {float(score):.2f})" if isinstance(score, int | float) else ""
+    return f"مترجم عن: {clean_line(translated.get('url'))}{sure}"
 
 
 def _field_label(match: Mapping[str, Any]) -> str:

@@ -124,8 +124,13 @@ def webhook_body(alert: DueAlert, story: Mapping[str, Any]) -> bytes:
         "article": payload.get("article", {}),
         "matches": matches,
         "story": {"id": alert.story_id, **story},
-        # A follow-up (the story reached N outlets) or a breaking alert says so.
-        **{key: payload[key] for key in ("follow_up", "breaking") if key in payload},
+        # A follow-up (the story reached N outlets) or a breaking alert says so; a story holding
+        # a machine translation says what it was translated from, with the evidence.
+        **{
+            key: payload[key]
+            for key in ("follow_up", "breaking", "translated_from")
+            if key in payload
+        },
     }
     text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return scrub(text).encode("utf-8")

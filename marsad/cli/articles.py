@@ -34,6 +34,7 @@ from marsad.ingest.importer import (
     import_file,
 )
 from marsad.ingest.jsonl import LineError
+from marsad.scheduler.crosslingual import after_import
 from marsad.storage.export import WRITERS, export_articles
 from marsad.storage.transactions import StoreBusy
 
@@ -98,6 +99,9 @@ def import_command(
                 hold_alerts=NO_ALERTS_REASON if no_alerts else None,
                 batch=batch,
                 on_progress=on_progress,
+                # Cross-lingual linking of what was imported (bounded; the daemon or
+                # `marsad link` checks what is left).
+                after=after_import(config.crosslingual),
             )
     except ImportStopped as stopped:
         fail(f"{file}:{stopped.line}: {_why_stopped(stopped)}; {_committed(stopped.counts)}")

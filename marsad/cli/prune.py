@@ -128,6 +128,11 @@ def describe(report: PruneReport, retention: Retention) -> list[str]:
             f"({period('fetch_history')})"
         )
     )
+    if report.profiles:
+        lines.append(
+            f"cross-lingual profiles: {_n(report.profiles, 'profile')} {would}removed "
+            "(articles out of [crosslingual] window)"
+        )
     if report.dry_run:
         lines.append("dry run: nothing was changed")
     else:

@@ -190,7 +190,12 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
     from marsad.scheduler.cluster.writer import ClusterWriter
     from marsad.scheduler.jobs import deliver_pending
     from marsad.scheduler.maintenance import prune_schedule, prune_wanted
-    from marsad.scheduler.schedule import schedule_delivery, schedule_digests, schedule_prune
+    from marsad.scheduler.schedule import (
+        schedule_crosslingual,
+        schedule_delivery,
+        schedule_digests,
+        schedule_prune,
+    )
     from marsad.scheduler.services import ProbeListenError, start_services
 
     try:
@@ -204,6 +209,8 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
     start = datetime.now(UTC)
     schedule_delivery(scheduler, ctx, config, start)
     schedule_digests(scheduler, ctx, start)
+    # Cross-lingual linking: the writer is the one process that writes the store.
+    schedule_crosslingual(scheduler, ctx, start)
     if prune_wanted(config.retention):
         schedule_prune(
             scheduler, ctx, start + timedelta(seconds=prune_times.first), prune_times.every
