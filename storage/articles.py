@@ -306,8 +306,11 @@ def move_alerts(db: Database, keep: int, other: int) -> None:
 
 
 def _supersede(db: Database, alert_id: int, by: int, keep: int, other: int) -> None:
+    # dead_noticed: a superseded alert did not fail to be delivered (the kept story's alert
+    # tells its story): no dead-letters health alert is raised for it.
     db.execute(
-        "UPDATE alerts SET status = 'dead', last_error = ? WHERE id = ? AND status != 'sent'",
+        "UPDATE alerts SET status = 'dead', last_error = ?, dead_noticed = 1 "
+        "WHERE id = ? AND status != 'sent'",
         [f"superseded by alert {by}: story {other} was merged into story {keep}", alert_id],
     )
 

@@ -126,3 +126,30 @@ feeds = ["alpah"]
         ConfigError, match=r"rules\[0\] 'r': feeds: no feed named 'alpah' \(defined: alpha\)"
     ):
         load_config(config)
+
+
+def test_an_alert_superseded_by_a_merge_is_no_dead_letter(tmp_path: Path) -> None:
+    """Two stories each with a pending first alert, merged: the absorbed story's alert is
+    superseded (dead, never sent: the kept story's alert tells it), and is not told as a dead
+    letter: it did not fail to be delivered."""
+    from marsad.storage.health import unnoticed_dead_letters
+
+    db = open_store(tmp_path / "store.db")
+    keep, other = two_stories(db)
+    at = "2026-03-01T09:00:00Z"
+    for story, key in ((keep, "first-keep"), (other, "first-other")):
+        enqueue_alert(
+            db,
+            article_id=story,
+            story_id=story,
+            rule="r",
+            channel="ops",
+            idempotency_key=key,
+            payload={"rule": "r"},
+            created_at=at,
+        )
+    move_alerts(db, keep, other)
+    superseded = list(db.query("SELECT status, last_error FROM alerts WHERE story_id = ?", [other]))
+    assert [row["status"] for row in superseded] == ["dead"]
+    assert "superseded" in superseded[0]["last_error"]
+    assert unnoticed_dead_letters(db).ids == ()
