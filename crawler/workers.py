@@ -12,21 +12,15 @@ is tried again): the pool is then started anew for the next pages.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from marsad.crawler.page import PageArticle, article_from_page
-from marsad.worker_exit import exit_with_parent
+from marsad.worker_exit import SpawnedPool
 
 if TYPE_CHECKING:
     from marsad.storage.models import NewArticle
-
-logger = logging.getLogger(__name__)
 
 # More workers than this gain little: the engine's one process (downloads, feeds, the store's
 # writer) becomes the bottleneck.
@@ -51,55 +45,32 @@ class PageWorkers:
     """``await workers.article_from_page(...)``: in a worker process, or inline with 0 workers.
 
     The pool starts on first use (a crawl that fetches no page starts no process) and is
-    closed by :meth:`close`. Processes are spawned, not forked: the engine's process holds an
-    open SQLite connection and a running event loop that a forked child must not inherit.
+    closed by :meth:`close` (:class:`~marsad.worker_exit.SpawnedPool`).
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self.pool = SpawnedPool(max(workers, 0), _warm, "an extraction worker")
 
     def start(self) -> None:
         """Start the processes now (the daemon does, so its first pages do not wait for them)."""
-        if self.workers > 0 and self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=get_context("spawn"),
-                initializer=exit_with_parent,
-                initargs=(os.getpid(),),
-            )
-            for _ in range(self.workers):  # each process imports the extraction stack now
-                self._pool.submit(_warm)
+        if self.workers > 0:
+            self.pool.start()
 
     async def article_from_page(
         self, body: bytes, url: str, content_type: str | None, from_feed: NewArticle
     ) -> PageArticle | None:
         if self.workers <= 0:
             return article_from_page(body, url, content_type, from_feed)
-        self.start()
-        pool = self._pool
-        assert pool is not None
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                pool, article_from_page, body, url, content_type, from_feed
-            )
+            return await self.pool.run(article_from_page, body, url, content_type, from_feed)
         except BrokenProcessPool as exc:
-            self._replace(pool)
             raise WorkerDied(
                 "the worker process extracting it died (the page may be hostile)"
             ) from exc
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        if self._pool is broken:
-            logger.warning("an extraction worker died; starting the workers again")
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self.pool.close()
 
 
 def _warm() -> None:

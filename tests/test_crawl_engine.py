@@ -128,9 +128,7 @@ def test_a_worker_that_dies_fails_its_page_and_the_next_page_has_new_workers() -
             numbered_page(1).encode(), "http://s/1", None, page_article(1)
         )
         assert first is not None and first.article.text
-        pool = workers._pool
-        assert pool is not None
-        [pid] = [process.pid for process in pool._processes.values()]
+        [pid] = workers.pool.pids()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the pool notices the death within moments
@@ -168,7 +166,7 @@ def test_no_workers_extracts_in_the_crawl_process(workers: int) -> None:
         pool.article_from_page(numbered_page(5).encode(), "http://s/5", None, page_article(5))
     )
     assert result is not None and result.prepared.text_norm
-    assert pool._pool is None
+    assert not pool.pool.running
 
 
 def test_a_poll_in_which_nothing_moves_is_given_up_not_waited_for_forever() -> None:

@@ -13,22 +13,18 @@ next pass sends them again, to a new worker that rebuilds its index from the sto
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import sqlite3
 import time
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from marsad.crosslingual.linking import Found
 from marsad.storage.crosslingual import profile_rows, window_vectors
-from marsad.worker_exit import exit_with_parent
+from marsad.worker_exit import SpawnedPool
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -274,58 +270,38 @@ class LinkWorker:
     def __init__(self, *, inline: bool = False, db: Database | None = None) -> None:
         self.inline = inline
         self._db = db
-        self._pool: ProcessPoolExecutor | None = None
+        self.pool = SpawnedPool(1, _warm, "the cross-lingual worker")
         self.started = False
 
     @property
     def running(self) -> bool:
-        return self._pool is not None
+        return self.pool.running
 
     def start(self) -> None:
-        if self.inline or self._pool is not None:
-            return
-        self._pool = ProcessPoolExecutor(
-            1,
-            mp_context=get_context("spawn"),
-            initializer=exit_with_parent,
-            initargs=(os.getpid(),),
-        )
-        self._pool.submit(_warm)
-        self.started = True
-        log.info("cross-lingual worker started (the model loads in it)")
+        if not self.inline and self.pool.start():
+            self.started = True
+            log.info("cross-lingual worker started (the model loads in it)")
 
     async def check(self, request: CheckRequest) -> list[Checked]:
         if self.inline:
             self.started = True
             return check_batch(request, self._db)
         self.start()
-        pool = self._pool
-        assert pool is not None
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, check_batch, request)
+            return await self.pool.run(check_batch, request)
         except BrokenProcessPool as exc:
-            self._replace(pool)
             raise WorkerDied("the cross-lingual worker died; its batch is checked again") from exc
 
     async def rss_kb(self) -> int | None:
         """The worker's resident memory (None: no worker process)."""
         if self.inline:
             return _rss_kb()
-        if self._pool is None:
+        if not self.pool.running:
             return None
         try:
-            value: Any = await asyncio.get_running_loop().run_in_executor(self._pool, worker_rss_kb)
+            return await self.pool.run(worker_rss_kb)
         except BrokenProcessPool:
             return None
-        return int(value)
-
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        if self._pool is broken:
-            log.warning("the cross-lingual worker died; a new one starts for the next batch")
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self.pool.close()
