@@ -50,6 +50,16 @@ class _Pending:
     done: asyncio.Future[Any]
 
 
+def release_item(crawler: Crawler, item: ArticleItem | EntryNotStored) -> None:
+    """A pipeline is done with ``item`` (stored, handed on or reported): its URL may be fetched
+    for another feed, and its unit of the poll closes."""
+    release = getattr(crawler.spider, "release_following", None)
+    if release is not None:
+        release(item.followed)
+    if item.poll is not None:
+        item.poll.close()
+
+
 class StorePipeline:
     """Stores, matches and alerts on each article, on the caller's store connection.
 
@@ -95,19 +105,11 @@ class StorePipeline:
                     self._inc(item.poll, "entries_retrying")
                     await self._note_failure(item.feed_id, item.entry_key, item.reason)
             finally:
-                self._release(item)
+                release_item(self.crawler, item)
         return item
 
     def close_spider(self) -> None:
         self._flush()
-
-    def _release(self, item: ArticleItem | EntryNotStored) -> None:
-        spider = self.crawler.spider
-        release = getattr(spider, "release_following", None)
-        if release is not None:
-            release(item.followed)
-        if item.poll is not None:
-            item.poll.close()
 
     async def _ingest(self, item: ArticleItem) -> None:
         feed_id = item.article.feed_id

@@ -72,9 +72,12 @@ def crawl_once(
     return run_on_reactor(lambda: _crawl_once_main(config, force=force, on_report=on_report))
 
 
-async def _build_context(config: Config, *, warm_workers: bool = False) -> JobContext:
+async def build_context(
+    config: Config, *, warm_workers: bool = False, crawls: bool = True
+) -> JobContext:
     """The daemon's objects: its one store connection (feeds registered once, here), the
-    compiled rules and the crawl engine, started."""
+    compiled rules and the crawl engine, started; without ``crawls`` no engine (the cluster's
+    writer stores what fetchers send)."""
     from marsad.alerts.delivery import open_delivery
     from marsad.alerts.matching import compile_rules
     from marsad.crawler.engine import CrawlEngine
@@ -87,8 +90,9 @@ async def _build_context(config: Config, *, warm_workers: bool = False) -> JobCo
     try:
         register_feeds(db, config.feeds, utc_now())
         rules = compile_rules(config.rules, alerts=config.alerts)
-        engine = CrawlEngine(db=db, rules=rules, crawl=config.crawl)
-        await engine.start(warm_workers=warm_workers)
+        engine = CrawlEngine(db=db, rules=rules, crawl=config.crawl) if crawls else None
+        if engine is not None:
+            await engine.start(warm_workers=warm_workers)
     except BaseException:
         db.close()
         raise
@@ -97,7 +101,7 @@ async def _build_context(config: Config, *, warm_workers: bool = False) -> JobCo
     return JobContext(config=config, engine=engine, db=db, rules=rules, delivery=delivery)
 
 
-async def _close_context(ctx: JobContext) -> None:
+async def close_context(ctx: JobContext) -> None:
     try:
         if ctx.engine is not None:
             await ctx.engine.stop()
@@ -115,7 +119,7 @@ async def _crawl_once_main(
     from marsad.scheduler.digests import close_digests_job
     from marsad.scheduler.jobs import crawl_all, crawl_exit_code
 
-    ctx = await _build_context(config)
+    ctx = await build_context(config)
     try:
         # Linking on or off, said before the crawl (its alerts wait for their check), and the
         # linking pass after it, then delivery of what it let through (#17).
@@ -127,7 +131,7 @@ async def _crawl_once_main(
         # them as the daemon's digest job would.
         await close_digests_job(ctx)
     finally:
-        await _close_context(ctx)
+        await close_context(ctx)
     if on_report is not None:
         on_report(report)
     return crawl_exit_code(report)
@@ -154,23 +158,13 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     # Set by SIGHUP, cleared when a reload starts: one arriving during a reload is one more
     # reload after it, never one beside it.
     reload_wanted = asyncio.Event()
-    signals_seen = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        name = signal.Signals(signum).name
-        if signals_seen == 1:
-            log.info("%s: stopping; in-flight crawls and deliveries finish (again to force)", name)
-            stop.set()
-        else:
-            log.warning("%s again: forcing exit; undelivered alerts stay in the outbox", name)
-            os._exit(FORCED_EXIT_CODE)
-
     # Before anything starts: a stop asked for while the daemon starts is a graceful one too,
     # and a reload asked for then is done once it runs (SIGHUP's default would end it).
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    handle_stop_signals(
+        stop,
+        stopping="in-flight crawls and deliveries finish",
+        forcing="undelivered alerts stay in the outbox",
+    )
     loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
     try:
         prune_times = prune_schedule(os.environ)
@@ -178,9 +172,9 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
         log.error("%s", exc)
         return 2
 
-    ctx = await _build_context(config, warm_workers=True)
+    ctx = await build_context(config, warm_workers=True)
     if stop.is_set():
-        await _close_context(ctx)
+        await close_context(ctx)
         log.info("marsad stopped before it began polling")
         return 0
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -242,9 +236,30 @@ async def _daemon_main(config: Config, *, db_override: str | None = None) -> int
     await reloader.closed()
     if services is not None:
         await services.stop()
-    await _close_context(ctx)
+    await close_context(ctx)
     log.info("marsad stopped")
     return exit_code
+
+
+def handle_stop_signals(stop: asyncio.Event, *, stopping: str, forcing: str) -> None:
+    """SIGTERM or SIGINT sets ``stop`` (a graceful stop: ``stopping`` says what finishes); a
+    second one exits at once (``forcing`` says what is kept)."""
+    seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal seen
+        seen += 1
+        name = signal.Signals(signum).name
+        if seen == 1:
+            log.info("%s: stopping; %s (again to force)", name, stopping)
+            stop.set()
+        else:
+            log.warning("%s again: forcing exit; %s", name, forcing)
+            os._exit(FORCED_EXIT_CODE)
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def _report_first_round(scheduler: AsyncIOScheduler, first_round: FirstRound) -> None:

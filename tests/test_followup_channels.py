@@ -72,10 +72,8 @@ def two_stories(db: Database) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def test_a_merge_moves_a_pending_follow_up_instead_of_killing_it(tmp_path: Path) -> None:
-    db = open_store(tmp_path / "store.db")
-    keep, other = two_stories(db)
-    at = "2026-03-01T09:00:00Z"
+def queue_first_alerts(db: Database, keep: int, other: int, at: str) -> None:
+    """Each story's first alert of rule r on channel ops, pending."""
     for story, key in ((keep, "first-keep"), (other, "first-other")):
         enqueue_alert(
             db,
@@ -87,6 +85,13 @@ def test_a_merge_moves_a_pending_follow_up_instead_of_killing_it(tmp_path: Path)
             payload={"rule": "r"},
             created_at=at,
         )
+
+
+def test_a_merge_moves_a_pending_follow_up_instead_of_killing_it(tmp_path: Path) -> None:
+    db = open_store(tmp_path / "store.db")
+    keep, other = two_stories(db)
+    at = "2026-03-01T09:00:00Z"
+    queue_first_alerts(db, keep, other, at)
     db.execute("UPDATE alerts SET status = 'sent'")
     follow_up = enqueue_alert(
         db,
@@ -136,18 +141,7 @@ def test_an_alert_superseded_by_a_merge_is_no_dead_letter(tmp_path: Path) -> Non
 
     db = open_store(tmp_path / "store.db")
     keep, other = two_stories(db)
-    at = "2026-03-01T09:00:00Z"
-    for story, key in ((keep, "first-keep"), (other, "first-other")):
-        enqueue_alert(
-            db,
-            article_id=story,
-            story_id=story,
-            rule="r",
-            channel="ops",
-            idempotency_key=key,
-            payload={"rule": "r"},
-            created_at=at,
-        )
+    queue_first_alerts(db, keep, other, "2026-03-01T09:00:00Z")
     move_alerts(db, keep, other)
     superseded = list(db.query("SELECT status, last_error FROM alerts WHERE story_id = ?", [other]))
     assert [row["status"] for row in superseded] == ["dead"]

@@ -34,7 +34,6 @@ from marsad.ingest.importer import (
     import_file,
 )
 from marsad.ingest.jsonl import LineError
-from marsad.scheduler.crosslingual import after_import
 from marsad.storage.export import WRITERS, export_articles
 from marsad.storage.transactions import StoreBusy
 
@@ -87,6 +86,8 @@ def import_command(
 
     def report(error: LineError) -> None:
         click.echo(f"{file}:{error.line}: skipped: {error.message}", err=True)
+
+    from marsad.scheduler.crosslingual import after_import
 
     try:
         with import_progress(file) as on_progress:

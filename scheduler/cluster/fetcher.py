@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import NotConfigured
 
 from marsad.crawler.items import ArticleItem, EntryNotStored
+from marsad.crawler.pipelines import release_item
 from marsad.crawler.shared import Shared
 from marsad.crawler.signals import FeedOutcome, feed_fetched
 from marsad.scheduler.cluster import codec, messages
@@ -39,6 +40,7 @@ from marsad.scheduler.cluster.link import (
     ensure_group,
     until_done,
 )
+from marsad.scheduler.intervals import take_note
 from marsad.times import utc_now
 
 if TYPE_CHECKING:
@@ -160,12 +162,7 @@ class RelayPipeline:
                 kind = messages.NOT_STORED
             await self.relay.send(kind, message)
         finally:
-            spider = self.crawler.spider
-            release = getattr(spider, "release_following", None)
-            if release is not None:
-                release(item.followed)
-            if item.poll is not None:
-                item.poll.close()
+            release_item(self.crawler, item)
         return item
 
 
@@ -400,7 +397,7 @@ class Fetcher:
                 return
             job = message.job
             report = await engine.run_jobs([job])
-            note = _take_note(engine, job.feed.name)
+            note = take_note(engine, job.feed.name)
             done = messages.PollDoneMessage(
                 feed_name=job.feed.name,
                 report=report,
@@ -486,13 +483,3 @@ class Fetcher:
                 done.wait(self.cluster.heartbeat)
         finally:
             client.close()
-
-
-def _take_note(engine: CrawlEngine, feed_name: str) -> Any:
-    from marsad.scheduler.intervals import take_note
-
-    return take_note(engine, feed_name)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

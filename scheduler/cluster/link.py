@@ -74,6 +74,11 @@ class Keys:
         return f"{self.prefix}:role:*"
 
 
+def as_text(value: Any) -> str:
+    """A Redis reply (bytes: the clients do not decode) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def connect(cluster: ClusterConfig, environ: Mapping[str, str] | None = None) -> Redis:
     """A client for ``cluster.redis_url`` (the password from ``password_env``); it connects on
     first use."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,13 +23,11 @@ if TYPE_CHECKING:
 
     from marsad.config import Config
     from marsad.scheduler.cluster.probes import RoleProbes
-    from marsad.scheduler.jobs import JobContext
     from marsad.scheduler.probes import ProbeServer
 
 log = logging.getLogger("marsad.cluster")
 
 ROLES = ("scheduler", "fetcher", "writer")
-FORCED_EXIT_CODE = 130
 # How long the scheduler waits for the writer to create the store and register the feeds.
 STORE_WAIT_SECONDS = 600.0
 
@@ -65,10 +62,15 @@ def run_role(config: Config, role: str, *, ident: str | None = None) -> int:
 
 async def _main(config: Config, role: str, ident: str | None) -> int:
     from marsad.scheduler.cluster.link import ClusterConfigError, connect, is_refused_login
+    from marsad.scheduler.daemon import handle_stop_signals
 
     assert config.cluster is not None
     stop = asyncio.Event()
-    _handle_signals(stop)
+    handle_stop_signals(
+        stop,
+        stopping="the work under way finishes",
+        forcing="what is not stored stays in Redis",
+    )
     try:
         redis = connect(config.cluster)
     except ClusterConfigError as exc:
@@ -89,25 +91,6 @@ async def _main(config: Config, role: str, ident: str | None) -> int:
         return 2
     finally:
         await redis.aclose()
-
-
-def _handle_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    seen = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal seen
-        seen += 1
-        name = signal.Signals(signum).name
-        if seen == 1:
-            log.info("%s: stopping (again to force)", name)
-            stop.set()
-        else:
-            log.warning("%s again: forcing exit", name)
-            os._exit(FORCED_EXIT_CODE)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
 
 
 async def _fetcher(config: Config, redis: Redis, ident: str | None, stop: asyncio.Event) -> int:
@@ -188,6 +171,7 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from marsad.scheduler.cluster.writer import ClusterWriter
+    from marsad.scheduler.daemon import build_context, close_context
     from marsad.scheduler.jobs import deliver_pending
     from marsad.scheduler.maintenance import prune_schedule, prune_wanted
     from marsad.scheduler.schedule import (
@@ -203,7 +187,7 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
     except ValueError as exc:
         log.error("%s", exc)
         return 2
-    ctx = _writer_context(config)
+    ctx = await build_context(config, crawls=False)
     loop = asyncio.get_running_loop()
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
     start = datetime.now(UTC)
@@ -245,10 +229,7 @@ async def _writer(config: Config, redis: Redis, stop: asyncio.Event) -> int:
         scheduler.shutdown(wait=False)
         if services is not None:
             await services.stop()
-        try:
-            await ctx.delivery.aclose()
-        finally:
-            ctx.db.close()
+        await close_context(ctx)
     log.info("marsad writer stopped")
     return exit_code
 
@@ -275,22 +256,3 @@ def _probes(
     if server is not None:
         log.info("probes at %s/healthz, /readyz and /metrics", server.url)
     return server
-
-
-def _writer_context(config: Config) -> JobContext:
-    from marsad.alerts.delivery import open_delivery
-    from marsad.alerts.matching import compile_rules
-    from marsad.crawler.runner import register_feeds
-    from marsad.scheduler.jobs import JobContext
-    from marsad.storage.db import open_store
-    from marsad.times import utc_now
-
-    db = open_store(config.store_path)
-    try:
-        register_feeds(db, config.feeds, utc_now())
-        rules = compile_rules(config.rules, alerts=config.alerts)
-    except BaseException:
-        db.close()
-        raise
-    delivery = open_delivery(config.channels, config.delivery)
-    return JobContext(config=config, engine=None, db=db, rules=rules, delivery=delivery)

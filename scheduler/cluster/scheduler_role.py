@@ -16,13 +16,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from marsad.crawler.engine import STALL_MIN_SECONDS, STALL_TIMEOUTS
 from marsad.crawler.runner import due_jobs
 from marsad.scheduler.cluster import codec, messages
-from marsad.scheduler.cluster.link import Keys, until_done
+from marsad.scheduler.cluster.link import Keys, as_text, until_done
 from marsad.scheduler.cluster.partition import owner, site_of
 from marsad.scheduler.first_polls import first_poll_times
 from marsad.storage.feeds import feeds_due, known_entries
@@ -105,7 +106,7 @@ class ClusterScheduler:
         cutoff = time.time() - self.cluster.fetcher_ttl
         live = await self.redis.zrangebyscore(self.keys.fetchers, cutoff, "+inf")
         gone = await self.redis.zrangebyscore(self.keys.fetchers, "-inf", f"({cutoff}")
-        return sorted(map(_text, live)), sorted(map(_text, gone))
+        return sorted(map(as_text, live)), sorted(map(as_text, gone))
 
     async def _send_due(self, now: datetime, live: list[str]) -> int:
         stamp = to_iso(now)
@@ -133,8 +134,6 @@ class ClusterScheduler:
         return sent
 
     async def _send(self, job: FeedJob, stamp: str, live: list[str]) -> bool:
-        from dataclasses import replace
-
         fetcher = owner(site_of(job.feed.url), live)
         assert fetcher is not None
         name = job.feed.name
@@ -202,7 +201,3 @@ class ClusterScheduler:
         )
         if self.on_contact is not None:
             self.on_contact()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

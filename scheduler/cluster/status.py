@@ -7,7 +7,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from marsad.scheduler.cluster.link import ITEMS_GROUP, JOBS_GROUP, Keys
+from marsad.scheduler.cluster.link import ITEMS_GROUP, JOBS_GROUP, Keys, as_text
 
 if TYPE_CHECKING:
     from marsad.config import ClusterConfig
@@ -35,7 +35,7 @@ def cluster_status(cluster: ClusterConfig, environ: dict[str, str] | None = None
         )
         try:
             ranked: Any = client.zrange(keys.fetchers, 0, -1, withscores=True)
-            beats = {_text(member): float(score) for member, score in ranked}
+            beats = {as_text(member): float(score) for member, score in ranked}
             roles = []
             for key in client.scan_iter(match=keys.roles, count=500):
                 raw = client.get(key)
@@ -116,7 +116,3 @@ def _pending(client: Any, stream: str, group: str) -> int:
     except ResponseError:  # no such stream or group yet
         return 0
     return int(summary.get("pending", 0)) if isinstance(summary, dict) else 0
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from marsad.crawler.extensions import record_outcome
 from marsad.ingest import ingest_article
 from marsad.scheduler.cluster import codec, messages
-from marsad.scheduler.cluster.link import ITEMS_GROUP, Keys, ensure_group, until_done
+from marsad.scheduler.cluster.link import ITEMS_GROUP, Keys, as_text, ensure_group, until_done
 from marsad.scheduler.health import check_feeds
 from marsad.scheduler.intervals import adapt
 from marsad.storage.cluster import applied_position, record_position
@@ -95,6 +95,8 @@ class ClusterWriter:
         self.rng = rng or random.Random()
         self.started = time.time()
         self.position = applied_position(ctx.db, self.keys.items)
+        # By name: every poll's end looks its feed up (a reload is a restart of the writer).
+        self.feeds = {feed.name: feed for feed in ctx.config.feeds}
 
     async def run(self, stop: asyncio.Event) -> None:
         stream = self.keys.items
@@ -127,7 +129,7 @@ class ClusterWriter:
                     answer = await until_done("reading", read, stop)
                 except asyncio.CancelledError:
                     return
-                entries = [(_text(i), f) for i, f in (answer[0][1] if answer else [])]
+                entries = [(as_text(i), f) for i, f in (answer[0][1] if answer else [])]
                 if cursor != ">":  # what it read before, from the last one on; then new ones
                     if not entries:
                         cursor = ">"
@@ -238,7 +240,7 @@ class ClusterWriter:
     async def _poll_done(self, entry_id: str, message: messages.PollDoneMessage) -> None:
         """The feed's next poll and health after its poll; then the scheduler may send it."""
         db, config = self.ctx.db, self.ctx.config
-        feed = next((f for f in config.feeds if f.name == message.feed_name), None)
+        feed = self.feeds.get(message.feed_name)
         now = datetime.now(UTC)
         told = 0
         if feed is not None:
@@ -306,7 +308,3 @@ class ClusterWriter:
                 await asyncio.wait_for(stop.wait(), cluster.heartbeat)
             except TimeoutError:
                 continue
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

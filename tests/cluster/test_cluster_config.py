@@ -109,17 +109,22 @@ def _redis_with_password(tmp_path: Path, password: str) -> RedisServer:
     return server
 
 
+def _password_config(tmp_path: Path, server: RedisServer) -> Path:
+    """A config on ``server`` whose password is read from PASSWORD_ENV."""
+    return write_config(
+        tmp_path / "marsad.toml",
+        feeds=FEEDS,
+        redis_url=server.url,
+        sink_url="http://127.0.0.1:9",
+        delay=0.2,
+        password_env=PASSWORD_ENV,
+    )
+
+
 def test_the_password_comes_from_the_environment(tmp_path: Path) -> None:
     server = _redis_with_password(tmp_path, "s3cret-for-test")
     try:
-        config = write_config(
-            tmp_path / "marsad.toml",
-            feeds=FEEDS,
-            redis_url=server.url,
-            sink_url="http://127.0.0.1:9",
-            delay=0.2,
-            password_env=PASSWORD_ENV,
-        )
+        config = _password_config(tmp_path, server)
         unset = _run(config, "--role", "fetcher", "--id", "f1")
         assert unset.returncode == 2
         assert PASSWORD_ENV in unset.stderr and "unset" in unset.stderr
@@ -142,14 +147,7 @@ def test_the_password_comes_from_the_environment(tmp_path: Path) -> None:
 def test_a_wrong_password_exits_2_instead_of_waiting_for_ever(tmp_path: Path) -> None:
     server = _redis_with_password(tmp_path, "s3cret-for-test")
     try:
-        config = write_config(
-            tmp_path / "marsad.toml",
-            feeds=FEEDS,
-            redis_url=server.url,
-            sink_url="http://127.0.0.1:9",
-            delay=0.2,
-            password_env=PASSWORD_ENV,
-        )
+        config = _password_config(tmp_path, server)
         with cluster_of(tmp_path, config) as cluster:
             cluster.env[PASSWORD_ENV] = "not-the-password"
             fetcher = cluster.start("fetcher", "f1")
