@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_crawl import (
     Politeness,
+    _interrupted,
     child_env,
     finite,
     fmt,
@@ -931,11 +932,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.feeds < args.sites:
         parser.error("--feeds must be at least --sites (every site has a feed)")
     return args
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    # Unwinds through the finally blocks, which stop every process and remove the files.
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
