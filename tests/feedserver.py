@@ -5,7 +5,8 @@ truncated feed, a page that hangs (for a bounded time), a huge page, Arabic page
 windows-1256 and ISO-8859-6 with no charset, a robots.txt that disallows /private/, and an HTML
 list of latest articles (a source of another kind than a feed). Tests add routes of their own
 (:meth:`FeedServer.serve`), a feed of N numbered entries with generated Arabic pages
-(:meth:`FeedServer.serve_numbered`) and pauses before answering (:attr:`FeedServer.delays`).
+(:meth:`FeedServer.serve_numbered`), pauses before answering (:attr:`FeedServer.delays`) and a
+gate that holds requests past the first N (:meth:`FeedServer.hold`).
 Every request is logged so tests can say what was (not) fetched.
 """
 
@@ -27,6 +28,8 @@ LAST_MODIFIED = "Sun, 12 May 2024 12:00:00 GMT"
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 # The longest a hanging page holds its connection; far above the tests' download timeout.
 HANG_SECONDS = 10.0
+# The longest a held request waits for release(); far above any test's wait for a crawl.
+GATE_SECONDS = 90.0
 HUGE_BYTES = 3 * 1024 * 1024
 # The latest-articles page: relative links (resolved against the page) and their titles.
 LATEST = (
@@ -55,6 +58,11 @@ class FeedServer:
         self._answered: dict[str, int] = {}
         # Seconds to wait before answering a path that starts with the key (bounded, as hang).
         self.delays: dict[str, float] = {}
+        # hold(): requests under a prefix past the first N wait until release() (bounded).
+        self._held_prefix: str | None = None
+        self._held_after = 0
+        self._held_seen = 0
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -76,6 +84,27 @@ class FeedServer:
     def clear_log(self) -> None:
         with self._lock:
             self.requests.clear()
+
+    def hold(self, prefix: str, after: int) -> None:
+        """Answer the first ``after`` requests under ``prefix``; hold every later one until
+        :meth:`release` (or GATE_SECONDS): a crawl that is surely mid-way, whatever the load."""
+        with self._lock:
+            self._held_prefix, self._held_after, self._held_seen = prefix, after, 0
+            self._released.clear()
+
+    def release(self) -> None:
+        with self._lock:
+            self._held_prefix = None
+        self._released.set()
+
+    def _wait_at_gate(self, path: str) -> None:
+        with self._lock:
+            if self._held_prefix is None or not path.startswith(self._held_prefix):
+                return
+            self._held_seen += 1
+            if self._held_seen <= self._held_after:
+                return
+        self._released.wait(GATE_SECONDS)
 
     def serve(
         self, path: str, body: str | bytes, content_type: str = "text/html; charset=utf-8"
@@ -144,6 +173,7 @@ class FeedServer:
         tb: TracebackType | None,
     ) -> None:
         self._stopping.set()
+        self.release()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -237,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         owner = self.owner
         owner._log(path, dict(self.headers.items()))
+        owner._wait_at_gate(path)
         pause = max((s for p, s in owner.delays.items() if path.startswith(p)), default=0.0)
         if pause:
             owner._stopping.wait(min(pause, HANG_SECONDS))
