@@ -402,3 +402,18 @@ def set_alert_translated_from(db: Database, alert_id: int, value: Mapping[str, A
         "WHERE id = ? AND status = 'pending'",
         [json.dumps(value, ensure_ascii=False), alert_id],
     )
+
+
+# -- how linking goes (marsad status) ------------------------------------------------------------
+
+
+def count_waiting_for_check(db: Database, now: str) -> int:
+    """Pending alerts the outbox holds now for their article's cross-lingual check."""
+    row = next(
+        db.query(
+            f"SELECT count(*) AS n FROM alerts WHERE status = 'pending' "
+            f"AND NOT ({unheld_alert_sql()})",
+            {"now": now},
+        )
+    )
+    return int(row["n"])

@@ -390,3 +390,41 @@ def test_articles_profiled_by_another_model_are_checked_again(db: Database) -> N
     models = {row[0] for row in db.execute("SELECT model FROM crosslingual_profiles")}
     assert models == {MODEL_ID}
     assert link_now(db, ON).checked == 0
+
+
+def test_marsad_status_tells_how_linking_goes(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    config = tmp_path / "marsad.toml"
+    config.write_text(f'[store]\npath = "{path}"\n', encoding="utf-8")
+
+    def status() -> tuple[dict[str, Any], str]:
+        document = CliRunner().invoke(cli, ["status", "--config", str(config), "--json"])
+        text = CliRunner().invoke(cli, ["status", "--config", str(config)])
+        assert document.exit_code == text.exit_code == 1, text.output  # no daemon runs
+        return json.loads(document.output)["watch"]["crosslingual"], text.output
+
+    store = open_store(path)
+    try:
+        ingest(store, "a01-rep")
+        assert status()[0] is None  # never on: nothing to tell
+        link_now(store, AUTO)  # an Arabic article only: auto stays off
+        linking, text = status()
+        assert linking["active_since"] is None
+        assert "cross-lingual: off (no article in another language in the window)" in text
+
+        ingest(store, "a01-en")
+        link_now(store, AUTO)  # on, and both checked
+        ingest(store, "a01-ar1", rules=[HARIR])  # its alert waits for the check
+        linking, text = status()
+        assert linking["active_since"] and linking["to_check"] == 1
+        assert linking["alerts_waiting"] == 1 and linking["links"] == 0
+        assert "1 to check, 1 alert waiting for the check" in text
+        assert "(window 2w)" in text
+
+        link_now(store, AUTO)
+        linking, text = status()
+        assert (linking["to_check"], linking["alerts_waiting"], linking["links"]) == (0, 0, 1)
+        assert linking["profiles"] == {"ar": 2, "other": 1}
+        assert "3 articles checked (1 not Arabic), 1 translations linked, 0 to check" in text
+    finally:
+        store.close()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import urllib.error
 import urllib.request
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,7 +30,10 @@ from marsad.storage.status import (
     outbox_summary,
     read_runtime,
 )
-from marsad.times import from_iso, to_iso
+from marsad.times import format_duration, from_iso, to_iso
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 STATUS_READY = 0
 STATUS_NOT_RUNNING = 1
@@ -44,6 +48,7 @@ NEXT_POLLS_SHOWN = 5
 def status_command(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Whether a daemon (`marsad run`) watches the store, since when, whether it is ready, and
     the watch: last crawl, next polls, the outbox (pending, due, held for digests, dead),
+    cross-lingual linking (checked, linked, left to check, alerts waiting for their check),
     failing and silent feeds. With [cluster]: each role's heartbeat and figures, the fetchers
     alive and the queues (the daemon is then the writer, `marsad run --role writer`).
 
@@ -143,11 +148,36 @@ def _watch(store: Path, now: datetime) -> dict[str, Any]:
             "outbox": asdict(outbox),
             "failing": [_feed(row) for row in failing],
             "silent": [_feed(row) for row in silent],
+            "crosslingual": _linking(db, now),
         }
     except Exception as exc:  # an old store, a schema mid-migration
         return {"error": f"cannot read the store: {exc}"}
     finally:
         db.close()
+
+
+def _linking(db: Database, now: datetime) -> dict[str, Any] | None:
+    """Cross-lingual linking (#17): on since when, what is checked and linked, what waits.
+    None where it was never on (no state row) or the store predates it."""
+    from marsad.crosslingual.profile import MODEL_ID
+    from marsad.storage import crosslingual as xl
+
+    try:
+        state = xl.read_state(db)
+        if state is None:
+            return None
+        since = to_iso(now - timedelta(seconds=state.window))
+        return {
+            "active_since": state.active_since,
+            "window_seconds": state.window,
+            "hold_seconds": state.hold,
+            "profiles": xl.count_profiles(db),
+            "links": xl.count_links(db),
+            "to_check": xl.count_to_check(db, since, model=MODEL_ID) if state.active_since else 0,
+            "alerts_waiting": xl.count_waiting_for_check(db, to_iso(now)),
+        }
+    except sqlite3.OperationalError:  # a store from before #17
+        return None
 
 
 def _feed(row: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +192,25 @@ def _feed(row: dict[str, Any]) -> dict[str, Any]:
         "backoff_until",
     )
     return {key: row[key] for key in keys if key in row}
+
+
+def _describe_linking(linking: dict[str, Any]) -> str:
+    profiles: dict[str, int] = linking["profiles"]
+    checked = sum(profiles.values())
+    other = sum(n for language, n in profiles.items() if language not in ("ar", "none"))
+    done = (
+        f"{checked:,} articles checked ({other:,} not Arabic), "
+        f"{linking['links']:,} translations linked"
+    )
+    if not linking["active_since"]:
+        return f"cross-lingual: off (no article in another language in the window); {done}"
+    waiting = linking["alerts_waiting"]
+    held = f", {waiting} alert{'s' * (waiting != 1)} waiting for the check" if waiting else ""
+    return (
+        f"cross-lingual: on since {linking['active_since']} "
+        f"(window {format_duration(linking['window_seconds'])}); {done}, "
+        f"{linking['to_check']:,} to check{held}"
+    )
 
 
 def _exit_code(daemon: dict[str, Any], probe: dict[str, Any] | None) -> int:
@@ -220,6 +269,9 @@ def describe(report: dict[str, Any]) -> list[str]:
         from marsad.scheduler.cluster.status import describe_cluster
 
         lines.extend(describe_cluster(report["cluster"]))
+    linking = watch.get("crosslingual")
+    if linking is not None:
+        lines.append(_describe_linking(linking))
     for label in ("failing", "silent"):
         feeds = watch[label]
         lines.append(f"{label} feeds: {len(feeds)}")
