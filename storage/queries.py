@@ -200,14 +200,17 @@ def get_article(db: Database, article_id: int) -> Row | None:
 
 
 def story_articles(db: Database, story_id: int) -> list[Row]:
-    """Every article of a story, earliest published first: the original and its copies."""
+    """Every article of a story, earliest published first: the original, its copies and its
+    translations (``translation_of``: the article it was translated from, with its score)."""
     return list(
         db.query(
             """
-            SELECT id, source, title, url, coalesce(published, fetched_at) AS published,
-                   duplicate_of, similarity, fetched_at
-            FROM articles WHERE story_id = ?
-            ORDER BY coalesce(published, fetched_at), id
+            SELECT a.id, a.source, a.title, a.url, coalesce(a.published, a.fetched_at) AS published,
+                   a.duplicate_of, a.similarity, a.fetched_at,
+                   x.original_id AS translation_of, x.score AS translation_score
+            FROM articles a LEFT JOIN crosslingual_links x ON x.translation_id = a.id
+            WHERE a.story_id = ?
+            ORDER BY coalesce(a.published, a.fetched_at), a.id
             """,
             [story_id],
         )

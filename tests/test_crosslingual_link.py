@@ -22,7 +22,7 @@ from sqlite_utils import Database
 from marsad.alerts.matching import compile_rules
 from marsad.alerts.rules import Rule
 from marsad.cli import cli
-from marsad.cli.output import translation_lines
+from marsad.cli.output import print_show, translation_lines
 from marsad.config import CrossLingualConfig
 from marsad.crosslingual.linking import Found, choose_links, decide_mode, plan_join
 from marsad.crosslingual.worker import LinkWorker
@@ -200,11 +200,19 @@ def test_the_seed_links_to_its_english_original(db: Database) -> None:
     assert story_of(db, made[1]) == story_of(db, made[0])
 
 
-def test_show_says_translated_from_with_the_evidence(db: Database) -> None:
+def test_show_says_translated_from_with_the_evidence(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
     ids = ingest(db, "a01-en", "a01-ar1")
     link_now(db, ON)
 
     record = show(db, str(ids["a01-ar1"]))
+    rows = {row["id"]: row for row in record["articles"]}
+    assert rows[ids["a01-ar1"]]["translation_of"] == ids["a01-en"]
+    assert rows[ids["a01-ar1"]]["translation_score"] > 0.58
+    assert rows[ids["a01-en"]]["translation_of"] is None
+    print_show(record)
+    assert f"{ids['a01-en']} (translated)" in capsys.readouterr().out  # the "copy of" column
     [line] = translation_lines(record)
     assert line.startswith("translated from https://en.example/a01-en (article ")
     assert "paragraphs matched, shared anchors: " in line and "70" in line.split("anchors:")[1]

@@ -147,6 +147,18 @@ def translation_lines(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _copy_or_translation(row: dict[str, Any]) -> dict[str, Any]:
+    """A story's article as its row shows it: a translation is a copy "translated" of its
+    original, with the cross-lingual score."""
+    if row.get("duplicate_of") is not None or row.get("translation_of") is None:
+        return row
+    return {
+        **row,
+        "duplicate_of": f"{row['translation_of']} (translated)",
+        "similarity": row.get("translation_score"),
+    }
+
+
 def print_show(record: dict[str, Any]) -> None:
     console = _console()
     article = record["article"]
@@ -164,7 +176,7 @@ def print_show(record: dict[str, Any]) -> None:
         title=f"Story {record['story']['story_id']}",
     )
     print_table(
-        record["articles"],
+        [_copy_or_translation(row) for row in record["articles"]],
         [
             ("id", "id"),
             ("source", "source"),
@@ -173,7 +185,7 @@ def print_show(record: dict[str, Any]) -> None:
             ("duplicate_of", "copy of"),
             ("similarity", "similarity"),
         ],
-        title="Articles: the original and its copies",
+        title="Articles: the original, its copies and translations",
     )
     print_table(
         record["matches"],
