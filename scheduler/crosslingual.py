@@ -26,12 +26,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from marsad.alerts.payload import translated_from
+from marsad.alerts.matching import Match
+from marsad.alerts.payload import Quote, translated_from
 from marsad.crosslingual.language import detect_language
 from marsad.crosslingual.linking import Mode, choose_links, decide_mode, plan_join
 from marsad.crosslingual.worker import CheckRequest, LinkWorker, WorkerDied, forget_index
+from marsad.ingest.plan import alert_hold
+from marsad.ingest.write import GrowthCause, queue_growth
 from marsad.storage import articles as store
 from marsad.storage import crosslingual as xl
+from marsad.storage.followups import article_matches
+from marsad.storage.models import NewArticle
+from marsad.storage.queries import get_article
 from marsad.storage.transactions import StoreBusy, write_transaction
 from marsad.times import from_iso, to_iso, utc_now
 
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
 
     from sqlite_utils import Database
 
+    from marsad.alerts.matching import RuleIndex
     from marsad.config import CrossLingualConfig
     from marsad.crosslingual.worker import Checked
     from marsad.scheduler.jobs import JobContext
@@ -73,6 +80,7 @@ class LinkReport:
     profiled: int = 0
     linked: int = 0
     verified: int = 0
+    alerts_queued: int = 0  # follow-ups and breaking alerts the joined stories raised
     left: int = 0
     pruned: int = 0
     worker: bool = False
@@ -93,6 +101,8 @@ class LinkReport:
             f"cross-lingual: {self.checked} articles checked ({self.profiled} profiled{per}), "
             f"{self.verified} candidates verified, {self.linked} translations linked"
         )
+        if self.alerts_queued:
+            line += f", {self.alerts_queued} follow-up or breaking alerts queued"
         if self.left:
             line += f"; {self.left} left for the next pass"
         return line
@@ -172,14 +182,17 @@ class Linker:
         seconds: float | None = None,
         stop: asyncio.Event | None = None,
         limit: int | None = None,
+        rules: RuleIndex | None = None,
     ) -> LinkReport:
         """One pass: at most ``seconds`` (no batch starts after), ``limit`` articles, until
-        ``stop`` is set; what is left is the next pass's."""
+        ``stop`` is set; what is left is the next pass's. A story a translation joins grows
+        by an outlet: ``rules``' follow-ups and breaking thresholds are asked, as when a copy
+        joins it (None: no alerts, as ``marsad import --no-alerts``)."""
         started = time.monotonic()
         mode = self.sync_state(config)
         report = LinkReport(mode=mode.reason, active=mode.active)
         if mode.active:
-            await self._check_all(config, report, started, seconds, stop, limit)
+            await self._check_all(config, report, started, seconds, stop, limit, rules)
         report.pruned = self.prune(config)
         report.worker = self.worker.started
         report.elapsed = time.monotonic() - started
@@ -193,6 +206,7 @@ class Linker:
         seconds: float | None,
         stop: asyncio.Event | None,
         limit: int | None,
+        rules: RuleIndex | None,
     ) -> None:
         while True:
             if stop is not None and stop.is_set():
@@ -213,13 +227,14 @@ class Linker:
                 log.warning("%s", exc)
                 break
             for result in results:
-                self._apply(result, report)
+                self._apply(result, report, rules)
             self.checked_through = todo[-1].article_id
         since = _since(self.clock(), config.window)
         report.left = xl.count_to_check(self.db, since, self.checked_through, model=_model())
 
-    def _apply(self, result: Checked, report: LinkReport) -> None:
-        """Write one article's check: its profile and its links, in one short transaction."""
+    def _apply(self, result: Checked, report: LinkReport, rules: RuleIndex | None) -> None:
+        """Write one article's check: its profile, its links and the alerts the stories'
+        growth raised, in one short transaction."""
         now = self.clock()
         with write_transaction(self.db):
             if not xl.save_profile(
@@ -256,6 +271,12 @@ class Linker:
                     merged_story_id=join.merge,
                     linked_at=now,
                 )
+                grown_by = (
+                    found.arabic_id
+                    if join.merge == heads[found.arabic_id].story_id
+                    else found.other_id
+                )
+                report.alerts_queued += self._queue_growth(rules, grown_by, join.keep, now)
                 report.linked += 1
                 report.links.append(
                     {
@@ -269,6 +290,19 @@ class Linker:
             heads = store.story_heads(self.db, [result.article_id])
             if result.article_id in heads:
                 self._tell_alerts(heads[result.article_id].story_id)
+
+    def _queue_growth(
+        self, rules: RuleIndex | None, article_id: int, story_id: int, now: str
+    ) -> int:
+        """The follow-ups and breaking alerts the story's growth by ``article_id`` (the head
+        of the story merged in) raised; none for an article whose alerts are held back (older
+        than [alerts] window)."""
+        if rules is None or not rules.growing:
+            return 0
+        cause = _growth_cause(self.db, article_id)
+        if cause is None or alert_hold(cause.article, rules.alerts, now) is not None:
+            return 0
+        return queue_growth(self.db, rules.growing, cause, story_id, now)
 
     def _tell_alerts(self, story_id: int) -> None:
         """Put the story's translation provenance in its alerts not sent yet."""
@@ -290,6 +324,33 @@ class Linker:
                 return xl.prune_profiles(self.db, before, PRUNE_STEP)
         except StoreBusy:
             return 0
+
+
+def _growth_cause(db: Database, article_id: int) -> GrowthCause | None:
+    """The stored article and its hits, as an alert about it quotes them."""
+    row = get_article(db, article_id)
+    if row is None:
+        return None
+    article = NewArticle(
+        url=row["url"],
+        canonical_url=row["canonical_url"],
+        source=row["source"],
+        title=row["title"] or "",
+        text=row["text"] or "",
+        published=row["published"],
+        guid=row["guid"],
+        feed_id=row["feed_id"],
+        author=row["author"],
+        language=row["language"],
+    )
+    quotes = tuple(
+        Quote(
+            Match(m["rule"], m["keyword"], m["field"], m["start"], m["end"], m["surface"]),
+            m["snippet"],
+        )
+        for m in article_matches(db, article_id)
+    )
+    return GrowthCause(article, quotes, article_id)
 
 
 def _model() -> str:
@@ -323,7 +384,9 @@ async def crosslingual_job(ctx: JobContext, linker: Linker) -> LinkReport | None
     if task is not None:
         ctx.inflight.add(task)
     try:
-        report = await linker.run(ctx.config.crosslingual, seconds=JOB_SECONDS, stop=ctx.stopping)
+        report = await linker.run(
+            ctx.config.crosslingual, seconds=JOB_SECONDS, stop=ctx.stopping, rules=ctx.rules
+        )
     except Exception:
         log.exception("cross-lingual pass failed; its articles are checked at the next pass")
         return None
@@ -353,7 +416,7 @@ async def link_after_crawl(ctx: JobContext) -> LinkReport | None:
     delivery of the alerts it let through."""
     linker = Linker(ctx.db, str(ctx.config.store_path), LinkWorker())
     try:
-        report = await linker.run(ctx.config.crosslingual, seconds=CRAWL_SECONDS)
+        report = await linker.run(ctx.config.crosslingual, seconds=CRAWL_SECONDS, rules=ctx.rules)
     except Exception:
         log.exception("cross-lingual pass failed; `marsad link` or the daemon checks them later")
         return None
@@ -374,23 +437,27 @@ def link_now(
     *,
     seconds: float | None = None,
     limit: int | None = None,
+    rules: RuleIndex | None = None,
 ) -> LinkReport:
     """A pass in this process (``marsad link``, the end of ``marsad import``): the model
     loads here if there is work."""
     linker = Linker(db, store_path_of(db), LinkWorker(inline=True, db=db))
     try:
-        return asyncio.run(linker.run(config, seconds=seconds, limit=limit))
+        return asyncio.run(linker.run(config, seconds=seconds, limit=limit, rules=rules))
     finally:
         forget_index(linker.store_path, db)
 
 
-def after_import(config: CrossLingualConfig) -> Callable[[Database], LinkReport]:
+def after_import(
+    config: CrossLingualConfig, rules: RuleIndex | None = None
+) -> Callable[[Database], LinkReport]:
     """What ``marsad import`` runs once its articles are committed
     (:func:`marsad.ingest.importer.import_file`'s ``after``): a pass of at most
-    IMPORT_SECONDS; the daemon or ``marsad link`` checks what is left."""
+    IMPORT_SECONDS; the daemon or ``marsad link`` checks what is left. ``rules``: those the
+    import raised alerts with (None with ``--no-alerts``)."""
 
     def run(db: Database) -> LinkReport:
-        report = link_now(db, config, seconds=IMPORT_SECONDS)
+        report = link_now(db, config, seconds=IMPORT_SECONDS, rules=rules)
         if report.active:
             log.info("%s", report.summary())
         return report

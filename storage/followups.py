@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -81,3 +82,14 @@ def story_outlets_within(db: Database, story_id: int, windows: Sequence[float]) 
         )
         counts[window] = int(next(found)["n"])
     return counts
+
+
+def article_matches(db: Database, article_id: int) -> list[dict[str, Any]]:
+    """The article's stored hits of every rule, in the order they were found."""
+    return list(
+        db.query(
+            'SELECT rule, keyword, field, start, "end", surface, snippet FROM matches '
+            "WHERE article_id = ? ORDER BY id",
+            [article_id],
+        )
+    )

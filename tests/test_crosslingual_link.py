@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sqlite_utils import Database
 
 from marsad.alerts.matching import compile_rules
-from marsad.alerts.rules import Rule
+from marsad.alerts.rules import Breaking, Rule
 from marsad.cli import cli
 from marsad.cli.output import print_show, translation_lines
 from marsad.config import CrossLingualConfig
@@ -436,3 +436,44 @@ def test_marsad_status_tells_how_linking_goes(tmp_path: Path) -> None:
         assert "3 articles checked (1 not Arabic), 1 translations linked, 0 to check" in text
     finally:
         store.close()
+
+
+def test_a_story_grown_by_a_translation_raises_its_follow_up_once(db: Database) -> None:
+    follow = replace(HARIR, follow_up=(2,))
+    link_now(db, ON)
+    ids = ingest(db, "a01-en", "a01-ar1", rules=[follow])  # two stories, an alert each
+
+    report = link_now(db, ON, rules=compile_rules([follow]))
+
+    assert (report.linked, report.alerts_queued) == (1, 1)
+    assert "1 follow-up or breaking alerts queued" in report.summary()
+    [row] = db.query("SELECT * FROM alerts WHERE follow_up = 2")
+    assert (row["article_id"], row["status"]) == (ids["a01-ar1"], "pending")
+    payload = json.loads(row["payload"])
+    assert payload["follow_up"] == {"outlets": 2, "threshold": 2}
+    assert [m["keyword"] for m in payload["matches"]] == ["حرير"] * len(payload["matches"])
+    assert payload["matches"] and payload["translated_from"]["url"].endswith("/a01-en")
+    assert link_now(db, ON, rules=compile_rules([follow])).alerts_queued == 0
+    assert db.execute("SELECT count(*) FROM alerts WHERE follow_up = 2").fetchone()[0] == 1
+
+
+def test_a_breaking_rule_fires_when_a_translation_brings_its_story_to_the_threshold(
+    db: Database,
+) -> None:
+    breaking = replace(HARIR, breaking=Breaking(outlets=2, within=6 * 3600.0))
+    link_now(db, ON)
+    ids = ingest(db, "a01-en", "a01-ar1", rules=[breaking])
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0  # one outlet each
+
+    assert link_now(db, ON, rules=compile_rules([breaking])).alerts_queued == 1
+    [row] = db.query("SELECT * FROM alerts")
+    assert (row["article_id"], row["follow_up"]) == (ids["a01-ar1"], 0)
+    assert json.loads(row["payload"])["breaking"]["outlets"] == 2
+    # Without rules (marsad import --no-alerts), a join raises nothing.
+    other = open_store(":memory:")
+    try:
+        link_now(other, ON)
+        ingest(other, "a01-en", "a01-ar1", rules=[breaking])
+        assert link_now(other, ON).alerts_queued == 0
+    finally:
+        other.close()

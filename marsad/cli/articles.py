@@ -89,12 +89,14 @@ def import_command(
 
     from marsad.scheduler.crosslingual import after_import
 
+    rules = compile_rules(config.rules, alerts=config.alerts)
+
     try:
         with import_progress(file) as on_progress:
             counts = import_file(
                 db,
                 file,
-                compile_rules(config.rules, alerts=config.alerts),
+                rules,
                 workers=workers,
                 on_bad_line=report,
                 hold_alerts=NO_ALERTS_REASON if no_alerts else None,
@@ -102,7 +104,7 @@ def import_command(
                 on_progress=on_progress,
                 # Cross-lingual linking of what was imported (bounded; the daemon or
                 # `marsad link` checks what is left).
-                after=after_import(config.crosslingual),
+                after=after_import(config.crosslingual, None if no_alerts else rules),
             )
     except ImportStopped as stopped:
         fail(f"{file}:{stopped.line}: {_why_stopped(stopped)}; {_committed(stopped.counts)}")

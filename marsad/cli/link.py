@@ -43,6 +43,7 @@ def link_command(
     story, with its provenance (`marsad show ID`). With enabled = "auto" nothing is computed
     until the window holds a non-Arabic article.
     """
+    from marsad.alerts.matching import compile_rules
     from marsad.scheduler.crosslingual import link_now
     from marsad.storage.crosslingual import count_links, count_profiles
 
@@ -55,7 +56,8 @@ def link_command(
     report_warnings()
     config, db = open_existing_store(config_path, db_path)
     try:
-        report = link_now(db, config.crosslingual, seconds=seconds, limit=limit)
+        rules = compile_rules(config.rules, alerts=config.alerts)
+        report = link_now(db, config.crosslingual, seconds=seconds, limit=limit, rules=rules)
         profiles = count_profiles(db)
         links = count_links(db)
     finally:

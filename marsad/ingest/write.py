@@ -33,11 +33,15 @@ from marsad.storage.outbox import enqueue_alert
 from marsad.storage.suppressions import record_suppression
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlite_utils import Database
 
     from marsad.alerts.matching import Match
+    from marsad.alerts.payload import Quote
+    from marsad.alerts.rules import Rule
     from marsad.ingest.plan import ArticlePlan, PlannedAlert, SightingPlan
-    from marsad.storage.models import DuplicateVerdict
+    from marsad.storage.models import DuplicateVerdict, NewArticle
 
 
 @dataclass(frozen=True)
@@ -175,44 +179,70 @@ def _queue(db: Database, alert: PlannedAlert, article_id: int, story_id: int, no
 
 
 def _queue_growth(db: Database, plan: ArticlePlan, article_id: int, story_id: int) -> int:
-    """Queue the follow-ups and breaking alerts the story's growth by this article raised
-    (:func:`marsad.alerts.followups.story_alerts`); how many were new. Read after the article
-    joined its story, in its transaction: none is lost to a crash, and none is queued twice."""
-    rules = plan.growing
-    lowest = lowest_threshold(rules)
-    if lowest is None or plan.growth_held is not None:
+    """Queue the follow-ups and breaking alerts the story's growth by this article raised;
+    how many were new. Read after the article joined its story, in its transaction: none is
+    lost to a crash, and none is queued twice."""
+    if plan.growth_held is not None:
+        return 0
+    return queue_growth(
+        db,
+        plan.growing,
+        GrowthCause(plan.article, plan.quotes, article_id),
+        story_id,
+        plan.fetched_at,
+    )
+
+
+@dataclass(frozen=True)
+class GrowthCause:
+    """The article that made a story grow (its alerts say so): as it arrived, its hits of
+    every rule, and its id."""
+
+    article: NewArticle
+    quotes: tuple[Quote, ...]
+    article_id: int
+
+
+def queue_growth(
+    db: Database, growing: Sequence[Rule], cause: GrowthCause, story_id: int, now: str
+) -> int:
+    """Queue what the story's growth raises for the rules with follow-ups or a breaking
+    threshold (:func:`marsad.alerts.followups.story_alerts`), about ``cause``; how many were
+    new. The caller holds the transaction that made the story grow (an article joining it,
+    or a translation's story merged into its original's)."""
+    lowest = lowest_threshold(growing)
+    if lowest is None:
         return 0
     outlets = story_outlets(db, story_id)
     if outlets < lowest:  # most stories: one outlet, or too few to matter
         return 0
-    breaking = [r.breaking for r in rules if r.breaking is not None]
+    breaking = [r.breaking for r in growing if r.breaking is not None]
     growth = StoryGrowth(
         outlets=outlets,
-        reached=story_reached(db, story_id, [r.name for r in rules]),
-        matched=story_matched_rules(db, story_id, [r.name for r in rules if r.breaking]),
+        reached=story_reached(db, story_id, [r.name for r in growing]),
+        matched=story_matched_rules(db, story_id, [r.name for r in growing if r.breaking]),
         outlets_within=story_outlets_within(db, story_id, [b.within for b in breaking]),
     )
     return sum(
-        _queue_story_alert(db, plan, due, article_id, story_id)
-        for due in story_alerts(rules, growth)
+        _queue_story_alert(db, cause, due, story_id, now) for due in story_alerts(growing, growth)
     )
 
 
 def _queue_story_alert(
-    db: Database, plan: ArticlePlan, due: StoryAlert, article_id: int, story_id: int
+    db: Database, cause: GrowthCause, due: StoryAlert, story_id: int, now: str
 ) -> bool:
     """One follow-up or breaking alert, about the article that made the story grow (with its
     matches of the rule, if it has any) and saying why it is sent."""
-    quotes = tuple(q for q in plan.quotes if q.match.rule == due.rule)
-    draft = AlertDraft(due.rule, plan.article, quotes)
-    payload = build_payload(draft, article_id=article_id, story_id=story_id)
+    quotes = tuple(q for q in cause.quotes if q.match.rule == due.rule)
+    draft = AlertDraft(due.rule, cause.article, quotes)
+    payload = build_payload(draft, article_id=cause.article_id, story_id=story_id)
     payload[due.kind] = due.payload()
     # A breaking alert is the rule's one alert on the story (its key, its slot); a follow-up
     # is one per threshold.
     breaking = due.kind == BREAKING
     queued = enqueue_alert(
         db,
-        article_id=article_id,
+        article_id=cause.article_id,
         story_id=story_id,
         rule=due.rule,
         channel=due.channel,
@@ -223,6 +253,6 @@ def _queue_story_alert(
             else story_alert_key(store_id(db), story_id, due)
         ),
         payload=payload,
-        created_at=plan.fetched_at,
+        created_at=now,
     )
     return queued is not None
