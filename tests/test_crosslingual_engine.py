@@ -28,6 +28,7 @@ from marsad.crosslingual.profile import (
 )
 from marsad.crosslingual.verify import (
     SCREEN_MIN,
+    _coverage,
     evidence_to_json,
     screen,
     screen_many,
@@ -367,3 +368,37 @@ def test_the_encoder_tokenizes_with_the_cpp_sentencepiece_as_the_bundled_port_do
     ):
         ids = model._sp.encode(text, out_type=int, add_bos=True, add_eos=True)  # type: ignore[attr-defined]
         assert ids == port.encode(text, out_type=int, add_bos=True, add_eos=True)
+
+
+def test_a_short_side_matched_whole_and_in_step_is_covered_over_two() -> None:
+    in_step = ((0, 0, 0.80), (1, 1, 0.75))
+    assert _coverage(in_step, 2, 9) == 1.0
+    # The same two matches with a paragraph skipped on the longer side, or weaker than a
+    # translation's: counted over MIN_COVERED, as an independent brief's are.
+    assert _coverage(((0, 0, 0.80), (1, 3, 0.75)), 2, 9) == pytest.approx(2 / 3)
+    assert _coverage(((0, 0, 0.69), (1, 1, 0.66)), 2, 9) == pytest.approx(2 / 3)
+    # An outlet's line of introduction in front is not one of the two.
+    assert _coverage(((1, 0, 0.80), (2, 1, 0.75)), 3, 9) == 1.0
+    assert _coverage(((0, 0, 0.80), (1, 1, 0.75), (2, 2, 0.7)), 3, 9) == 1.0
+
+
+def test_a_translation_cut_after_two_paragraphs_is_linked_a_brief_report_is_not() -> None:
+    records = {r["id"]: r for r in _labelled()}
+
+    def profile(record_id: str, paragraphs: int | None = None) -> Profile:
+        record = records[record_id]
+        text = record["text"]
+        if paragraphs is not None:
+            text = "\n".join(text.splitlines()[:paragraphs])
+        found = profile_article(record["title"], text, record["lang"])
+        assert found is not None
+        return found
+
+    short = profile("c12-ar2")
+    assert short.paragraph_count == 2
+    assert verify(short, profile("c12-en")).is_translation
+    # The first two paragraphs of the same event's own report follow the wire's first two.
+    brief = profile("c12-rep", 2)
+    verdict = verify(brief, profile("c12-en"))
+    assert [(i, j) for i, j, _ in verdict.evidence.paragraphs] == [(0, 0), (1, 1)]
+    assert not verdict.is_translation
