@@ -272,10 +272,47 @@ def quality(args: argparse.Namespace) -> None:
                 f"calibrated on set {fit}: threshold {threshold:.3f}; on set {check}: "
                 f"precision {precision:.3f} recall {recall:.3f}"
             )
+    if args.cuts:
+        cut_short(docs, profiles, [int(n) for n in args.cuts.split(",")])
     if args.dump:
         for p in sorted(labelled, key=lambda p: p.score):
             if p.label or p.score > 0:
                 print(f"{p.score:.3f} {p.kind:12} {p.arabic:12} {p.other}")
+
+
+def cut_short(docs: list[Doc], profiles: dict[str, Profile | None], cuts: list[int]) -> None:
+    """Every translation (but those with an outlet's lead line) and every report cut to its
+    first N paragraphs, against its original (a report: every original of its event): a
+    translation cut short must still be linked, an outlet's brief that follows the wire's
+    lead must not."""
+    originals = {d.id: d for d in docs if d.lang != "ar"}
+    for n in cuts:
+        linked = {True: 0, False: 0}
+        total = {True: 0, False: 0}
+        strongest = {True: 0.0, False: 0.0}
+        for d in docs:
+            if d.lang != "ar" or d.role not in ("translation", "report") or "lead" in d.variant:
+                continue
+            cut = profile_article(d.title, "\n".join(d.text.splitlines()[:n]), d.lang)
+            if cut is None:
+                continue
+            translation = d.role == "translation"
+            targets = (
+                [d.of] if translation else [o for o, e in originals.items() if e.event == d.event]
+            )
+            for target in targets:
+                original = profiles.get(target or "")
+                if original is None:
+                    continue
+                verdict = verify(cut, original)
+                total[translation] += 1
+                linked[translation] += verdict.is_translation
+                strongest[translation] = max(strongest[translation], verdict.evidence.score)
+        print(
+            f"cut to {n} paragraphs: translations linked {linked[True]} of {total[True]}, "
+            f"reports linked {linked[False]} of {total[False]} "
+            f"(strongest report {strongest[False]:.3f})"
+        )
 
 
 # ---------------------------------------------------------------- speed
@@ -368,6 +405,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quality", action="store_true", help="AUC, precision, recall")
     parser.add_argument("--dump", action="store_true", help="with --quality: every scored pair")
+    parser.add_argument(
+        "--cuts",
+        default="2,3,4",
+        help="with --quality: translations and reports cut to these paragraph counts ('' none)",
+    )
     parser.add_argument("--articles", type=int, default=300, help="Arabic articles timed")
     parser.add_argument("--window", type=int, default=5000, help="stored profiles screened")
     parser.add_argument("--stream", type=int, default=500, help="stream articles (quality)")

@@ -370,19 +370,24 @@ def test_the_encoder_tokenizes_with_the_cpp_sentencepiece_as_the_bundled_port_do
         assert ids == port.encode(text, out_type=int, add_bos=True, add_eos=True)
 
 
-def test_a_short_side_matched_whole_and_in_step_is_covered_over_two() -> None:
+def test_on_a_short_side_the_strength_of_the_matches_decides_the_coverage() -> None:
     in_step = ((0, 0, 0.80), (1, 1, 0.75))
     assert _coverage(in_step, 2, 9) == 1.0
-    # The same two matches with a paragraph skipped on the longer side, or weaker than a
-    # translation's: counted over MIN_COVERED, as an independent brief's are.
+    # A paragraph skipped on the longer side: counted over MIN_COVERED.
     assert _coverage(((0, 0, 0.80), (1, 3, 0.75)), 2, 9) == pytest.approx(2 / 3)
-    assert _coverage(((0, 0, 0.69), (1, 1, 0.66)), 2, 9) == pytest.approx(2 / 3)
     # An outlet's line of introduction in front is not one of the two.
     assert _coverage(((1, 0, 0.80), (2, 1, 0.75)), 3, 9) == 1.0
     assert _coverage(((0, 0, 0.80), (1, 1, 0.75), (2, 2, 0.7)), 3, 9) == 1.0
+    # Weaker than a translation's (an independent brief that follows the wire's lead):
+    # counted over one paragraph more than MIN_COVERED, however many matched.
+    assert _coverage(((0, 0, 0.69), (1, 1, 0.66)), 2, 9) == pytest.approx(2 / 4)
+    assert _coverage(((0, 0, 0.71), (1, 3, 0.66), (2, 4, 0.69)), 3, 9) == pytest.approx(3 / 4)
+    # A longer side is counted over its own paragraphs, whatever the strength.
+    weak = tuple((k, k, 0.65) for k in range(5))
+    assert _coverage(weak, 5, 9) == 1.0
 
 
-def test_a_translation_cut_after_two_paragraphs_is_linked_a_brief_report_is_not() -> None:
+def test_translations_cut_after_two_or_three_paragraphs_are_linked_briefs_are_not() -> None:
     records = {r["id"]: r for r in _labelled()}
 
     def profile(record_id: str, paragraphs: int | None = None) -> Profile:
@@ -401,4 +406,11 @@ def test_a_translation_cut_after_two_paragraphs_is_linked_a_brief_report_is_not(
     brief = profile("c12-rep", 2)
     verdict = verify(brief, profile("c12-en"))
     assert [(i, j) for i, j, _ in verdict.evidence.paragraphs] == [(0, 0), (1, 1)]
+    assert not verdict.is_translation
+    # Three paragraphs each: the translation cut there is linked, a brief that follows the
+    # wire's lead for three paragraphs (every one matched) is not.
+    assert verify(profile("a15-ar1", 3), profile("a15-en")).is_translation
+    brief = profile("a15-rep", 3)
+    verdict = verify(brief, profile("a15-en"))
+    assert len(verdict.evidence.paragraphs) == brief.paragraph_count == 3
     assert not verdict.is_translation
