@@ -8,32 +8,37 @@ loses move (about 1/N of them), and every process that knows the same fetchers a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-# Second-level labels under which a country code's registrable names sit (news.bbc.co.uk is
-# bbc.co.uk, www.spa.gov.sa is spa.gov.sa). A short list, not the Public Suffix List: a site
-# this misses is split over two fetchers, each polite to its half.
-_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "info", "news", "press"})
+import tldextract
+
+# The Public Suffix List's ICANN section as the tldextract wheel bundles it (a Scrapy
+# dependency, pinned): never fetched, so every process of one install agrees on every site.
+_SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _registrable(host: str) -> str:
+    parts = _SUFFIXES(host)
+    if parts.suffix and parts.domain:
+        return f"{parts.domain}.{parts.suffix}"
+    # No public suffix (localhost, a private name such as site-3.test): the last two labels.
+    return ".".join(host.split(".")[-2:])
 
 
 def site_of(url: str) -> str:
-    """The site a URL belongs to: its registrable domain, or its IP address."""
+    """The site a URL belongs to: its registrable domain (news.bbc.co.uk is bbc.co.uk,
+    www.spa.gov.sa is spa.gov.sa), or its IP address."""
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        pass
-    else:
-        return host
-    labels = host.split(".")
-    if len(labels) <= 2:
-        return host
-    if len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+        return _registrable(host)
+    return host
 
 
 def owner(site: str, fetchers: Collection[str]) -> str | None:

@@ -92,6 +92,12 @@ def test_a_fetcher_that_leaves_hands_on_its_sites_and_no_others() -> None:
         ("http://127.88.0.11:8080/feed.xml", "127.88.0.11"),
         ("http://[::1]:8080/feed.xml", "::1"),
         ("http://localhost:8000/feed", "localhost"),
+        # Second-level suffixes a short list misses, from the Public Suffix List.
+        ("https://www.x.mil.eg/rss", "x.mil.eg"),
+        ("https://news.example.ltd.uk/rss", "example.ltd.uk"),
+        ("https://rss.news.sa/feed", "news.sa"),
+        ("https://www.news.sa/", "news.sa"),
+        ("https://site-3.test/feed.xml", "site-3.test"),
     ],
 )
 def test_site_of(url: str, site: str) -> None:
