@@ -198,8 +198,8 @@ def save_profile(
         """
         INSERT OR IGNORE INTO crosslingual_profiles (
             article_id, language, model, doc_vector, paragraph_vectors, paragraph_count,
-            anchors, fetched_at, checked_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            anchors, run_on, fetched_at, checked_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             article_id,
@@ -209,6 +209,7 @@ def save_profile(
             values.get("paragraph_vectors"),
             int(values.get("paragraph_count") or 0),
             _anchors_text(values.get("anchors")),
+            int(values.get("run_on") or 0),
             fetched_at,
             checked_at,
         ],
@@ -249,7 +250,7 @@ def profile_rows(db: Database, article_ids: Sequence[int]) -> dict[int, dict[str
     rows = db.query(
         """
         SELECT article_id, language, model, doc_vector, paragraph_vectors, paragraph_count,
-               anchors
+               anchors, run_on
         FROM crosslingual_profiles
         WHERE article_id IN (SELECT value FROM json_each(?)) AND doc_vector IS NOT NULL
         """,

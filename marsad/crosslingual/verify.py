@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from marsad.crosslingual.alignment import Bead, align
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -108,6 +110,8 @@ def evidence_to_json(e: Evidence) -> dict[str, object]:
 
 
 def _evidence(arabic: Profile, other: Profile) -> Evidence:
+    if arabic.run_on != other.run_on:
+        return _aligned_evidence(arabic, other)
     doc_similarity = screen(arabic, other)
     sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
     mutual = _mutual_matches(sims)
@@ -126,6 +130,98 @@ def _evidence(arabic: Profile, other: Profile) -> Evidence:
         anchors_only_other=only_other,
         anchor_conflicts=tuple(sorted(conflicts)),
     )
+
+
+def _aligned_evidence(arabic: Profile, other: Profile) -> Evidence:
+    """The evidence when one side is a run-on text's sentences: runs of them aligned with the
+    other side's paragraphs (:mod:`marsad.crosslingual.alignment`). A pair in the evidence is
+    (Arabic unit, other unit, cosine), a run given by its first sentence."""
+    run_on, paragraphs = (arabic, other) if arabic.run_on else (other, arabic)
+    beads = align(run_on.paragraph_matrix(), paragraphs.paragraph_matrix(), PARAGRAPH_MIN)
+    conflicts = _run_conflicts(run_on, paragraphs, beads)
+    kept = tuple(b for b in beads if (b.first, b.paragraph) not in conflicts)
+    shorter = _paragraphs_aligned(kept, run_on.paragraph_count, paragraphs.paragraph_count)
+    coverage = 0.0
+    score = 0.0
+    if kept:
+        floor = _run_floor(kept, shorter)
+        coverage = min(1.0, len(kept) / max(shorter, floor))
+        mean = sum(b.cosine for b in kept) / len(kept)
+        score = max(0.0, coverage - CONFLICT_WEIGHT * len(conflicts) / max(shorter, floor)) * mean
+    if arabic.run_on:
+        pairs = tuple((b.first, b.paragraph, b.cosine) for b in kept)
+        conflict_pairs = tuple(sorted(conflicts))
+    else:
+        pairs = tuple((b.paragraph, b.first, b.cosine) for b in kept)
+        conflict_pairs = tuple(sorted((j, i) for i, j in conflicts))
+    shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
+    return Evidence(
+        score=score,
+        doc_similarity=screen(arabic, other),
+        paragraphs=pairs,
+        coverage=coverage,
+        anchors_shared=shared,
+        anchors_only_arabic=only_arabic,
+        anchors_only_other=only_other,
+        anchor_conflicts=conflict_pairs,
+    )
+
+
+def _paragraphs_aligned(beads: tuple[Bead, ...], sentences: int, paragraphs: int) -> float:
+    """The shorter side in paragraphs: the paragraph side's count, or the run-on side's
+    sentences in paragraphs (at the runs' mean length) when that is fewer (a run-on
+    translation cut short), but never fewer than the paragraphs the runs span (an
+    independent report's few long runs spread over the whole wire story). One sentence in
+    front of a first run aligned with the very first paragraph is an outlet's introduction,
+    as in :func:`_coverage`."""
+    if not beads:
+        return float(min(sentences, paragraphs))
+    if beads[0].paragraph == 0 and beads[0].first == 1:
+        sentences -= 1
+    elif beads[0].first == 0 and beads[0].paragraph == 1:
+        paragraphs -= 1
+    per_run = sum(b.count for b in beads) / len(beads)
+    spanned = beads[-1].paragraph - beads[0].paragraph + 1
+    return min(float(paragraphs), max(sentences / per_run, float(spanned)))
+
+
+def _run_floor(beads: tuple[Bead, ...], shorter: float) -> int:
+    """:func:`_floor` for runs: on a short side the strength of the runs decides."""
+    if shorter > MIN_COVERED:
+        return MIN_COVERED
+    if sum(b.cosine for b in beads) / len(beads) < SHORT_MEAN:
+        return MIN_COVERED + 1
+    if shorter <= SHORT_SIDE and len(beads) == SHORT_SIDE:
+        first, second = beads
+        if second.first == first.first + first.count and second.paragraph == first.paragraph + 1:
+            return SHORT_SIDE
+    return MIN_COVERED
+
+
+def _run_conflicts(
+    run_on: Profile, paragraphs: Profile, beads: tuple[Bead, ...]
+) -> set[tuple[int, int]]:
+    """(first sentence, paragraph) of the runs whose numbers differ from their paragraph's,
+    as :func:`_anchor_conflicts` tells for paragraph pairs (a run's neighbours count)."""
+    if not run_on.anchor_paragraphs or not paragraphs.anchor_paragraphs:
+        return set()
+    in_run, in_paragraphs = _by_paragraph(run_on), _by_paragraph(paragraphs)
+    empty: frozenset[str] = frozenset()
+    conflicts: set[tuple[int, int]] = set()
+    for b in beads:
+        mine = frozenset().union(*(in_run.get(i, empty) for i in range(b.first, b.first + b.count)))
+        theirs = in_paragraphs.get(b.paragraph, empty)
+        if not mine or not theirs:
+            continue
+        near_paragraphs = (
+            theirs
+            | in_paragraphs.get(b.paragraph - 1, empty)
+            | in_paragraphs.get(b.paragraph + 1, empty)
+        )
+        near_run = mine | in_run.get(b.first - 1, empty) | in_run.get(b.first + b.count, empty)
+        if mine - near_paragraphs and theirs - near_run:
+            conflicts.add((b.first, b.paragraph))
+    return conflicts
 
 
 def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], ...]:

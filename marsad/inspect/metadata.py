@@ -346,6 +346,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "paragraph_vectors": "One float32 vector per paragraph encoded, one after the other.",
         "paragraph_count": "How many paragraph vectors.",
         "anchors": "Numbers and Latin designations, normalised, in document order.",
+        "run_on": "1: a run-on text (no paragraph breaks), its vectors one per sentence.",
         "fetched_at": "The article's fetch time (UTC): the window counts from it.",
         "checked_at": "When it was checked (UTC).",
     },
