@@ -274,7 +274,7 @@ def quality(args: argparse.Namespace) -> None:
             )
     if args.cuts:
         cut_short(docs, profiles, [int(n) for n in args.cuts.split(",")])
-    run_on(docs, profiles)
+    reshaped(docs, profiles)
     if args.dump:
         for p in sorted(labelled, key=lambda p: p.score):
             if p.label or p.score > 0:
@@ -316,46 +316,49 @@ def cut_short(docs: list[Doc], profiles: dict[str, Profile | None], cuts: list[i
         )
 
 
-def run_on(docs: list[Doc], profiles: dict[str, Profile | None]) -> None:
-    """The labelled pairs with the paragraph breaks of the Arabic side, the other side, then
-    both removed (a site or an extractor that ran the text into one paragraph)."""
+def reshaped(docs: list[Doc], profiles: dict[str, Profile | None]) -> None:
+    """The labelled pairs with one side's texts, the other's, then both reshaped as sites and
+    extractors give them: run on (the paragraph breaks removed), and with the headline kept as
+    the text's first line."""
     by_id = {d.id: d for d in docs}
-
-    def joined(d: Doc) -> Profile | None:
-        return profile_article(d.title, " ".join(d.text.splitlines()), d.lang)
-
-    flat = {d.id: joined(d) for d in docs}
-    for name, arabic_flat, other_flat in (
-        ("the Arabic side", True, False),
-        ("the other side", False, True),
-        ("both sides", True, True),
-    ):
-        linked = {True: 0, False: 0}
-        total = {True: 0, False: 0}
-        strongest = 0.0
-        for d in docs:
-            if d.lang != "ar" or d.role not in ("translation", "report"):
-                continue
-            mine = (flat if arabic_flat else profiles)[d.id]
-            translation = d.role == "translation"
-            targets = (
-                [d.of]
-                if translation
-                else [o.id for o in docs if o.lang != "ar" and o.event == d.event]
-            )
-            for target in targets:
-                theirs = (flat if other_flat else profiles).get(target or "")
-                if mine is None or theirs is None or target not in by_id:
+    shapes = {
+        "run on": lambda d: " ".join(d.text.splitlines()),
+        "headline in the text": lambda d: f"{d.title}\n{d.text}",
+    }
+    for shape, reshape in shapes.items():
+        changed = {d.id: profile_article(d.title, reshape(d), d.lang) for d in docs}
+        for name, arabic_changed, other_changed in (
+            ("the Arabic side", True, False),
+            ("the other side", False, True),
+            ("both sides", True, True),
+        ):
+            linked = {True: 0, False: 0}
+            total = {True: 0, False: 0}
+            strongest = 0.0
+            for d in docs:
+                if d.lang != "ar" or d.role not in ("translation", "report"):
                     continue
-                verdict = verify(mine, theirs)
-                total[translation] += 1
-                linked[translation] += verdict.is_translation
-                if not translation:
-                    strongest = max(strongest, verdict.evidence.score)
-        print(
-            f"run on ({name}): translations linked {linked[True]} of {total[True]}, "
-            f"reports linked {linked[False]} of {total[False]} (strongest report {strongest:.3f})"
-        )
+                mine = (changed if arabic_changed else profiles)[d.id]
+                translation = d.role == "translation"
+                targets = (
+                    [d.of]
+                    if translation
+                    else [o.id for o in docs if o.lang != "ar" and o.event == d.event]
+                )
+                for target in targets:
+                    theirs = (changed if other_changed else profiles).get(target or "")
+                    if mine is None or theirs is None or target not in by_id:
+                        continue
+                    verdict = verify(mine, theirs)
+                    total[translation] += 1
+                    linked[translation] += verdict.is_translation
+                    if not translation:
+                        strongest = max(strongest, verdict.evidence.score)
+            print(
+                f"{shape} ({name}): translations linked {linked[True]} of {total[True]}, "
+                f"reports linked {linked[False]} of {total[False]} "
+                f"(strongest report {strongest:.3f})"
+            )
 
 
 # ---------------------------------------------------------------- speed

@@ -42,6 +42,8 @@ MIN_COVERED = 3
 # sides) are covered over two; below it, a short side is covered over MIN_COVERED + 1.
 SHORT_SIDE = 2
 SHORT_MEAN = 0.70
+# The most paragraphs in front of the first match that coverage leaves out (see _coverage).
+OUTLET_LINES = 2
 # How many matched paragraphs one pair of paragraphs with different numbers costs.
 CONFLICT_WEIGHT = 1.0
 # The verdict: score at or above THRESHOLD. Calibrated on tests/data/crosslingual sets a and b
@@ -171,15 +173,15 @@ def _paragraphs_aligned(beads: tuple[Bead, ...], sentences: int, paragraphs: int
     """The shorter side in paragraphs: the paragraph side's count, or the run-on side's
     sentences in paragraphs (at the runs' mean length) when that is fewer (a run-on
     translation cut short), but never fewer than the paragraphs the runs span (an
-    independent report's few long runs spread over the whole wire story). One sentence in
-    front of a first run aligned with the very first paragraph is an outlet's introduction,
-    as in :func:`_coverage`."""
+    independent report's few long runs spread over the whole wire story). Up to OUTLET_LINES
+    units in front of a first run aligned with the other side's very first are the outlet's
+    own, as in :func:`_coverage`."""
     if not beads:
         return float(min(sentences, paragraphs))
-    if beads[0].paragraph == 0 and beads[0].first == 1:
-        sentences -= 1
-    elif beads[0].first == 0 and beads[0].paragraph == 1:
-        paragraphs -= 1
+    if beads[0].paragraph == 0 and 0 < beads[0].first <= OUTLET_LINES:
+        sentences -= beads[0].first
+    elif beads[0].first == 0 and 0 < beads[0].paragraph <= OUTLET_LINES:
+        paragraphs -= beads[0].paragraph
     per_run = sum(b.count for b in beads) / len(beads)
     spanned = beads[-1].paragraph - beads[0].paragraph + 1
     return min(float(paragraphs), max(sentences / per_run, float(spanned)))
@@ -240,17 +242,18 @@ def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], 
 def _coverage(pairs: tuple[tuple[int, int, float], ...], arabic: int, other: int) -> float:
     """Matched pairs over the shorter side's paragraph count (at least :func:`_floor`).
 
-    One paragraph in front of the first match is not counted when the other side's match is
-    its very first paragraph: that is an outlet's own line of introduction («… وفيما يلي ما
-    نقلته رويترز:») or a photo caption, not a paragraph the translation left out.
+    One or two paragraphs in front of the first match are not counted when the other side's
+    match is its very first paragraph: those are an outlet's own lines (its headline kept in
+    the text, a line of introduction «… وفيما يلي ما نقلته رويترز:», a photo caption), not
+    paragraphs the translation left out.
     """
     if not pairs:
         return 0.0
     first_arabic, first_other, _ = pairs[0]
-    if first_other == 0 and first_arabic == 1:
-        arabic -= 1
-    elif first_arabic == 0 and first_other == 1:
-        other -= 1
+    if first_other == 0 and 0 < first_arabic <= OUTLET_LINES:
+        arabic -= first_arabic
+    elif first_arabic == 0 and 0 < first_other <= OUTLET_LINES:
+        other -= first_other
     shorter = min(arabic, other)
     return min(1.0, len(pairs) / max(shorter, _floor(pairs, shorter)))
 
