@@ -381,6 +381,8 @@ def test_on_a_short_side_the_strength_of_the_matches_decides_the_coverage() -> N
     assert _coverage(((1, 0, 0.80), (2, 1, 0.75)), 3, 9) == 1.0
     assert _coverage(((2, 0, 0.8), (3, 1, 0.75), (4, 2, 0.7)), 5, 9) == 1.0
     assert _coverage(((3, 0, 0.8), (4, 1, 0.75), (5, 2, 0.7)), 6, 9) == pytest.approx(3 / 6)
+    # A headline kept on one side and an introduction on the other: both left out.
+    assert _coverage(((1, 1, 0.8), (2, 2, 0.75), (3, 3, 0.7)), 4, 4) == 1.0
     assert _coverage(((0, 0, 0.80), (1, 1, 0.75), (2, 2, 0.7)), 3, 9) == 1.0
     # Weaker than a translation's (an independent brief that follows the wire's lead):
     # counted over one paragraph more than MIN_COVERED, however many matched.

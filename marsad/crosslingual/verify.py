@@ -174,13 +174,12 @@ def _paragraphs_aligned(beads: tuple[Bead, ...], sentences: int, paragraphs: int
     sentences in paragraphs (at the runs' mean length) when that is fewer (a run-on
     translation cut short), but never fewer than the paragraphs the runs span (an
     independent report's few long runs spread over the whole wire story). Up to OUTLET_LINES
-    units in front of a first run aligned with the other side's very first are the outlet's
-    own, as in :func:`_coverage`."""
+    units in front of the first run, on either side, are the outlet's own, as in
+    :func:`_coverage`."""
     if not beads:
         return float(min(sentences, paragraphs))
-    if beads[0].paragraph == 0 and 0 < beads[0].first <= OUTLET_LINES:
+    if beads[0].first <= OUTLET_LINES and beads[0].paragraph <= OUTLET_LINES:
         sentences -= beads[0].first
-    elif beads[0].first == 0 and 0 < beads[0].paragraph <= OUTLET_LINES:
         paragraphs -= beads[0].paragraph
     per_run = sum(b.count for b in beads) / len(beads)
     spanned = beads[-1].paragraph - beads[0].paragraph + 1
@@ -242,17 +241,16 @@ def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], 
 def _coverage(pairs: tuple[tuple[int, int, float], ...], arabic: int, other: int) -> float:
     """Matched pairs over the shorter side's paragraph count (at least :func:`_floor`).
 
-    One or two paragraphs in front of the first match are not counted when the other side's
-    match is its very first paragraph: those are an outlet's own lines (its headline kept in
-    the text, a line of introduction «… وفيما يلي ما نقلته رويترز:», a photo caption), not
-    paragraphs the translation left out.
+    Up to OUTLET_LINES paragraphs in front of the first match, on either side or both, are
+    not counted: those are an outlet's own lines (its headline kept in the text, a line of
+    introduction «… وفيما يلي ما نقلته رويترز:», a photo caption), not paragraphs the
+    translation left out.
     """
     if not pairs:
         return 0.0
     first_arabic, first_other, _ = pairs[0]
-    if first_other == 0 and 0 < first_arabic <= OUTLET_LINES:
+    if first_arabic <= OUTLET_LINES and first_other <= OUTLET_LINES:
         arabic -= first_arabic
-    elif first_arabic == 0 and 0 < first_other <= OUTLET_LINES:
         other -= first_other
     shorter = min(arabic, other)
     return min(1.0, len(pairs) / max(shorter, _floor(pairs, shorter)))
