@@ -95,9 +95,15 @@ secret_env = "METRICS_TEST_SECRET"
     site.release.set()
 
     def fetched() -> Samples | None:
+        # Every feed's first poll told (the three are polled in any order, the 404 last at
+        # times) and the alert delivered.
         now = samples(daemon.get("/metrics")[1])
         done = value(now, "marsad_deliveries_total", channel="hook", result="sent") >= 1
-        return now if done and value(now, "marsad_fetches_total", result="robots") else None
+        polled = all(
+            value(now, "marsad_fetches_total", result=result)
+            for result in ("ok", "http_error", "robots")
+        )
+        return now if done and polled else None
 
     after = wait_for(fetched, 20, "the feeds fetched and an alert delivered")
     assert value(after, "marsad_fetches_total", result="ok") == 1
