@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marsad.crosslingual.alignment import align
+from marsad.crosslingual.alignment import Bead, align
 from marsad.crosslingual.anchors import extract_anchors, to_ascii_digits
 from marsad.crosslingual.embed import ModelFileError, check_model_files, resources_dir
 from marsad.crosslingual.language import detect_language
@@ -371,26 +371,31 @@ def test_the_encoder_tokenizes_with_the_cpp_sentencepiece_as_the_bundled_port_do
         assert ids == port.encode(text, out_type=int, add_bos=True, add_eos=True)
 
 
-def test_on_a_short_side_the_strength_of_the_matches_decides_the_coverage() -> None:
+def coverage(pairs: tuple[tuple[int, int, float], ...], arabic: int, other: int) -> float:
+    """verify._coverage of paragraph pairs (Arabic paragraph, other paragraph, cosine)."""
+    return _coverage(tuple(Bead(i, 1, j, c) for i, j, c in pairs), arabic, other)[0]
+
+
+def test_on_a_short_side_the_strength_of_the_matches_decides_thecoverage() -> None:
     in_step = ((0, 0, 0.80), (1, 1, 0.75))
-    assert _coverage(in_step, 2, 9) == 1.0
+    assert coverage(in_step, 2, 9) == 1.0
     # A paragraph skipped on the longer side: counted over MIN_COVERED.
-    assert _coverage(((0, 0, 0.80), (1, 3, 0.75)), 2, 9) == pytest.approx(2 / 3)
+    assert coverage(((0, 0, 0.80), (1, 3, 0.75)), 2, 9) == pytest.approx(2 / 3)
     # An outlet's line of introduction in front is not one of the two; nor are two (its
     # headline kept in the text, then the introduction), but three are.
-    assert _coverage(((1, 0, 0.80), (2, 1, 0.75)), 3, 9) == 1.0
-    assert _coverage(((2, 0, 0.8), (3, 1, 0.75), (4, 2, 0.7)), 5, 9) == 1.0
-    assert _coverage(((3, 0, 0.8), (4, 1, 0.75), (5, 2, 0.7)), 6, 9) == pytest.approx(3 / 6)
+    assert coverage(((1, 0, 0.80), (2, 1, 0.75)), 3, 9) == 1.0
+    assert coverage(((2, 0, 0.8), (3, 1, 0.75), (4, 2, 0.7)), 5, 9) == 1.0
+    assert coverage(((3, 0, 0.8), (4, 1, 0.75), (5, 2, 0.7)), 6, 9) == pytest.approx(3 / 6)
     # A headline kept on one side and an introduction on the other: both left out.
-    assert _coverage(((1, 1, 0.8), (2, 2, 0.75), (3, 3, 0.7)), 4, 4) == 1.0
-    assert _coverage(((0, 0, 0.80), (1, 1, 0.75), (2, 2, 0.7)), 3, 9) == 1.0
+    assert coverage(((1, 1, 0.8), (2, 2, 0.75), (3, 3, 0.7)), 4, 4) == 1.0
+    assert coverage(((0, 0, 0.80), (1, 1, 0.75), (2, 2, 0.7)), 3, 9) == 1.0
     # Weaker than a translation's (an independent brief that follows the wire's lead):
     # counted over one paragraph more than MIN_COVERED, however many matched.
-    assert _coverage(((0, 0, 0.69), (1, 1, 0.66)), 2, 9) == pytest.approx(2 / 4)
-    assert _coverage(((0, 0, 0.71), (1, 3, 0.66), (2, 4, 0.69)), 3, 9) == pytest.approx(3 / 4)
+    assert coverage(((0, 0, 0.69), (1, 1, 0.66)), 2, 9) == pytest.approx(2 / 4)
+    assert coverage(((0, 0, 0.71), (1, 3, 0.66), (2, 4, 0.69)), 3, 9) == pytest.approx(3 / 4)
     # A longer side is counted over its own paragraphs, whatever the strength.
     weak = tuple((k, k, 0.65) for k in range(5))
-    assert _coverage(weak, 5, 9) == 1.0
+    assert coverage(weak, 5, 9) == 1.0
 
 
 def test_translations_cut_after_two_or_three_paragraphs_are_linked_briefs_are_not() -> None:

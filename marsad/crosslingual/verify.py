@@ -112,117 +112,42 @@ def evidence_to_json(e: Evidence) -> dict[str, object]:
 
 
 def _evidence(arabic: Profile, other: Profile) -> Evidence:
-    if arabic.run_on != other.run_on:
-        return _aligned_evidence(arabic, other)
-    doc_similarity = screen(arabic, other)
-    sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
-    mutual = _mutual_matches(sims)
-    conflicts = _anchor_conflicts(arabic, other, mutual)
-    pairs = _in_order(tuple(p for p in mutual if (p[0], p[1]) not in conflicts))
-    coverage = _coverage(pairs, arabic.paragraph_count, other.paragraph_count)
-    shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
-    score = _score(pairs, coverage, len(conflicts), arabic, other)
-    return Evidence(
-        score=score,
-        doc_similarity=doc_similarity,
-        paragraphs=pairs,
-        coverage=coverage,
-        anchors_shared=shared,
-        anchors_only_arabic=only_arabic,
-        anchors_only_other=only_other,
-        anchor_conflicts=tuple(sorted(conflicts)),
+    """Units matched both ways (each its closest's closest) and kept in order; when one side
+    is a run-on text's sentences, runs of them aligned with the other side's paragraphs
+    (:mod:`marsad.crosslingual.alignment`). A match is a :class:`Bead` of the side read in
+    runs (the Arabic one when both are alike); in the evidence it is (Arabic unit, other
+    unit, cosine), a run given by its first sentence."""
+    in_runs = arabic.run_on != other.run_on
+    runs, paragraphs = (other, arabic) if in_runs and other.run_on else (arabic, other)
+    if in_runs:
+        beads = align(runs.paragraph_matrix(), paragraphs.paragraph_matrix(), PARAGRAPH_MIN)
+    else:
+        sims = arabic.paragraph_matrix() @ other.paragraph_matrix().T
+        beads = tuple(Bead(i, 1, j, c) for i, j, c in _mutual_matches(sims))
+    conflicts = _anchor_conflicts(runs, paragraphs, beads)
+    kept = _in_order(tuple(b for b in beads if (b.first, b.paragraph) not in conflicts))
+    coverage, counted = _coverage(
+        kept, runs.paragraph_count, paragraphs.paragraph_count, in_runs=in_runs
     )
-
-
-def _aligned_evidence(arabic: Profile, other: Profile) -> Evidence:
-    """The evidence when one side is a run-on text's sentences: runs of them aligned with the
-    other side's paragraphs (:mod:`marsad.crosslingual.alignment`). A pair in the evidence is
-    (Arabic unit, other unit, cosine), a run given by its first sentence."""
-    run_on, paragraphs = (arabic, other) if arabic.run_on else (other, arabic)
-    beads = align(run_on.paragraph_matrix(), paragraphs.paragraph_matrix(), PARAGRAPH_MIN)
-    conflicts = _run_conflicts(run_on, paragraphs, beads)
-    kept = tuple(b for b in beads if (b.first, b.paragraph) not in conflicts)
-    shorter = _paragraphs_aligned(kept, run_on.paragraph_count, paragraphs.paragraph_count)
-    coverage = 0.0
     score = 0.0
     if kept:
-        floor = _run_floor(kept, shorter)
-        coverage = min(1.0, len(kept) / max(shorter, floor))
         mean = sum(b.cosine for b in kept) / len(kept)
-        score = max(0.0, coverage - CONFLICT_WEIGHT * len(conflicts) / max(shorter, floor)) * mean
-    if arabic.run_on:
-        pairs = tuple((b.first, b.paragraph, b.cosine) for b in kept)
-        conflict_pairs = tuple(sorted(conflicts))
-    else:
-        pairs = tuple((b.paragraph, b.first, b.cosine) for b in kept)
-        conflict_pairs = tuple(sorted((j, i) for i, j in conflicts))
+        score = max(0.0, coverage - CONFLICT_WEIGHT * len(conflicts) / counted) * mean
+    flip = runs is other
     shared, only_arabic, only_other = _compare_anchors(arabic.anchors, other.anchors)
     return Evidence(
         score=score,
         doc_similarity=screen(arabic, other),
-        paragraphs=pairs,
+        paragraphs=tuple(
+            (b.paragraph, b.first, b.cosine) if flip else (b.first, b.paragraph, b.cosine)
+            for b in kept
+        ),
         coverage=coverage,
         anchors_shared=shared,
         anchors_only_arabic=only_arabic,
         anchors_only_other=only_other,
-        anchor_conflicts=conflict_pairs,
+        anchor_conflicts=tuple(sorted((j, i) if flip else (i, j) for i, j in conflicts)),
     )
-
-
-def _paragraphs_aligned(beads: tuple[Bead, ...], sentences: int, paragraphs: int) -> float:
-    """The shorter side in paragraphs: the paragraph side's count, or the run-on side's
-    sentences in paragraphs (at the runs' mean length) when that is fewer (a run-on
-    translation cut short), but never fewer than the paragraphs the runs span (an
-    independent report's few long runs spread over the whole wire story). Up to OUTLET_LINES
-    units in front of the first run, on either side, are the outlet's own, as in
-    :func:`_coverage`."""
-    if not beads:
-        return float(min(sentences, paragraphs))
-    if beads[0].first <= OUTLET_LINES and beads[0].paragraph <= OUTLET_LINES:
-        sentences -= beads[0].first
-        paragraphs -= beads[0].paragraph
-    per_run = sum(b.count for b in beads) / len(beads)
-    spanned = beads[-1].paragraph - beads[0].paragraph + 1
-    return min(float(paragraphs), max(sentences / per_run, float(spanned)))
-
-
-def _run_floor(beads: tuple[Bead, ...], shorter: float) -> int:
-    """:func:`_floor` for runs: on a short side the strength of the runs decides."""
-    if shorter > MIN_COVERED:
-        return MIN_COVERED
-    if sum(b.cosine for b in beads) / len(beads) < SHORT_MEAN:
-        return MIN_COVERED + 1
-    if shorter <= SHORT_SIDE and len(beads) == SHORT_SIDE:
-        first, second = beads
-        if second.first == first.first + first.count and second.paragraph == first.paragraph + 1:
-            return SHORT_SIDE
-    return MIN_COVERED
-
-
-def _run_conflicts(
-    run_on: Profile, paragraphs: Profile, beads: tuple[Bead, ...]
-) -> set[tuple[int, int]]:
-    """(first sentence, paragraph) of the runs whose numbers differ from their paragraph's,
-    as :func:`_anchor_conflicts` tells for paragraph pairs (a run's neighbours count)."""
-    if not run_on.anchor_paragraphs or not paragraphs.anchor_paragraphs:
-        return set()
-    in_run, in_paragraphs = _by_paragraph(run_on), _by_paragraph(paragraphs)
-    empty: frozenset[str] = frozenset()
-    conflicts: set[tuple[int, int]] = set()
-    for b in beads:
-        mine = frozenset().union(*(in_run.get(i, empty) for i in range(b.first, b.first + b.count)))
-        theirs = in_paragraphs.get(b.paragraph, empty)
-        if not mine or not theirs:
-            continue
-        near_paragraphs = (
-            theirs
-            | in_paragraphs.get(b.paragraph - 1, empty)
-            | in_paragraphs.get(b.paragraph + 1, empty)
-        )
-        near_run = mine | in_run.get(b.first - 1, empty) | in_run.get(b.first + b.count, empty)
-        if mine - near_paragraphs and theirs - near_run:
-            conflicts.add((b.first, b.paragraph))
-    return conflicts
 
 
 def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], ...]:
@@ -238,81 +163,98 @@ def _mutual_matches(sims: NDArray[np.float32]) -> tuple[tuple[int, int, float], 
     )
 
 
-def _coverage(pairs: tuple[tuple[int, int, float], ...], arabic: int, other: int) -> float:
-    """Matched pairs over the shorter side's paragraph count (at least :func:`_floor`).
+def _coverage(
+    beads: tuple[Bead, ...], units: int, paragraphs: int, *, in_runs: bool = False
+) -> tuple[float, float]:
+    """The share of the shorter side matched, and the paragraphs it is counted over (the
+    shorter side's, at least :func:`_floor`).
 
-    Up to OUTLET_LINES paragraphs in front of the first match, on either side or both, are
-    not counted: those are an outlet's own lines (its headline kept in the text, a line of
+    Up to OUTLET_LINES units in front of the first match, on either side or both, are not
+    counted: those are an outlet's own lines (its headline kept in the text, a line of
     introduction «… وفيما يلي ما نقلته رويترز:», a photo caption), not paragraphs the
-    translation left out.
+    translation left out. A side read in runs (``in_runs``) counts in paragraphs: its units at
+    the runs' mean length when that is fewer than the other side's (a run-on translation cut
+    short), but never fewer than the paragraphs the runs span (an independent report's few
+    long runs spread over the whole wire story).
     """
-    if not pairs:
-        return 0.0
-    first_arabic, first_other, _ = pairs[0]
-    if first_arabic <= OUTLET_LINES and first_other <= OUTLET_LINES:
-        arabic -= first_arabic
-        other -= first_other
-    shorter = min(arabic, other)
-    return min(1.0, len(pairs) / max(shorter, _floor(pairs, shorter)))
+    if not beads:
+        return 0.0, float(max(min(units, paragraphs), MIN_COVERED))
+    first = beads[0]
+    if first.first <= OUTLET_LINES and first.paragraph <= OUTLET_LINES:
+        units -= first.first
+        paragraphs -= first.paragraph
+    shorter = float(min(units, paragraphs))
+    if in_runs:
+        per_run = sum(b.count for b in beads) / len(beads)
+        spanned = beads[-1].paragraph - first.paragraph + 1
+        shorter = min(float(paragraphs), max(units / per_run, float(spanned)))
+    counted = max(shorter, float(_floor(beads, shorter)))
+    return min(1.0, len(beads) / counted), counted
 
 
-def _floor(pairs: tuple[tuple[int, int, float], ...], shorter: int) -> int:
+def _floor(beads: tuple[Bead, ...], shorter: float) -> int:
     """The fewest paragraphs coverage is counted over: MIN_COVERED, but on a short side what
     SHORT_MEAN says."""
     if shorter > MIN_COVERED:
         return MIN_COVERED
-    if sum(c for _, _, c in pairs) / len(pairs) < SHORT_MEAN:
+    if sum(b.cosine for b in beads) / len(beads) < SHORT_MEAN:
         return MIN_COVERED + 1
-    if shorter == SHORT_SIDE and len(pairs) == SHORT_SIDE:
-        (i, j, _), (k, m, _) = pairs
-        if k == i + 1 and m == j + 1:
+    if shorter <= SHORT_SIDE and len(beads) == SHORT_SIDE:
+        one, two = beads
+        if two.first == one.first + one.count and two.paragraph == one.paragraph + 1:
             return SHORT_SIDE
     return MIN_COVERED
 
 
-def _in_order(pairs: tuple[tuple[int, int, float], ...]) -> tuple[tuple[int, int, float], ...]:
-    """The heaviest chain of pairs in the same order on both sides (by summed cosine).
+def _in_order(beads: tuple[Bead, ...]) -> tuple[Bead, ...]:
+    """The heaviest chain of matches in the same order on both sides (by summed cosine).
 
     A translation renders its original in order, dropping or merging a paragraph at most; an
     independent report tells the same facts in its own order, so its matches cross.
     """
-    if not pairs:
+    if not beads:
         return ()
-    # best[k]: weight of the heaviest chain ending with pairs[k]; pairs come sorted by Arabic index.
-    best = [c for _, _, c in pairs]
-    previous = [-1] * len(pairs)
-    for k, (i, j, c) in enumerate(pairs):
+    # best[k]: weight of the heaviest chain ending with beads[k]; they come in order of `first`.
+    best = [b.cosine for b in beads]
+    previous = [-1] * len(beads)
+    for k, b in enumerate(beads):
         for m in range(k):
-            if pairs[m][0] < i and pairs[m][1] < j and best[m] + c > best[k]:
-                best[k], previous[k] = best[m] + c, m
-    k = max(range(len(pairs)), key=best.__getitem__)
-    chain: list[tuple[int, int, float]] = []
+            before = beads[m]
+            in_step = before.first < b.first and before.paragraph < b.paragraph
+            if in_step and best[m] + b.cosine > best[k]:
+                best[k], previous[k] = best[m] + b.cosine, m
+    k = max(range(len(beads)), key=best.__getitem__)
+    chain: list[Bead] = []
     while k >= 0:
-        chain.append(pairs[k])
+        chain.append(beads[k])
         k = previous[k]
     return tuple(reversed(chain))
 
 
 def _anchor_conflicts(
-    arabic: Profile, other: Profile, pairs: tuple[tuple[int, int, float], ...]
+    runs: Profile, paragraphs: Profile, beads: tuple[Bead, ...]
 ) -> set[tuple[int, int]]:
-    """The pairs whose paragraphs each hold an anchor the other's paragraph (or a neighbour of
-    it, for a merged or split paragraph) does not: the same sentence with other numbers, as in
-    the next day's toll or a recurring market report."""
-    if not arabic.anchor_paragraphs or not other.anchor_paragraphs:
+    """(first unit, paragraph) of the matches whose units each hold an anchor the other's (or
+    a neighbour of it, for a merged or split paragraph) does not: the same sentence with other
+    numbers, as in the next day's toll or a recurring market report."""
+    if not runs.anchor_paragraphs or not paragraphs.anchor_paragraphs:
         return set()
-    in_arabic = _by_paragraph(arabic)
-    in_other = _by_paragraph(other)
+    in_runs, in_paragraphs = _by_paragraph(runs), _by_paragraph(paragraphs)
     empty: frozenset[str] = frozenset()
     conflicts: set[tuple[int, int]] = set()
-    for i, j, _ in pairs:
-        mine, theirs = in_arabic.get(i, empty), in_other.get(j, empty)
+    for b in beads:
+        mine = empty.union(*(in_runs.get(i, empty) for i in range(b.first, b.first + b.count)))
+        theirs = in_paragraphs.get(b.paragraph, empty)
         if not mine or not theirs:
             continue
-        near_other = theirs | in_other.get(j - 1, empty) | in_other.get(j + 1, empty)
-        near_arabic = mine | in_arabic.get(i - 1, empty) | in_arabic.get(i + 1, empty)
-        if mine - near_other and theirs - near_arabic:
-            conflicts.add((i, j))
+        near_mine = mine | in_runs.get(b.first - 1, empty) | in_runs.get(b.first + b.count, empty)
+        near_theirs = (
+            theirs
+            | in_paragraphs.get(b.paragraph - 1, empty)
+            | in_paragraphs.get(b.paragraph + 1, empty)
+        )
+        if mine - near_theirs and theirs - near_mine:
+            conflicts.add((b.first, b.paragraph))
     return conflicts
 
 
@@ -332,19 +274,3 @@ def _compare_anchors(
     only_arabic = tuple(dict.fromkeys(a for a in arabic if a not in in_other))
     only_other = tuple(dict.fromkeys(a for a in other if a not in in_arabic))
     return shared, only_arabic, only_other
-
-
-def _score(
-    pairs: tuple[tuple[int, int, float], ...],
-    coverage: float,
-    conflicts: int,
-    arabic: Profile,
-    other: Profile,
-) -> float:
-    """Coverage times the mean cosine of the matched pairs, less CONFLICT_WEIGHT paragraphs'
-    worth of coverage for each pair whose numbers differ."""
-    if not pairs:
-        return 0.0
-    mean_match = float(np.mean([c for _, _, c in pairs]))
-    shorter = max(min(arabic.paragraph_count, other.paragraph_count), MIN_COVERED)
-    return max(0.0, coverage - CONFLICT_WEIGHT * conflicts / shorter) * mean_match
